@@ -1,0 +1,204 @@
+import Foundation
+
+/// Where the training examples come from.
+public enum DataSource: Equatable, Sendable, CustomStringConvertible {
+    /// The 100 LFW face crops (25×25) shipped with aetrain (see Resources/make_lfw_faces.py).
+    case embedded
+    /// A `.npy` file: N×H×W, or N×D with an image shape given separately.
+    case npy(path: String)
+    /// Generated images, `synthetic:N,H,W`, deterministic in the seed.
+    case synthetic(SyntheticSpec, seed: UInt64)
+
+    public init(argument: String?, seed: UInt64) throws {
+        guard let argument else { self = .embedded; return }
+        if let spec = try SyntheticSpec.parse(argument) {
+            self = .synthetic(spec, seed: seed)
+        } else {
+            self = .npy(path: argument)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .embedded: "embedded:lfw_faces_25x25"
+        case .npy(let path): path
+        case .synthetic(let spec, _): "synthetic:\(spec.examples),\(spec.shape.height),\(spec.shape.width)"
+        }
+    }
+
+    /// Path of the embedded dataset: SwiftPM's resource bundle beside the executable.
+    static func embeddedPath() throws -> String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let file = exe.appendingPathComponent("aetrain_AETrainCore.resources/lfw_faces_25x25.npy")
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw UserError("the embedded dataset is missing: expected \(file.path) (keep aetrain_AETrainCore.resources beside the binary, or pass --data)")
+        }
+        return file.path
+    }
+}
+
+/// What the whole dataset is, the same on every rank.
+public struct DatasetInfo: Codable, Equatable, Sendable {
+    public var source: String
+    public var examples: Int
+    public var imageShape: ImageShape
+    public var dtype: String
+    /// Standardization: x ← (x − mean_pixel) / std, std over all centred entries (numpy's X.std()).
+    public var std: Double
+    /// Order-independent hash of every example's pixels (before standardization) and its index,
+    /// as 16 hex digits: the same whatever the number of ranks.
+    public var fingerprint: String
+}
+
+/// This rank's contiguous block of examples, standardized with whole-dataset statistics.
+public final class DatasetShard {
+    public let info: DatasetInfo
+    /// Global indices of the examples held here.
+    public let rows: Range<Int>
+    public var d: Int { info.imageShape.pixels }
+    /// (rows.count, d) standardized pixels, row-major.
+    public let values: UnsafeMutableBufferPointer<Float>
+    /// (d) per-pixel mean subtracted during standardization.
+    public let pixelMean: [Double]
+
+    init(info: DatasetInfo, rows: Range<Int>, values: UnsafeMutableBufferPointer<Float>, pixelMean: [Double]) {
+        self.info = info; self.rows = rows; self.values = values; self.pixelMean = pixelMean
+    }
+    deinit { values.deallocate() }
+
+    /// Rows `[lo, hi)` of N examples that rank `r` of `p` holds: contiguous, sizes differ by ≤ 1.
+    public static func shardRange(examples n: Int, rank r: Int, size p: Int) -> Range<Int> {
+        (n * r / p)..<(n * (r + 1) / p)
+    }
+
+    /// Reads this rank's shard (only its byte range of the file), checks it, and standardizes
+    /// it with the dataset's global per-pixel mean and standard deviation, reduced in double.
+    public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator) throws -> DatasetShard {
+        // Local part: every error here is made collective, so all ranks stop together.
+        let (n, shape, dtype, rows, values, path) = try comm.collectively {
+            () throws -> (Int, ImageShape, String, Range<Int>, UnsafeMutableBufferPointer<Float>, String) in
+            if case .synthetic(let spec, let seed) = source {
+                let rows = try shardRows(examples: spec.examples, comm: comm, path: source.description)
+                let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * spec.shape.pixels))
+                for (i, row) in rows.enumerated() {
+                    spec.generate(row: row, seed: seed, into: values.baseAddress! + i * spec.shape.pixels)
+                }
+                return (spec.examples, spec.shape, "<f4", rows, values, source.description)
+            }
+            let path: String
+            switch source {
+            case .npy(let p): path = p
+            default: path = try DataSource.embeddedPath()
+            }
+            let reader = try NPYReader(path: path)
+            let header = reader.header
+            let shape = try resolveImageShape(header: header, given: imageShape, path: path)
+            let rows = try shardRows(examples: header.rowCount, comm: comm, path: path)
+            let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * shape.pixels))
+            do {
+                try reader.readRows(rows, into: values)
+                try checkFinite(values, rows: rows, d: shape.pixels, path: path)
+            } catch {
+                values.deallocate()
+                throw error
+            }
+            return (header.rowCount, shape, header.element.rawValue, rows, values, path)
+        }
+        let d = shape.pixels
+
+        // Fingerprint of the raw pixels, summed over all rows of all ranks.
+        let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
+
+        // Per-pixel mean over all N examples.
+        var mean = [Double](repeating: 0, count: d)
+        for i in 0..<rows.count {
+            let row = values.baseAddress! + i * d
+            for k in 0..<d { mean[k] += Double(row[k]) }
+        }
+        try comm.allreduceSum(&mean)
+        for k in 0..<d { mean[k] /= Double(n) }
+
+        // Standard deviation of all centred entries (numpy's X.std(), ddof 0).
+        var squares = [0.0]
+        for i in 0..<rows.count {
+            let row = values.baseAddress! + i * d
+            for k in 0..<d {
+                let c = Double(row[k]) - mean[k]
+                squares[0] += c * c
+            }
+        }
+        try comm.allreduceSum(&squares)
+        let std = (squares[0] / Double(n * d)).squareRoot()
+        guard std > 0, std.isFinite else {
+            values.deallocate()
+            throw UserError("\(path): every example is the same image (standard deviation 0); nothing to learn")
+        }
+        for i in 0..<rows.count {
+            let row = values.baseAddress! + i * d
+            for k in 0..<d { row[k] = Float((Double(row[k]) - mean[k]) / std) }
+        }
+
+        let info = DatasetInfo(
+            source: source.description, examples: n, imageShape: shape,
+            dtype: dtype, std: std,
+            fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
+        return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean)
+    }
+
+    static func shardRows(examples n: Int, comm: Communicator, path: String) throws -> Range<Int> {
+        guard n >= comm.size else {
+            throw UserError("\(path): \(n) examples cannot be shared by \(comm.size) ranks (need at least one each)")
+        }
+        return shardRange(examples: n, rank: comm.rank, size: comm.size)
+    }
+
+    static func resolveImageShape(header: NPYHeader, given: ImageShape?, path: String) throws -> ImageShape {
+        switch header.shape.count {
+        case 3:
+            let shape = ImageShape(height: header.shape[1], width: header.shape[2])
+            if let given, given != shape {
+                throw UserError("\(path): images are \(shape), but --image-shape says \(given)")
+            }
+            guard shape.pixels > 0 else { throw UserError("\(path): images have no pixels (shape \(header.shape))") }
+            return shape
+        case 2:
+            let dims = header.shape[1]
+            guard let given else {
+                throw UserError("\(path): data is N×D (\(header.shape[0])×\(dims)); pass --image-shape HxW with H·W = \(dims)")
+            }
+            guard given.pixels == dims else {
+                throw UserError("\(path): --image-shape \(given) has \(given.pixels) pixels, but each row has \(dims)")
+            }
+            return given
+        default:
+            throw UserError("\(path): expected an N×H×W or N×D array, got shape \(header.shape)")
+        }
+    }
+
+    static func checkFinite(_ values: UnsafeMutableBufferPointer<Float>, rows: Range<Int>, d: Int, path: String) throws {
+        for i in 0..<rows.count {
+            let row = values.baseAddress! + i * d
+            for k in 0..<d where !row[k].isFinite {
+                let what = row[k].isNaN ? "NaN" : "an infinite value"
+                throw UserError("\(path): example \(rows.lowerBound + i) (row \(rows.lowerBound + i)) holds \(what) at pixel \(k)")
+            }
+        }
+    }
+
+    static func rowHashSum(_ values: UnsafeMutableBufferPointer<Float>, rows: Range<Int>, d: Int) -> UInt64 {
+        var sum: UInt64 = 0
+        for i in 0..<rows.count {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ (UInt64(rows.lowerBound + i) &* 0x9E37_79B9_7F4A_7C15)
+            let row = values.baseAddress! + i * d
+            for k in 0..<d { hash = (hash ^ UInt64(row[k].bitPattern)) &* 0x0000_0100_0000_01b3 }
+            sum &+= hash
+        }
+        return sum
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}

@@ -1,0 +1,73 @@
+/// Reduction operators the trainer needs.
+public enum ReduceOp: Sendable { case sum, min, max }
+
+/// The processes that train one model together. Rank 0 of `size` prints and writes files.
+///
+/// The core library talks only to this protocol; `AETrainMPI.MPICommunicator` implements it
+/// over MPI and `SingleProcess` is the degenerate case of one rank. All methods are
+/// collective: every rank calls them in the same order.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// Ranks on this node (for sharing its cores) and this rank's index among them.
+    var localSize: Int { get }
+    var localRank: Int { get }
+
+    /// In-place allreduce of `count` elements of `kind` at `data`.
+    func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
+    /// Broadcast of `bytes` bytes at `data` from `root`.
+    func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws
+}
+
+/// One process alone: every collective is the identity.
+public final class SingleProcess: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public var localSize: Int { 1 }
+    public var localRank: Int { 0 }
+    public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {}
+    public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {}
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    public func allreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
+        try allreduce(data, count: count, kind: T.scalarKind, op: .sum)
+    }
+
+    public func allreduce(_ value: UInt64, op: ReduceOp) throws -> UInt64 {
+        var v = value
+        try allreduce(&v, count: 1, kind: .uint64, op: op)
+        return v
+    }
+
+    public func allreduceSum(_ values: inout [Double]) throws {
+        let n = values.count
+        try values.withUnsafeMutableBufferPointer { try allreduce($0.baseAddress!, count: n, kind: .float64, op: .sum) }
+    }
+
+    /// True on every rank iff every rank passed the same value.
+    public func allAgree(on value: UInt64) throws -> Bool {
+        try allreduce(value, op: .min) == allreduce(value, op: .max)
+    }
+
+    /// Runs `body` on every rank and makes its outcome collective: if it threw a `UserError`
+    /// on any rank, every rank throws the error of the lowest such rank (so rank 0 can print
+    /// it once, and no rank is left waiting in a later collective).
+    public func collectively<R>(_ body: () throws -> R) throws -> R {
+        var result: R?
+        var failure: String?
+        do { result = try body() } catch let e as UserError { failure = e.message }
+        let first = try allreduce(UInt64(failure == nil ? size : rank), op: .min)
+        if first == UInt64(size), let result { return result }
+        let root = Int(first)
+        // The message travels as a fixed-size, NUL-padded buffer.
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        if rank == root, let failure { for (i, c) in failure.utf8.prefix(1023).enumerated() { bytes[i] = c } }
+        try bytes.withUnsafeMutableBytes { try broadcast($0.baseAddress!, bytes: 1024, root: root) }
+        let message = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        throw UserError(message)
+    }
+}

@@ -1,0 +1,98 @@
+import CKernels
+import COpenBLAS
+
+/// A floating-point type that OpenBLAS multiplies: `Float` (sgemm) in training, `Double`
+/// (dgemm) in the gradient checks.
+///
+/// Everything numeric in the model is generic over this protocol so that the same code
+/// that trains in float32 can be checked against finite differences in float64.
+public protocol BLASScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
+    /// Row-major `C = alpha · op(A) · op(B) + beta · C`, with op(A) (M, K), op(B) (K, N),
+    /// C (M, N). Leading dimensions are row strides in elements.
+    static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<Self>, lda: Int,
+        b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+    /// Σ x_i y_i over n elements (BLAS dot: vectorized, unlike a Swift reduction loop).
+    static func dot(_ n: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
+    /// Σ |x_i| over n elements.
+    static func asum(_ n: Int, _ x: UnsafePointer<Self>) -> Self
+    /// y ← alpha x + y over n elements.
+    static func axpy(_ n: Int, _ alpha: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+    /// x ← alpha x over n elements.
+    static func scal(_ n: Int, _ alpha: Self, _ x: UnsafeMutablePointer<Self>)
+    /// The C Adam loop for this type (CKernels).
+    static func adamKernel(_ p: UnsafeMutablePointer<Self>, _ m: UnsafeMutablePointer<Self>, _ v: UnsafeMutablePointer<Self>,
+                           _ g: UnsafePointer<Self>, _ n: Int, _ b1: Self, _ b2: Self, _ stepSize: Self,
+                           _ invSqrtBC2: Self, _ eps: Self)
+
+    /// The element kind, for the communicator's reductions.
+    static var scalarKind: ScalarKind { get }
+
+    /// Square root (BinaryFloatingPoint has `squareRoot()`, kept here for symmetry with exp).
+    static func sqrt(_ x: Self) -> Self
+}
+
+/// Element kinds that cross process boundaries.
+public enum ScalarKind: Sendable { case float32, float64, uint64 }
+
+@inline(__always)
+private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
+
+extension Float: BLASScalar {
+    @inline(__always)
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB),
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func dot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float { cblas_sdot(Int32(n), x, 1, y, 1) }
+    @inline(__always) public static func asum(_ n: Int, _ x: UnsafePointer<Float>) -> Float { cblas_sasum(Int32(n), x, 1) }
+    @inline(__always) public static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) { cblas_saxpy(Int32(n), alpha, x, 1, y, 1) }
+    @inline(__always) public static func scal(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) { cblas_sscal(Int32(n), alpha, x, 1) }
+    @inline(__always) public static func adamKernel(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                                                    _ g: UnsafePointer<Float>, _ n: Int, _ b1: Float, _ b2: Float, _ stepSize: Float,
+                                                    _ invSqrtBC2: Float, _ eps: Float) {
+        aet_adam_f32(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
+    }
+    public static var scalarKind: ScalarKind { .float32 }
+    @inline(__always) public static func sqrt(_ x: Float) -> Float { x.squareRoot() }
+}
+
+extension Double: BLASScalar {
+    @inline(__always)
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dgemm(CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB),
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func dot(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double { cblas_ddot(Int32(n), x, 1, y, 1) }
+    @inline(__always) public static func asum(_ n: Int, _ x: UnsafePointer<Double>) -> Double { cblas_dasum(Int32(n), x, 1) }
+    @inline(__always) public static func axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) { cblas_daxpy(Int32(n), alpha, x, 1, y, 1) }
+    @inline(__always) public static func scal(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) { cblas_dscal(Int32(n), alpha, x, 1) }
+    @inline(__always) public static func adamKernel(_ p: UnsafeMutablePointer<Double>, _ m: UnsafeMutablePointer<Double>, _ v: UnsafeMutablePointer<Double>,
+                                                    _ g: UnsafePointer<Double>, _ n: Int, _ b1: Double, _ b2: Double, _ stepSize: Double,
+                                                    _ invSqrtBC2: Double, _ eps: Double) {
+        aet_adam_f64(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
+    }
+    public static var scalarKind: ScalarKind { .float64 }
+    @inline(__always) public static func sqrt(_ x: Double) -> Double { x.squareRoot() }
+}
+
+/// OpenBLAS's worker-thread count for this process.
+public enum BLASThreads {
+    public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}

@@ -1,0 +1,37 @@
+/// Adam's settings; defaults are PyTorch's `torch.optim.Adam` with the sheet's learning rate.
+public struct AdamSettings: Equatable, Codable, Sendable {
+    public var learningRate: Double = 1e-4
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var epsilon: Double = 1e-8
+    public init() {}
+}
+
+public enum Adam {
+    /// One Adam step over the flat buffers, exactly as PyTorch applies it (no weight decay,
+    /// no amsgrad), step t starting at 1:
+    ///
+    ///     m ← β1 m + (1 − β1) g
+    ///     v ← β2 v + (1 − β2) g²
+    ///     p ← p − (lr / (1 − β1ᵗ)) · m / (sqrt(v) / sqrt(1 − β2ᵗ) + eps)
+    ///
+    /// - params, moment1, moment2: (count), updated in place. - grads: (count).
+    public static func step<T: BLASScalar>(
+        params: UnsafeMutablePointer<T>, moment1: UnsafeMutablePointer<T>,
+        moment2: UnsafeMutablePointer<T>, grads: UnsafePointer<T>,
+        count: Int, t: Int, settings s: AdamSettings
+    ) {
+        let b1 = T(s.beta1), b2 = T(s.beta2)
+        // Bias corrections in double, as PyTorch computes them on the host.
+        let stepSize = T(s.learningRate / (1 - pow(s.beta1, Double(t))))
+        let invSqrtBC2 = T(1 / (1 - pow(s.beta2, Double(t))).squareRoot())
+        let eps = T(s.epsilon)
+        // The loop itself is C (CKernels/adam.c): Swift does not vectorize sqrt and division.
+        T.adamKernel(params, moment1, moment2, grads, count, b1, b2, stepSize, invSqrtBC2, eps)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKernels

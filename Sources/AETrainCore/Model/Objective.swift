@@ -1,0 +1,151 @@
+/// The exercise sheet's sparse autoencoder objective, forward and backward, for the rows of
+/// the global batch that one rank holds. Shape letters: see `ModelShape`.
+///
+///     P  = X V + 1 bᵀ            (mr, h)
+///     Z  = relu(P)               (mr, h)
+///     X̂  = Z W + 1 aᵀ            (mr, d)
+///     R  = X̂ − X                 (mr, d)
+///     μ_j = (1/m) Σ_i Z_ij       (h)  over the *global* batch (needs the other ranks)
+///
+///     rec = (1/m) Σ_i ‖R_i‖²      spa = (1/m) Σ_ij Z_ij
+///     ent = Σ_j 1/μ_j             reg = ‖W‖_F²
+///     loss = rec + λ spa + ε ent + η reg
+///
+/// Every sum over examples is split into per-rank partial sums with the global m as divisor;
+/// `DistributedStep` does the reductions. Backward functions *write* their gradients
+/// (BLAS beta = 0), so nothing needs zeroing between steps.
+public enum Objective {
+
+    /// Encoder forward: `Z = relu(X V + 1 bᵀ)` and the column sums `Σ_i Z_ij` of this rank's rows.
+    ///
+    /// - z: (mr, h) output; also holds P before the ReLU.
+    /// - columnSums: (h) output.
+    /// - x: (mr, d), V: (d, h), b: (h).
+    public static func encoderForward<T: BLASScalar>(
+        z: UnsafeMutablePointer<T>, columnSums: UnsafeMutablePointer<T>,
+        x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>,
+        mr: Int, d: Int, h: Int
+    ) {
+        columnSums.update(repeating: 0, count: h)
+        guard mr > 0 else { return }
+        T.gemm(transA: false, transB: false, m: mr, n: h, k: d,
+               alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
+        for i in 0..<mr {
+            let row = z + i * h
+            for j in 0..<h {
+                let p = row[j] + b[j]
+                let zij = p > 0 ? p : 0  // relu(p); relu'(0) = 0 as in PyTorch
+                row[j] = zij
+                columnSums[j] += zij
+            }
+        }
+    }
+
+    /// The entropy term from the global column means, with the mean floored at `floor`:
+    /// ent = Σ_j 1/max(μ_j, δ). Also writes the term's gradient with respect to each Z_ij,
+    /// which is the same for every row: ∂(ε·ent)/∂Z_ij = −(ε/m) / μ_j² (0 where μ_j ≤ δ,
+    /// where the floored term is constant).
+    ///
+    /// - coefficient: (h) output. - columnSums: (h), Σ_i Z_ij over the global batch.
+    public static func entropy<T: BLASScalar>(
+        coefficient: UnsafeMutablePointer<T>, columnSums: UnsafePointer<T>,
+        m: Int, h: Int, epsilon: T, floor delta: T
+    ) -> T {
+        var ent: T = 0
+        let invM = 1 / T(m)
+        for j in 0..<h {
+            let mu = columnSums[j] * invM
+            if mu > delta {
+                ent += 1 / mu
+                coefficient[j] = -epsilon * invM / (mu * mu)
+            } else {
+                ent += 1 / delta
+                coefficient[j] = 0
+            }
+        }
+        return ent
+    }
+
+    /// Decoder forward and the reconstruction residual: `G = (2/m)(Z W + 1 aᵀ − X)`, the
+    /// gradient of rec with respect to X̂. Returns this rank's partial sums Σ‖R_i‖² and Σ Z_ij.
+    ///
+    /// - g: (mr, d) output. - z: (mr, h), x: (mr, d), W: (h, d), a: (d).
+    public static func decoderForward<T: BLASScalar>(
+        g: UnsafeMutablePointer<T>,
+        z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>, a: UnsafePointer<T>,
+        mr: Int, m: Int, d: Int, h: Int
+    ) -> (squaredError: T, activationSum: T) {
+        guard mr > 0 else { return (0, 0) }
+        T.gemm(transA: false, transB: false, m: mr, n: d, k: h,
+               alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
+        for i in 0..<mr {
+            let gi = g + i * d, xi = x + i * d
+            for k in 0..<d { gi[k] += a[k] - xi[k] }  // R = X̂ − X
+        }
+        // Reductions through BLAS: a Swift float reduction loop is not vectorized.
+        let sse = T.dot(mr * d, g, g)
+        T.scal(mr * d, 2 / T(m), g)               // G = (2/m) R
+        let l1 = T.asum(mr * h, z)                 // Z ≥ 0, so Σ|Z| = Σ Z
+        return (sse, l1)
+    }
+
+    /// Backward through both layers for this rank's rows, data terms only (rec, λ·spa, ε·ent).
+    /// The regularizer's 2ηW is added once after the allreduce, not once per rank.
+    ///
+    ///     dW   = Zᵀ G                                     (h, d)
+    ///     da   = Σ_i G_i                                  (d)
+    ///     G_Z  = G Wᵀ + λ/m + c_j                         (mr, h)   c from `entropy`
+    ///     G_P  = G_Z ⊙ [Z > 0]                            (mr, h)
+    ///     dV   = Xᵀ G_P                                   (d, h)
+    ///     db   = Σ_i G_P_i                                (h)
+    ///
+    /// - gz: (mr, h) scratch, holds G_Z then G_P.
+    /// - g: (mr, d) from `decoderForward`; z: (mr, h); x: (mr, d); W: (h, d).
+    /// - entCoefficient: (h) from `entropy`.
+    public static func backward<T: BLASScalar>(
+        dV: UnsafeMutablePointer<T>, dW: UnsafeMutablePointer<T>,
+        db: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
+        gz: UnsafeMutablePointer<T>,
+        g: UnsafePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
+        entCoefficient: UnsafePointer<T>, lambda: T,
+        mr: Int, m: Int, d: Int, h: Int
+    ) {
+        da.update(repeating: 0, count: d)
+        db.update(repeating: 0, count: h)
+        guard mr > 0 else {
+            dW.update(repeating: 0, count: h * d)
+            dV.update(repeating: 0, count: d * h)
+            return
+        }
+        // Decoder.
+        T.gemm(transA: true, transB: false, m: h, n: d, k: mr,
+               alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
+        for i in 0..<mr {
+            let gi = g + i * d
+            for k in 0..<d { da[k] += gi[k] }
+        }
+        // Back through the decoder into Z, then through the ReLU.
+        T.gemm(transA: false, transB: true, m: mr, n: h, k: d,
+               alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
+        let l1Gradient = lambda / T(m)
+        for i in 0..<mr {
+            let gi = gz + i * h, zi = z + i * h
+            for j in 0..<h {
+                let gp = zi[j] > 0 ? gi[j] + l1Gradient + entCoefficient[j] : 0
+                gi[j] = gp
+                db[j] += gp
+            }
+        }
+        // Encoder.
+        T.gemm(transA: true, transB: false, m: d, n: h, k: mr,
+               alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
+    }
+
+    /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass.
+    public static func regularizer<T: BLASScalar>(
+        dW: UnsafeMutablePointer<T>, W: UnsafePointer<T>, eta: T, count: Int
+    ) -> T {
+        T.axpy(count, 2 * eta, W, dW)
+        return T.dot(count, W, W)
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Everything recorded about a run, written as config.json.
+public struct RunConfig: Codable {
+    public var settings: TrainSettings
+    public var dataset: DatasetInfo
+    public var ranks: Int
+    public var blasThreadsPerRank: Int
+    public var sampler: String = "global"
+    public var started: String
+    public var commandLine: [String]
+
+    public init(settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String, commandLine: [String]) {
+        self.settings = settings; self.dataset = dataset; self.ranks = ranks
+        self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
+    }
+}
+
+/// The output directory of a run. Only rank 0 creates one; every write is atomic or
+/// append-only, so an error never leaves a damaged file behind.
+public final class RunDirectory {
+    public let url: URL
+    private var metrics: FileHandle?
+
+    /// Creates the directory if needed and checks that it is writable (rank 0 only).
+    public init(path: String) throws {
+        url = URL(fileURLWithPath: path)
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw UserError("--out \(path): exists and is not a directory") }
+        } else {
+            do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+                throw UserError("--out \(path): cannot create the directory: \(error.localizedDescription)")
+            }
+        }
+        guard FileManager.default.isWritableFile(atPath: url.path) else {
+            throw UserError("--out \(path): the directory is not writable")
+        }
+    }
+
+    deinit { try? metrics?.close() }
+
+    public func writeConfig(_ config: RunConfig) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do { try AtomicFile.write(try encoder.encode(config), to: url.appendingPathComponent("config.json")) } catch let e as UserError { throw e } catch {
+            throw UserError("cannot encode config.json: \(error.localizedDescription)")
+        }
+    }
+
+    /// Starts metrics.jsonl afresh (atomically replacing an older one).
+    public func startMetrics() throws {
+        let file = url.appendingPathComponent("metrics.jsonl")
+        try AtomicFile.write(Data(), to: file)
+        guard let handle = FileHandle(forWritingAtPath: file.path) else { throw UserError("cannot open \(file.path) for writing") }
+        metrics = handle
+    }
+
+    /// Appends one JSON object and a newline to metrics.jsonl.
+    public func appendMetrics(_ record: LogRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            var line = try encoder.encode(record)
+            line.append(0x0A)
+            try metrics?.write(contentsOf: line)
+        } catch {
+            throw UserError("cannot append to \(url.path)/metrics.jsonl: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// The sheet's table: `'%7s %8s %8s %8s %8s'` header, `'%7d %8.2f %8.2f %8.2f %8.2f'` rows.
+public enum SheetTable {
+    public static var header: String {
+        (["nbit".leftPadded(to: 7, with: " ")] + ["rec", "spa", "ent", "reg"].map { $0.leftPadded(to: 8, with: " ") })
+            .joined(separator: " ")
+    }
+    public static func row(_ r: LogRecord) -> String {
+        String(format: "%7d %8.2f %8.2f %8.2f %8.2f", r.iteration, r.rec, r.spa, r.ent, r.reg)
+    }
+}

@@ -1,0 +1,85 @@
+import AETrainCore
+import CMPI
+import Foundation
+
+/// `Communicator` over MPI_COMM_WORLD. Owns the MPI handles; every MPI return code becomes a
+/// Swift error in `check`. Started without `mpirun`, MPI's singleton mode makes it one rank.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    public let localRank: Int
+    public let localSize: Int
+    private let world: MPI_Comm
+    private var finalized = false
+
+    /// Calls MPI_Init. Call once per process, before anything else collective.
+    public init() throws {
+        guard MPI_Init(nil, nil) == aet_success() else { throw UserError("MPI_Init failed") }
+        world = aet_comm_world()
+        // Errors come back as codes (and become Swift errors) instead of aborting in MPI.
+        MPI_Comm_set_errhandler(world, aet_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(world, &r)
+        MPI_Comm_size(world, &s)
+        rank = Int(r)
+        size = Int(s)
+        // The ranks that share this node's memory (and cores).
+        var local: MPI_Comm? = aet_comm_null()
+        var lr: Int32 = 0, ls: Int32 = 1
+        if MPI_Comm_split_type(world, aet_comm_type_shared(), r, aet_info_null(), &local) == aet_success(), local != aet_comm_null() {
+            MPI_Comm_rank(local, &lr)
+            MPI_Comm_size(local, &ls)
+            MPI_Comm_free(&local)
+        }
+        localRank = Int(lr)
+        localSize = Int(ls)
+    }
+
+    public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        guard size > 1 else { return }
+        try check(MPI_Allreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world), "MPI_Allreduce")
+    }
+
+    public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
+        guard size > 1 else { return }
+        try check(MPI_Bcast(data, Int32(bytes), aet_char(), Int32(root), world), "MPI_Bcast")
+    }
+
+    /// Ends MPI cleanly; every rank must call it.
+    public func finalize() {
+        guard !finalized else { return }
+        finalized = true
+        MPI_Finalize()
+    }
+
+    /// Ends the whole job from this rank (when the others cannot be reached collectively).
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(world, code)
+        exit(code)
+    }
+
+    private func datatype(_ kind: ScalarKind) -> MPI_Datatype {
+        switch kind {
+        case .float32: aet_float()
+        case .float64: aet_double()
+        case .uint64: aet_uint64()
+        }
+    }
+
+    private func mpiOp(_ op: ReduceOp) -> MPI_Op {
+        switch op {
+        case .sum: aet_op_sum()
+        case .min: aet_op_min()
+        case .max: aet_op_max()
+        }
+    }
+
+    /// The one place an MPI return code turns into an error, with the call's name.
+    private func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) throws {
+        guard code != aet_success() else { return }
+        var buffer = [CChar](repeating: 0, count: Int(aet_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &buffer, &length)
+        throw UserError("\(call) failed on rank \(rank) (\(file):\(line)): \(String(cString: buffer))")
+    }
+}

@@ -1,0 +1,14 @@
+// Element-wise kernels that Swift does not vectorize (square roots and divisions: Swift's
+// sqrt keeps a libm fallback that blocks the loop vectorizer). Compiled with -O3.
+#ifndef AETRAIN_KERNELS_H
+#define AETRAIN_KERNELS_H
+#include <stddef.h>
+
+/// One Adam step, PyTorch's rule, over n parameters (see Adam.swift for the maths):
+///   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= step_size · m / (sqrt(v) · inv_sqrt_bc2 + eps)
+void aet_adam_f32(float *p, float *m, float *v, const float *g, size_t n,
+                  float b1, float b2, float step_size, float inv_sqrt_bc2, float eps);
+void aet_adam_f64(double *p, double *m, double *v, const double *g, size_t n,
+                  double b1, double b2, double step_size, double inv_sqrt_bc2, double eps);
+
+#endif

@@ -1,0 +1,104 @@
+import AETrainCore
+import Foundation
+import XCTest
+
+/// Runs the built `aetrain` binary, alone or under `mpirun`, and captures what it printed.
+struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("error:") } }
+}
+
+enum Harness {
+    /// The directory holding the built products (the test bundle sits beside `aetrain`).
+    static var products: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    static var aetrain: String { products.appendingPathComponent("aetrain").path }
+
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("aetrain-e2e-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Runs `executable` with `arguments`; fails the test if it has not ended after `timeout` seconds.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let dir = try temporaryDirectory("io")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("stdout"), err = dir.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        if getuid() == 0 {  // OpenMPI refuses root without these
+            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        }
+        process.environment = env
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            XCTFail("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
+        }
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus,
+                   stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// `aetrain ARGS` as one process.
+    static func aetrain(_ arguments: [String], timeout: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        try run(aetrain, arguments, timeout: timeout, file: file, line: line)
+    }
+
+    /// `mpirun -n RANKS --oversubscribe aetrain ARGS`.
+    static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let mpirun = "/usr/bin/mpirun"
+        guard FileManager.default.isExecutableFile(atPath: mpirun) else {
+            XCTFail("mpirun is missing: install openmpi-bin (deploy/test.sh does)", file: file, line: line)
+            throw UserError("no mpirun")
+        }
+        return try run(mpirun, ["-n", "\(ranks)", "--oversubscribe", aetrain] + arguments, timeout: timeout, file: file, line: line)
+    }
+
+    /// Runs Python with numpy (an independent reader and writer of .npy files).
+    static func python(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let r = try run("/usr/bin/env", ["python3", "-c", script], timeout: 120, file: file, line: line)
+        XCTAssertEqual(r.status, 0, "python failed: \(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    /// Largest relative Frobenius difference over V, W, b, a between two run directories.
+    static func relativeDifference(_ a: URL, _ b: URL) throws -> Double {
+        let x = try ModelWeights.load(from: a), y = try ModelWeights.load(from: b)
+        var worst = 0.0
+        for (p, q) in [(x.V, y.V), (x.W, y.W), (x.b, y.b), (x.a, y.a)] {
+            var diff = 0.0, norm = 0.0
+            for (u, v) in zip(p, q) { diff += Double(u - v) * Double(u - v); norm += Double(u) * Double(u) }
+            worst = max(worst, (diff / max(norm, 1e-30)).squareRoot())
+        }
+        return worst
+    }
+
+    static func metrics(_ dir: URL) throws -> [[String: Any]] {
+        let text = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
+                throw UserError("metrics line is not an object: \($0)")
+            }
+            return object
+        }
+    }
+}

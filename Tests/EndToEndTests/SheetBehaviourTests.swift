@@ -1,0 +1,27 @@
+import Foundation
+import XCTest
+
+/// The sheet's two runs, full length (iterations 0 … 10000), on the embedded faces with two
+/// ranks: the dense model (λ = 0) reconstructs much better, the sparse one (λ = 1) keeps its
+/// activations' L1 norm far lower, as in the sheet's tables.
+final class SheetBehaviourTests: XCTestCase {
+    func testDenseAndSparseRunsBehaveAsInTheSheet() throws {
+        var final: [Double: [String: Double]] = [:]
+        for lambda in [0.0, 1.0] {
+            let out = try Harness.temporaryDirectory("sheet\(lambda)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let r = try Harness.mpirun(2, ["train", "--out", out.path, "--lambda", "\(lambda)"], timeout: 900)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            print(r.stdout)
+            let metrics = try Harness.metrics(out)
+            XCTAssertEqual(metrics.map { $0["iteration"] as? Int ?? -1 }, Array(stride(from: 0, through: 10000, by: 1000)))
+            let last = metrics.last ?? [:]
+            final[lambda] = ["rec": last["rec"] as? Double ?? .nan, "spa": last["spa"] as? Double ?? .nan]
+            let first = metrics.first?["rec"] as? Double ?? .nan
+            XCTAssertLessThan(final[lambda]?["rec"] ?? .nan, first / 3, "rec falls in both runs")
+        }
+        let dense = final[0.0] ?? [:], sparse = final[1.0] ?? [:]
+        XCTAssertLessThan(dense["rec"] ?? .nan, (sparse["rec"] ?? .nan) / 3, "rec falls much further with λ = 0")
+        XCTAssertLessThan(sparse["spa"] ?? .nan, (dense["spa"] ?? .nan) / 2, "spa stays far lower with λ = 1")
+    }
+}

@@ -1,0 +1,33 @@
+# Shared by deploy/*.sh: finds the Swift toolchain, installs the system packages aetrain
+# needs when they are missing, and lets OpenMPI run as root (only when we are root).
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+  export PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+# OpenMPI refuses to start as root unless told twice.
+if [ "$(id -u)" = 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+
+# Debian packages: MPI (headers, library, mpirun) and OpenBLAS (CBLAS + LAPACK).
+AETRAIN_APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev)
+
+install_system_packages() {
+  local missing=() pkg
+  for pkg in "${AETRAIN_APT_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# numpy: the tests' independent reader and writer of .npy files.
+install_numpy() {
+  python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy
+}
