@@ -50,7 +50,9 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "AETrainCoreTests", dependencies: ["AETrainCore"]),
+        // Test-only: counts heap allocations by interposing malloc & co.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "AETrainCoreTests", dependencies: ["AETrainCore", "CAllocationCounter"]),
         .testTarget(name: "EndToEndTests", dependencies: ["AETrainCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -56,7 +56,8 @@ public final class DatasetShard {
     /// Global indices of the examples held here.
     public let rows: Range<Int>
     public var d: Int { info.imageShape.pixels }
-    /// (rows.count, d) standardized pixels, row-major.
+    /// (rows.count, d) standardized pixels, row-major. Allocated with capacity ≥ 1, so its
+    /// `baseAddress` is never nil (the `!` below rely on this).
     public let values: UnsafeMutableBufferPointer<Float>
     /// (d) per-pixel mean subtracted during standardization.
     public let pixelMean: [Double]

@@ -45,7 +45,10 @@ extension Communicator {
 
     public func allreduceSum(_ values: inout [Double]) throws {
         let n = values.count
-        try values.withUnsafeMutableBufferPointer { try allreduce($0.baseAddress!, count: n, kind: .float64, op: .sum) }
+        try values.withUnsafeMutableBufferPointer {
+            guard let base = $0.baseAddress else { return }  // empty: nothing to reduce
+            try allreduce(base, count: n, kind: .float64, op: .sum)
+        }
     }
 
     /// True on every rank iff every rank passed the same value.
@@ -66,7 +69,10 @@ extension Communicator {
         // The message travels as a fixed-size, NUL-padded buffer.
         var bytes = [UInt8](repeating: 0, count: 1024)
         if rank == root, let failure { for (i, c) in failure.utf8.prefix(1023).enumerated() { bytes[i] = c } }
-        try bytes.withUnsafeMutableBytes { try broadcast($0.baseAddress!, bytes: 1024, root: root) }
+        try bytes.withUnsafeMutableBytes {
+            guard let base = $0.baseAddress else { return }  // 1024 bytes: never nil
+            try broadcast(base, bytes: 1024, root: root)
+        }
         let message = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
         throw UserError(message)
     }
