@@ -28,12 +28,18 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
 
+        // JPEG decoding and PNG encoding; both libraries report errors by longjmp, kept in C.
+        .target(
+            name: "CImageIO",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
+        ),
+
         // MARK: Implementation
         // Model, kernels, optimizer, data and outputs. Never imports MPI: it talks to a
         // `Communicator`.
         .target(
             name: "AETrainCore",
-            dependencies: ["COpenBLAS", "CKernels"],
+            dependencies: ["COpenBLAS", "CKernels", "CImageIO"],
             exclude: ["Data/Resources/make_lfw_faces.py"],
             resources: [.copy("Data/Resources/lfw_faces_25x25.npy")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

@@ -10,8 +10,8 @@ if [ "$(id -u)" = 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
-# Debian packages: MPI (headers, library, mpirun) and OpenBLAS (CBLAS + LAPACK).
-AETRAIN_APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev)
+# Debian packages: MPI (headers, library, mpirun), OpenBLAS (CBLAS + LAPACK), libjpeg, libpng.
+AETRAIN_APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libjpeg-dev libpng-dev)
 
 install_system_packages() {
   local missing=() pkg
@@ -27,7 +27,9 @@ install_system_packages() {
   fi
 }
 
-# numpy: the tests' independent reader and writer of .npy files.
-install_numpy() {
+# numpy and Pillow: the tests' independent reader and writer of .npy files, and the
+# reference for LFW's crop/resize (scikit-learn's fetch_lfw_people resizes with Pillow).
+install_python_test_packages() {
   python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy
+  python3 -c 'import PIL' 2>/dev/null || python3 -m pip install -q pillow
 }

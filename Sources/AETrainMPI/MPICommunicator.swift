@@ -45,6 +45,21 @@ public final class MPICommunicator: Communicator {
         try check(MPI_Bcast(data, Int32(bytes), aet_char(), Int32(root), world), "MPI_Bcast")
     }
 
+    public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
+        guard size > 1 else {
+            if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
+            return
+        }
+        guard counts.reduce(0, +) <= Int(Int32.max) else {
+            throw UserError("cannot gather \(counts.reduce(0, +)) bytes in one MPI call (limit 2 GiB)")
+        }
+        var counts32 = counts.map { Int32($0) }
+        var displacements = [Int32](repeating: 0, count: counts.count)
+        for i in 1..<max(1, counts.count) { displacements[i] = displacements[i - 1] + counts32[i - 1] }
+        try check(MPI_Gatherv(send.baseAddress, Int32(send.count), aet_char(), receive, &counts32, &displacements,
+                              aet_char(), Int32(root), world), "MPI_Gatherv")
+    }
+
     /// Ends MPI cleanly; every rank must call it.
     public func finalize() {
         guard !finalized else { return }

@@ -18,6 +18,12 @@ struct Train: RankCommand {
     @Option(help: "Image shape HxW, for N×D data.")
     var imageShape: String?
 
+    @Option(help: "For an LFW JPEG tree: scale of the 125x94 face crop (0.3 gives 37x28).")
+    var lfwResize: Double = 0.5
+
+    @Option(help: "For an LFW JPEG tree: keep only people with at least this many images.")
+    var minFacesPerPerson: Int = 0
+
     @Option(name: .customLong("lambda"), help: "λ, weight of the L1 sparsity term.")
     var lambda: Double = 0
 
@@ -92,7 +98,8 @@ struct Train: RankCommand {
         let threadsPerRank = threads ?? Cores.perRank(comm)
         BLASThreads.set(threadsPerRank)
 
-        let source = try DataSource(argument: data, seed: seed)
+        let source = try DataSource(argument: data, seed: seed,
+                                    lfw: LFWSettings(resize: lfwResize, minFacesPerPerson: minFacesPerPerson))
         let shard = try DatasetShard.load(source, imageShape: imageShape.flatMap(ImageShape.init(parsing:)), comm: comm)
         let initial = try initDirectory.map { dir in
             try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
@@ -108,6 +115,7 @@ struct Train: RankCommand {
                 settings: settings, dataset: shard.info, ranks: comm.size, blasThreadsPerRank: threadsPerRank,
                 started: ISO8601DateFormatter().string(from: Date()), commandLine: CommandLine.arguments))
             try dir.startMetrics()
+            try PNGFile.write(Mosaic.grid(shard.preview, shape: shard.info.imageShape), to: dir.url.appendingPathComponent("dataset.png"))
             return dir
         }
         if comm.isRoot {
@@ -138,7 +146,7 @@ struct Train: RankCommand {
         }
         switch outcome {
         case .finished:
-            if comm.isRoot { print("wrote \(out)/{V,W,b,a}.npy, config.json, metrics.jsonl") }
+            if comm.isRoot { print("wrote \(out)/{V,W,b,a}.npy, config.json, metrics.jsonl, dataset.png") }
         case let .diverged(iteration, term, value):
             let kept = weightsFinite
                 ? "the weights from before iteration \(iteration) are in \(out)"

@@ -8,11 +8,19 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     case npy(path: String)
     /// Generated images, `synthetic:N,H,W`, deterministic in the seed.
     case synthetic(SyntheticSpec, seed: UInt64)
+    /// LFW's JPEG tree (`DIR/Person_Name/Person_Name_0001.jpg`), preprocessed as scikit-learn does.
+    case lfw(path: String, settings: LFWSettings)
 
-    public init(argument: String?, seed: UInt64) throws {
+    /// `--data` as the user gave it: a directory is an LFW tree, `synthetic:N,H,W` is
+    /// generated, anything else is a `.npy` file; nothing means the embedded faces.
+    public init(argument: String?, seed: UInt64, lfw: LFWSettings = LFWSettings()) throws {
         guard let argument else { self = .embedded; return }
+        var isDir: ObjCBool = false
         if let spec = try SyntheticSpec.parse(argument) {
             self = .synthetic(spec, seed: seed)
+        } else if FileManager.default.fileExists(atPath: argument, isDirectory: &isDir), isDir.boolValue {
+            try lfw.validate()
+            self = .lfw(path: argument, settings: lfw)
         } else {
             self = .npy(path: argument)
         }
@@ -23,6 +31,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         case .embedded: "embedded:lfw_faces_25x25"
         case .npy(let path): path
         case .synthetic(let spec, _): "synthetic:\(spec.examples),\(spec.shape.height),\(spec.shape.width)"
+        case .lfw(let path, _): path
         }
     }
 
@@ -61,9 +70,13 @@ public final class DatasetShard {
     public let values: UnsafeMutableBufferPointer<Float>
     /// (d) per-pixel mean subtracted during standardization.
     public let pixelMean: [Double]
+    /// The dataset's first examples as loaded, before standardization (on the rank that holds
+    /// row 0; empty elsewhere), for the dataset mosaic.
+    public let preview: [[Float]]
+    public static let previewCount = 64
 
-    init(info: DatasetInfo, rows: Range<Int>, values: UnsafeMutableBufferPointer<Float>, pixelMean: [Double]) {
-        self.info = info; self.rows = rows; self.values = values; self.pixelMean = pixelMean
+    init(info: DatasetInfo, rows: Range<Int>, values: UnsafeMutableBufferPointer<Float>, pixelMean: [Double], preview: [[Float]]) {
+        self.info = info; self.rows = rows; self.values = values; self.pixelMean = pixelMean; self.preview = preview
     }
     deinit { values.deallocate() }
 
@@ -78,19 +91,32 @@ public final class DatasetShard {
         // Local part: every error here is made collective, so all ranks stop together.
         let (n, shape, dtype, rows, values, path) = try comm.collectively {
             () throws -> (Int, ImageShape, String, Range<Int>, UnsafeMutableBufferPointer<Float>, String) in
-            if case .synthetic(let spec, let seed) = source {
+            switch source {
+            case .synthetic(let spec, let seed):
                 let rows = try shardRows(examples: spec.examples, comm: comm, path: source.description)
                 let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * spec.shape.pixels))
                 for (i, row) in rows.enumerated() {
                     spec.generate(row: row, seed: seed, into: values.baseAddress! + i * spec.shape.pixels)
                 }
                 return (spec.examples, spec.shape, "<f4", rows, values, source.description)
+            case .lfw(let root, let settings):
+                let entries = try LFWTree.list(root, minFaces: settings.minFacesPerPerson)
+                let shape = settings.imageShape
+                let rows = try shardRows(examples: entries.count, comm: comm, path: root)
+                let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * shape.pixels))
+                do {
+                    for (i, row) in rows.enumerated() {
+                        try LFWTree.load(root: root, entry: entries[row], settings: settings, into: values.baseAddress! + i * shape.pixels)
+                    }
+                } catch {
+                    values.deallocate()
+                    throw error
+                }
+                return (entries.count, shape, "jpeg", rows, values, root)
+            case .embedded, .npy: break
             }
             let path: String
-            switch source {
-            case .npy(let p): path = p
-            default: path = try DataSource.embeddedPath()
-            }
+            if case .npy(let p) = source { path = p } else { path = try DataSource.embeddedPath() }
             let reader = try NPYReader(path: path)
             let header = reader.header
             let shape = try resolveImageShape(header: header, given: imageShape, path: path)
@@ -107,6 +133,9 @@ public final class DatasetShard {
         }
         let d = shape.pixels
 
+        let preview = (0..<min(previewCount, rows.lowerBound == 0 ? rows.count : 0)).map {
+            Array(UnsafeBufferPointer(start: values.baseAddress! + $0 * d, count: d))
+        }
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
         let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
 
@@ -143,7 +172,7 @@ public final class DatasetShard {
             source: source.description, examples: n, imageShape: shape,
             dtype: dtype, std: std,
             fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
-        return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean)
+        return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean, preview: preview)
     }
 
     static func shardRows(examples n: Int, comm: Communicator, path: String) throws -> Range<Int> {

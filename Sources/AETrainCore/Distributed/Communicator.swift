@@ -17,6 +17,9 @@ public protocol Communicator: AnyObject {
     func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
     /// Broadcast of `bytes` bytes at `data` from `root`.
     func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws
+    /// Gathers each rank's `send` bytes, in rank order, into `receive` on `root` (which must
+    /// hold the sum of `counts`, one count per rank, in bytes; ignored elsewhere).
+    func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws
 }
 
 /// One process alone: every collective is the identity.
@@ -28,6 +31,9 @@ public final class SingleProcess: Communicator {
     public var localRank: Int { 0 }
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {}
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {}
+    public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
+        if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
+    }
 }
 
 extension Communicator {

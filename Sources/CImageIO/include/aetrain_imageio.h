@@ -1,0 +1,21 @@
+// JPEG decoding (libjpeg) and PNG encoding (libpng). Both libraries report errors by
+// longjmp, which Swift cannot take part in, so the calls live here and return a status
+// with a message instead.
+#ifndef AETRAIN_IMAGEIO_H
+#define AETRAIN_IMAGEIO_H
+#include <stddef.h>
+
+/// Decodes the JPEG at `path` to 8-bit RGB, row-major (height, width, 3), into a buffer
+/// allocated with malloc that the caller frees with `aet_image_free`.
+/// Returns 0 on success, -1 with a message in `error` otherwise.
+int aet_jpeg_read_rgb(const char *path, unsigned char **pixels, int *width, int *height,
+                      char *error, size_t error_size);
+
+/// Writes an 8-bit image with `channels` = 1 (grey) or 3 (RGB) per pixel, row-major, as PNG.
+/// Returns 0 on success, -1 with a message in `error` otherwise.
+int aet_png_write(const char *path, const unsigned char *pixels, int width, int height, int channels,
+                  char *error, size_t error_size);
+
+void aet_image_free(void *pixels);
+
+#endif
