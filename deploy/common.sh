@@ -27,9 +27,10 @@ install_system_packages() {
   fi
 }
 
-# numpy and Pillow: the tests' independent reader and writer of .npy files, and the
-# reference for LFW's crop/resize (scikit-learn's fetch_lfw_people resizes with Pillow).
+# numpy, Pillow and safetensors: the tests' independent readers and writers of .npy, PNG and
+# safetensors files, and the reference for LFW's crop/resize (scikit-learn resizes with Pillow).
 install_python_test_packages() {
   python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy
   python3 -c 'import PIL' 2>/dev/null || python3 -m pip install -q pillow
+  python3 -c 'import safetensors' 2>/dev/null || python3 -m pip install -q safetensors
 }

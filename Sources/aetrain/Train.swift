@@ -67,6 +67,9 @@ struct Train: RankCommand {
     @Option(help: "BLAS threads per rank (default: this node's cores / ranks on this node).")
     var threads: Int?
 
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+
     // Test hooks, hidden from --help.
     @Option(help: .hidden) var debugPerturbRank: Int?
     @Flag(help: .hidden) var debugRankChecksums = false
@@ -118,35 +121,45 @@ struct Train: RankCommand {
             try PNGFile.write(Mosaic.grid(shard.preview, shape: shard.info.imageShape), to: dir.url.appendingPathComponent("dataset.png"))
             return dir
         }
-        if comm.isRoot {
-            print("aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), "
-                  + "h = \(settings.hidden), λ = \(settings.objective.lambda), ε = \(settings.objective.epsilon), "
-                  + "η = \(settings.objective.eta), \(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s)")
-            print(SheetTable.header)
-        }
+        let console = Console(quiet: quiet || !comm.isRoot, total: settings.iterations)
+        console.line("aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), "
+                     + "h = \(settings.hidden), λ = \(settings.objective.lambda), ε = \(settings.objective.epsilon), "
+                     + "η = \(settings.objective.eta), \(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s)")
+        console.line(SheetTable.header)
 
         if let rank = debugPerturbRank, rank == comm.rank {
             // Makes this rank's parameters differ from the others' after the first update,
             // so that tests can see the log-step checksum comparison stop the run.
             trainer.afterUpdate = { t in if t.iteration == 1 { t.store.params[0] += 1e-3 } }
         }
+        if console.live {
+            let objective = settings.objective
+            trainer.onStep = { iteration, terms in console.step(iteration, loss: terms.loss(objective)) }
+        }
+        var previous = -1
         let outcome = try trainer.run { record in
             guard let directory else { return }
-            print(SheetTable.row(record))
+            console.line(SheetTable.row(record, steps: record.iteration - previous))
+            previous = record.iteration
             try directory.appendMetrics(record)
         }
+        console.finish()
 
         if debugRankChecksums {
             let file = URL(fileURLWithPath: out).appendingPathComponent("checksum.rank\(comm.rank)")
             try comm.collectively { try AtomicFile.write(Data(String(trainer.store.checksum(), radix: 16).utf8), to: file) }
         }
+        // Weights are written only if finite; the rest describes them.
         let weightsFinite = trainer.store.parametersAreFinite()
+        let activations = weightsFinite ? try trainer.firstActivations(RunArtifacts.activationExamples) : nil
         try comm.collectively {
-            if comm.isRoot, weightsFinite, let directory { try ModelWeights(trainer.store).write(to: directory.url) }
+            guard comm.isRoot, weightsFinite, let directory else { return }
+            try RunArtifacts.write(weights: ModelWeights(trainer.store), activations: activations,
+                                   imageShape: shard.info.imageShape, to: directory.url)
         }
         switch outcome {
         case .finished:
-            if comm.isRoot { print("wrote \(out)/{V,W,b,a}.npy, config.json, metrics.jsonl, dataset.png") }
+            console.line("wrote \(out)/: \(RunArtifacts.fileNames.joined(separator: ", "))")
         case let .diverged(iteration, term, value):
             let kept = weightsFinite
                 ? "the weights from before iteration \(iteration) are in \(out)"

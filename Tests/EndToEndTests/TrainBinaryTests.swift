@@ -12,12 +12,14 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
         // The sheet's table: '%7s %8s %8s %8s %8s' then '%7d %8.2f %8.2f %8.2f %8.2f'.
-        XCTAssertTrue(lines.contains("   nbit      rec      spa      ent      reg"), r.stdout)
-        let rows = lines.filter { $0.range(of: #"^ {0,6}\d+( +\d+\.\d\d){4}$"#, options: .regularExpression) != nil }
+        // aetrain's own columns follow the sheet's, after a bar.
+        XCTAssertTrue(lines.contains { $0.hasPrefix("   nbit      rec      spa      ent      reg |") }, r.stdout)
+        let rows = lines.filter { $0.range(of: #"^ {0,6}\d+( +\d+\.\d\d){4} \|"#, options: .regularExpression) != nil }
         XCTAssertEqual(rows.count, 3, r.stdout)
-        XCTAssertTrue(rows.allSatisfy { $0.count == 7 + 4 * 9 }, "column widths")
+        XCTAssertTrue(rows.allSatisfy { $0.firstIndex(of: "|") == $0.index($0.startIndex, offsetBy: 7 + 4 * 9 + 1) }, "column widths")
         XCTAssertTrue(rows[0].hasPrefix("      0   625.00"), "standardized 25x25 data: rec at step 0 is d = 625: \(rows[0])")
 
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out.path)), Set(RunArtifacts.fileNames))
         // Weights readable by numpy, with the documented shapes.
         let py = try Harness.python("""
             import numpy as np, sys
@@ -42,7 +44,11 @@ final class TrainBinaryTests: XCTestCase {
         let metrics = try Harness.metrics(out)
         XCTAssertEqual(metrics.map { $0["iteration"] as? Int }, [0, 10, 20])
         for m in metrics {
-            for key in ["rec", "spa", "ent", "reg", "loss", "seconds"] { XCTAssertNotNil(m[key] as? Double, key) }
+            for key in ["rec", "spa", "ent", "reg", "loss", "seconds", "l0", "explained_variance",
+                        "compute_seconds", "communication_seconds", "optimizer_seconds"] { XCTAssertNotNil(m[key] as? Double, key) }
+            XCTAssertNotNil(m["dead_units"] as? Int)
+            XCTAssertGreaterThan(m["compute_seconds"] as? Double ?? 0, 0)
+            XCTAssertLessThanOrEqual(m["l0"] as? Double ?? .nan, 400)
             let (rec, spa, ent, reg, loss) = (m["rec"] as! Double, m["spa"] as! Double, m["ent"] as! Double, m["reg"] as! Double, m["loss"] as! Double)
             XCTAssertEqual(loss, rec + spa + 0.01 * ent + reg, accuracy: 1e-6 * loss)
         }

@@ -70,8 +70,8 @@ public final class DatasetShard {
     public let values: UnsafeMutableBufferPointer<Float>
     /// (d) per-pixel mean subtracted during standardization.
     public let pixelMean: [Double]
-    /// The dataset's first examples as loaded, before standardization (on the rank that holds
-    /// row 0; empty elsewhere), for the dataset mosaic.
+    /// The dataset's first examples as loaded, before standardization (on rank 0; empty
+    /// elsewhere), for the dataset mosaic.
     public let preview: [[Float]]
     public static let previewCount = 64
 
@@ -133,9 +133,11 @@ public final class DatasetShard {
         }
         let d = shape.pixels
 
-        let preview = (0..<min(previewCount, rows.lowerBound == 0 ? rows.count : 0)).map {
-            Array(UnsafeBufferPointer(start: values.baseAddress! + $0 * d, count: d))
-        }
+        // The first examples, as loaded, for the dataset mosaic: gathered on rank 0.
+        let firstRows = rows.clamped(to: 0..<previewCount)
+        let local = Array(UnsafeBufferPointer(start: values.baseAddress! + (firstRows.lowerBound - rows.lowerBound) * d, count: firstRows.count * d))
+        let gathered = try gatherFirstRows(min(previewCount, n), width: d, local: local, examples: n, comm: comm)
+        let preview = (0..<(gathered.count / d)).map { Array(gathered[($0 * d)..<(($0 + 1) * d)]) }
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
         let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
 
@@ -173,6 +175,23 @@ public final class DatasetShard {
             dtype: dtype, std: std,
             fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
         return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean, preview: preview)
+    }
+
+    /// Rows 0..<k of a per-example quantity (`width` values each) spread over the ranks'
+    /// shards, gathered in order on rank 0 (empty elsewhere). `local` holds this rank's rows
+    /// of 0..<k, which may be none.
+    public static func gatherFirstRows(_ k: Int, width: Int, local: [Float], examples n: Int, comm: Communicator) throws -> [Float] {
+        let counts = (0..<comm.size).map {
+            shardRange(examples: n, rank: $0, size: comm.size).clamped(to: 0..<k).count * width * MemoryLayout<Float>.stride
+        }
+        precondition(local.count * MemoryLayout<Float>.stride == counts[comm.rank])
+        var all = [Float](repeating: 0, count: comm.isRoot ? k * width : 0)
+        try local.withUnsafeBytes { send in
+            try all.withUnsafeMutableBytes { receive in
+                try comm.gather(send, into: receive.baseAddress, counts: counts, root: 0)
+            }
+        }
+        return all
     }
 
     static func shardRows(examples n: Int, comm: Communicator, path: String) throws -> Range<Int> {

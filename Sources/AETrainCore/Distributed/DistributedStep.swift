@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The weights of the objective's four terms.
 public struct ObjectiveSettings: Equatable, Codable, Sendable {
     /// λ, weight of the L1 sparsity term.
@@ -18,9 +20,19 @@ public struct ObjectiveSettings: Equatable, Codable, Sendable {
     }
 }
 
-/// The four terms of the objective for one global batch, as the sheet prints them.
+/// The four terms of the objective for one global batch, as the sheet prints them, and two
+/// statistics of the same batch.
 public struct ObjectiveTerms: Equatable, Sendable {
     public var rec: Double, spa: Double, ent: Double, reg: Double
+    /// Mean number of active units per example (‖z_i‖₀).
+    public var l0: Double = 0
+    /// 1 − SSE/SST of the reconstruction, SST about the (zero) mean of the standardized data.
+    public var explainedVariance: Double = 0
+
+    public init(rec: Double, spa: Double, ent: Double, reg: Double, l0: Double = 0, explainedVariance: Double = 0) {
+        self.rec = rec; self.spa = spa; self.ent = ent; self.reg = reg
+        self.l0 = l0; self.explainedVariance = explainedVariance
+    }
 
     public func loss(_ s: ObjectiveSettings) -> Double { rec + s.lambda * spa + s.epsilon * ent + s.eta * reg }
 
@@ -44,7 +56,13 @@ public struct ObjectiveTerms: Equatable, Sendable {
 ///  7. add the regularizer 2ηW to dW and compute reg, once, after the reduction
 ///
 /// Buffers are sized once for mr ≤ m; nothing is allocated per call.
+///
+/// Wall-clock time is split into local compute and communication (the two allreduces), and a
+/// record of which units fired in any batch is kept for the dead-unit count.
 public final class DistributedStep<T: BLASScalar> {
+    /// Nanoseconds spent since the last `takeTimings()`.
+    public private(set) var computeNanoseconds: UInt64 = 0
+    public private(set) var communicationNanoseconds: UInt64 = 0
     public let shape: ModelShape
     public let maxRows: Int
     public let settings: ObjectiveSettings
@@ -56,6 +74,7 @@ public final class DistributedStep<T: BLASScalar> {
     private let gz: UnsafeMutableBufferPointer<T>            // (maxRows, h)
     private let columnSums: UnsafeMutableBufferPointer<T>    // (h)
     private let entCoefficient: UnsafeMutableBufferPointer<T> // (h)
+    private let everActive: UnsafeMutableBufferPointer<Bool>  // (h) fired in some batch since the last count
 
     public init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator) {
         self.shape = store.layout.shape
@@ -69,11 +88,29 @@ public final class DistributedStep<T: BLASScalar> {
         gz = .allocate(capacity: max(1, maxRows * h)); gz.initialize(repeating: 0)
         columnSums = .allocate(capacity: h); columnSums.initialize(repeating: 0)
         entCoefficient = .allocate(capacity: h); entCoefficient.initialize(repeating: 0)
+        everActive = .allocate(capacity: h); everActive.initialize(repeating: false)
     }
 
     deinit {
         z.deallocate(); g.deallocate(); gz.deallocate()
-        columnSums.deallocate(); entCoefficient.deallocate()
+        columnSums.deallocate(); entCoefficient.deallocate(); everActive.deallocate()
+    }
+
+    /// Units that fired in none of the global batches since the last call (the same on every
+    /// rank: it is read from the allreduced column sums); starts a new window.
+    public func takeDeadUnitCount() -> Int {
+        var dead = 0
+        for j in 0..<shape.h {
+            if !everActive[j] { dead += 1 }
+            everActive[j] = false
+        }
+        return dead
+    }
+
+    /// (compute, communication) seconds since the last call; starts a new window.
+    public func takeTimings() -> (compute: Double, communication: Double) {
+        defer { computeNanoseconds = 0; communicationNanoseconds = 0 }
+        return (Double(computeNanoseconds) / 1e9, Double(communicationNanoseconds) / 1e9)
     }
 
     /// The activations Z (mr, h) of the last call's local rows.
@@ -88,8 +125,18 @@ public final class DistributedStep<T: BLASScalar> {
               let columnSums = columnSums.baseAddress, let entCoefficient = entCoefficient.baseAddress
         else { preconditionFailure("buffers are allocated in init") }
 
-        Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ counter: inout UInt64) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            counter += now - clock
+            clock = now
+        }
+
+        let active = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
+        lap(&computeNanoseconds)
         try comm.allreduceSum(columnSums, count: h)
+        lap(&communicationNanoseconds)
+        for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
         let ent = Objective.entropy(
             coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
             epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
@@ -101,12 +148,20 @@ public final class DistributedStep<T: BLASScalar> {
             mr: mr, m: m, d: d, h: h)
         s.setReduced(.squaredError, sse)
         s.setReduced(.activationSum, l1)
+        s.setReduced(.activeCount, active)
+        s.setReduced(.squaredNorm, mr > 0 ? T.dot(mr * d, x, x) : 0)
+        lap(&computeNanoseconds)
         try comm.allreduceSum(s.grads, count: s.reducedCount)
+        lap(&communicationNanoseconds)
 
         let reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
+        lap(&computeNanoseconds)
+        let sst = Double(s.reduced(.squaredNorm))
         return ObjectiveTerms(
             rec: Double(s.reduced(.squaredError)) / Double(m),
             spa: Double(s.reduced(.activationSum)) / Double(m),
-            ent: Double(ent), reg: Double(reg))
+            ent: Double(ent), reg: Double(reg),
+            l0: Double(s.reduced(.activeCount)) / Double(m),
+            explainedVariance: sst > 0 ? 1 - Double(s.reduced(.squaredError)) / sst : 0)
     }
 }

@@ -17,19 +17,22 @@
 public enum Objective {
 
     /// Encoder forward: `Z = relu(X V + 1 bᵀ)` and the column sums `Σ_i Z_ij` of this rank's rows.
+    /// Returns the number of active entries (Z_ij > 0), for the L0 metric.
     ///
     /// - z: (mr, h) output; also holds P before the ReLU.
     /// - columnSums: (h) output.
     /// - x: (mr, d), V: (d, h), b: (h).
+    @discardableResult
     public static func encoderForward<T: BLASScalar>(
         z: UnsafeMutablePointer<T>, columnSums: UnsafeMutablePointer<T>,
         x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>,
         mr: Int, d: Int, h: Int
-    ) {
+    ) -> T {
         columnSums.update(repeating: 0, count: h)
-        guard mr > 0 else { return }
+        guard mr > 0 else { return 0 }
         T.gemm(transA: false, transB: false, m: mr, n: h, k: d,
                alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
+        var active: T = 0
         for i in 0..<mr {
             let row = z + i * h
             for j in 0..<h {
@@ -37,8 +40,10 @@ public enum Objective {
                 let zij = p > 0 ? p : 0  // relu(p); relu'(0) = 0 as in PyTorch
                 row[j] = zij
                 columnSums[j] += zij
+                active += p > 0 ? 1 : 0
             }
         }
+        return active
     }
 
     /// The entropy term from the global column means, with the mean floored at `floor`:

@@ -31,6 +31,10 @@ public enum ReducedTerm: Int, CaseIterable {
     case squaredError
     /// Σ_i ‖z_i‖₁ over this rank's part of the batch.
     case activationSum
+    /// Σ_i ‖z_i‖₀, the number of active units, over this rank's part of the batch.
+    case activeCount
+    /// Σ_i ‖x_i‖² over this rank's part of the batch (the data are centred: SST about the mean).
+    case squaredNorm
 }
 
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays

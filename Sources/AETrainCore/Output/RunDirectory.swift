@@ -70,13 +70,21 @@ public final class RunDirectory {
     }
 }
 
-/// The sheet's table: `'%7s %8s %8s %8s %8s'` header, `'%7d %8.2f %8.2f %8.2f %8.2f'` rows.
+/// The sheet's table, `'%7s %8s %8s %8s %8s'` header and `'%7d %8.2f %8.2f %8.2f %8.2f'`
+/// rows, followed by aetrain's own columns: L0, dead units, explained variance and the
+/// milliseconds per step spent in compute, communication and the optimizer since the last row.
 public enum SheetTable {
     public static var header: String {
         (["nbit".leftPadded(to: 7, with: " ")] + ["rec", "spa", "ent", "reg"].map { $0.leftPadded(to: 8, with: " ") })
-            .joined(separator: " ")
+            .joined(separator: " ") + " |" + ["L0", "dead", "EV", "comp", "comm", "opt"]
+            .map { $0.leftPadded(to: 7, with: " ") }.joined(separator: " ") + "  (ms/step)"
     }
-    public static func row(_ r: LogRecord) -> String {
-        String(format: "%7d %8.2f %8.2f %8.2f %8.2f", r.iteration, r.rec, r.spa, r.ent, r.reg)
+
+    /// - steps: steps since the previous row, to turn the time split into ms per step.
+    public static func row(_ r: LogRecord, steps: Int) -> String {
+        let n = Double(max(1, steps)) / 1000
+        return String(format: "%7d %8.2f %8.2f %8.2f %8.2f | %7.1f %7d %7.4f %7.2f %7.2f %7.2f",
+                      r.iteration, r.rec, r.spa, r.ent, r.reg, r.l0, r.deadUnits, r.explainedVariance,
+                      r.computeSeconds / n, r.communicationSeconds / n, r.optimizerSeconds / n)
     }
 }

@@ -3,9 +3,26 @@ import Foundation
 /// One logged iteration, as written to metrics.jsonl.
 public struct LogRecord: Codable, Equatable, Sendable {
     public var iteration: Int
+    /// The sheet's terms and the loss, from this iteration's forward pass (before its update).
     public var rec: Double, spa: Double, ent: Double, reg: Double, loss: Double
     /// Wall-clock seconds since training started.
     public var seconds: Double
+    /// Mean number of active units per example in this iteration's batch.
+    public var l0: Double
+    /// Units active in no batch since the previous logged iteration (this one included).
+    public var deadUnits: Int
+    /// 1 − SSE/SST of this iteration's reconstruction.
+    public var explainedVariance: Double
+    /// Seconds in local compute, in communication and in the optimizer since the previous
+    /// logged iteration (this rank's; rank 0 logs).
+    public var computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case iteration, rec, spa, ent, reg, loss, seconds, l0
+        case deadUnits = "dead_units", explainedVariance = "explained_variance"
+        case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
+        case optimizerSeconds = "optimizer_seconds"
+    }
 }
 
 public enum TrainOutcome: Equatable {
@@ -26,6 +43,9 @@ public final class Trainer {
     public private(set) var iteration = 0
     /// Called after every update (tests use it to inject faults).
     public var afterUpdate: ((Trainer) -> Void)?
+    /// Called on every rank after every evaluation with the iteration and its terms (progress display).
+    public var onStep: ((Int, ObjectiveTerms) -> Void)?
+    private var optimizerNanoseconds: UInt64 = 0
 
     private var sampler: GlobalBatchSampler
     private let indices: UnsafeMutableBufferPointer<Int32>   // (m) global batch
@@ -82,11 +102,34 @@ public final class Trainer {
 
     /// Applies Adam with the gradient from `evaluate` and moves to the next iteration.
     public func update() {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start }
         store.step += 1
         Adam.step(params: store.params, moment1: store.moment1, moment2: store.moment2, grads: store.grads,
                   count: store.layout.count, t: store.step, settings: settings.adam)
         iteration += 1
         afterUpdate?(self)
+    }
+
+    /// The activations Z (k, h) of the dataset's first k examples under the current
+    /// parameters, gathered on rank 0 (nil elsewhere). These rows may lie on several ranks.
+    public func firstActivations(_ k: Int) throws -> [Float]? {
+        let h = settings.hidden, d = shard.d
+        let k = min(k, shard.info.examples)
+        let mine = shard.rows.clamped(to: 0..<k)
+        var z = [Float](repeating: 0, count: mine.count * h)
+        var sums = [Float](repeating: 0, count: h)
+        if !mine.isEmpty, let src = shard.values.baseAddress {
+            z.withUnsafeMutableBufferPointer { zb in
+                sums.withUnsafeMutableBufferPointer { sb in
+                    guard let zp = zb.baseAddress, let sp = sb.baseAddress else { return }
+                    Objective.encoderForward(z: zp, columnSums: sp, x: src + (mine.lowerBound - shard.rows.lowerBound) * d,
+                                             V: store.V, b: store.b, mr: mine.count, d: d, h: h)
+                }
+            }
+        }
+        let all = try DatasetShard.gatherFirstRows(k, width: h, local: z, examples: shard.info.examples, comm: comm)
+        return comm.isRoot ? all : nil
     }
 
     /// Runs the remaining iterations. `log` is called on every rank at iterations that are
@@ -99,13 +142,20 @@ public final class Trainer {
             if let bad = terms.firstNonFinite {
                 return .diverged(iteration: iteration, term: bad.name, value: bad.value)
             }
+            onStep?(iteration, terms)
             if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
                 guard try comm.allAgree(on: store.checksum()) else {
                     throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let record = LogRecord(iteration: iteration, rec: terms.rec, spa: terms.spa, ent: terms.ent,
-                                       reg: terms.reg, loss: terms.loss(settings.objective), seconds: seconds)
+                let (compute, communication) = step.takeTimings()
+                let record = LogRecord(
+                    iteration: iteration, rec: terms.rec, spa: terms.spa, ent: terms.ent,
+                    reg: terms.reg, loss: terms.loss(settings.objective), seconds: seconds,
+                    l0: terms.l0, deadUnits: step.takeDeadUnitCount(), explainedVariance: terms.explainedVariance,
+                    computeSeconds: compute, communicationSeconds: communication,
+                    optimizerSeconds: Double(optimizerNanoseconds) / 1e9)
+                optimizerNanoseconds = 0
                 // `log` may fail on one rank only (rank 0 writes files): make that collective.
                 try comm.collectively { try log(record) }
             }

@@ -1,0 +1,50 @@
+import AETrainCore
+import Foundation
+
+/// Rank 0's console: the sheet's table lines, and on a terminal one live line below them
+/// (iteration/total, steps per second, ETA, current loss) redrawn a few times a second.
+/// Not a terminal: table lines only. Quiet: nothing.
+final class Console {
+    let quiet: Bool
+    let live: Bool
+    let total: Int
+    private var start = Date()
+    private var lastDraw = Date.distantPast
+    private var lineShown = false
+
+    init(quiet: Bool, total: Int) {
+        self.quiet = quiet
+        self.total = total
+        live = !quiet && isatty(STDOUT_FILENO) == 1
+    }
+
+    func line(_ text: String) {
+        guard !quiet else { return }
+        if lineShown { print("\r\u{1B}[K", terminator: ""); lineShown = false }
+        print(text)
+    }
+
+    /// Called every step; draws at most every 0.2 s.
+    func step(_ iteration: Int, loss: Double) {
+        guard live else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.2 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = Double(iteration + 1) / max(elapsed, 1e-9)
+        let eta = Double(total - iteration - 1) / max(rate, 1e-9)
+        let text = String(format: "%7d/%d  %7.1f steps/s  ETA %@  loss %.4g", iteration + 1, total, rate, Console.clock(eta), loss)
+        print("\r\u{1B}[K" + text, terminator: "")
+        fflush(stdout)
+        lineShown = true
+    }
+
+    func finish() {
+        if lineShown { print("\r\u{1B}[K", terminator: ""); fflush(stdout); lineShown = false }
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
