@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fresh Debian 12 machine with the Swift toolchain → installs what is missing, builds aetrain,
 # and trains the sheet's dense (λ = 0) and sparse (λ = 1) models on the embedded LFW faces
-# with NP ranks (default 2). Results in runs/dense and runs/sparse.
+# with NP ranks (default 2), then compares them and writes runs/report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/common.sh
@@ -15,4 +15,7 @@ for run in "dense 0" "sparse 1"; do
   echo "== $1 autoencoder (lambda = $2), $NP ranks =="
   mpirun -n "$NP" "${extra[@]}" .build/release/aetrain train --lambda "$2" --out "runs/$1"
 done
-echo "weights, config.json and metrics.jsonl are in runs/dense and runs/sparse"
+.build/release/aetrain compare runs/dense runs/sparse --out runs/compare
+.build/release/aetrain report runs/dense runs/sparse --out runs/report.html
+echo "runs/dense and runs/sparse hold each model's weights, metrics and mosaics;"
+echo "open runs/report.html in a browser for the curves, the sparsity plot and the filters."

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12 machine with the Swift toolchain: installs what is
-# missing (OpenMPI, OpenBLAS, libjpeg, libpng, numpy, Pillow), builds in release mode, runs unit, end-to-end and
+# missing (OpenMPI, OpenBLAS, libjpeg, libpng, Chromium, numpy, Pillow, safetensors), builds in release mode, runs unit, end-to-end and
 # multi-rank tests (mpirun with up to 4 ranks, --oversubscribe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/common.sh
-install_system_packages
+install_system_packages chromium   # chromium: the report is checked in a headless browser
 install_python_test_packages
 swift build -c release
 swift test -c release

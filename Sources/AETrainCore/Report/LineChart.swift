@@ -169,7 +169,7 @@ public struct LineChart: Sendable {
 
     /// A `<text>` element with escaped content.
     private func text(_ s: String, x: Double, y: Double, extra: String) -> String {
-        "<text x=\"\(num(x))\" y=\"\(num(y))\" \(extra)>\(xmlEscape(s))</text>"
+        "<text x=\"\(num(x))\" y=\"\(num(y))\"\(extra.isEmpty ? "" : " " + extra)>\(xmlEscape(s))</text>"
     }
 }
 

@@ -1,0 +1,68 @@
+import AETrainCore
+import AETrainMPI
+import ArgumentParser
+import Foundation
+
+/// Shared by `compare` and `report`: the runs named on the command line.
+struct RunList: ParsableArguments {
+    @Argument(help: "Run directories (written by `aetrain train --out`).")
+    var runs: [String]
+
+    func validate() throws {
+        guard !runs.isEmpty else { throw ValidationError("name at least one run directory") }
+    }
+
+    func load() throws -> [RunSummary] { try runs.map(RunSummary.load) }
+}
+
+struct Compare: RankCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare runs: the sheet's sparsity plot, training curves and sparsity fractions.",
+        discussion: """
+            Writes to --out: sparsity.svg (all activations of the first 25 examples, sorted, one line per run), \
+            curve-TERM.svg for rec, spa, ent, reg, loss, l0 and explained_variance (runs overlaid), and \
+            sparsity.csv (fraction of activations ≤ 0, 1e-3, 1e-2, 1e-1 per run), also printed.
+            """)
+
+    @OptionGroup var list: RunList
+    @Option(help: "Output directory.") var out: String = "aetrain-compare"
+
+    func run(comm: MPICommunicator) throws {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            let runs = try list.load()
+            let dir = URL(fileURLWithPath: out)
+            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+                throw UserError("--out \(out): cannot create the directory: \(error.localizedDescription)")
+            }
+            try AtomicFile.write(Data(RunComparison.sparsityChart(runs).svg().utf8), to: dir.appendingPathComponent("sparsity.svg"))
+            for (name, chart) in RunComparison.curveCharts(runs) {
+                try AtomicFile.write(Data(chart.svg().utf8), to: dir.appendingPathComponent("curve-\(name).svg"))
+            }
+            var csv = "run,lambda," + RunComparison.thresholds.map { "at_or_below_\($0)" }.joined(separator: ",") + "\n"
+            for r in runs {
+                csv += "\(r.name),\(r.config.settings.objective.lambda)," + r.fractionAtOrBelow(RunComparison.thresholds).map { "\($0)" }.joined(separator: ",") + "\n"
+            }
+            try AtomicFile.write(Data(csv.utf8), to: dir.appendingPathComponent("sparsity.csv"))
+            print(RunComparison.sparsityTable(runs))
+            print("wrote \(out)/sparsity.svg, sparsity.csv and curve-{\(RunComparison.curves.map(\.name).joined(separator: ","))}.svg")
+        }
+    }
+}
+
+struct Report: RankCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one self-contained HTML report about runs (images inlined).")
+
+    @OptionGroup var list: RunList
+    @Option(help: "Output HTML file.") var out: String = "report.html"
+
+    func run(comm: MPICommunicator) throws {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            let runs = try list.load()
+            try AtomicFile.write(Data(HTMLReport.render(runs).utf8), to: URL(fileURLWithPath: out))
+            print("wrote \(out)")
+        }
+    }
+}
