@@ -34,6 +34,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
         ),
 
+        // Signal handlers and the dead-peer watchdog thread.
+        .target(name: "CProcessControl"),
+
         // MARK: Implementation
         // Model, kernels, optimizer, data and outputs. Never imports MPI: it talks to a
         // `Communicator`.
@@ -45,12 +48,12 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // The MPI implementation of `Communicator`.
-        .target(name: "AETrainMPI", dependencies: ["AETrainCore", "CMPI"]),
+        .target(name: "AETrainMPI", dependencies: ["AETrainCore", "CMPI", "CProcessControl"]),
         // Command-line layer only.
         .executableTarget(
             name: "aetrain",
             dependencies: [
-                "AETrainCore", "AETrainMPI",
+                "AETrainCore", "AETrainMPI", "CProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

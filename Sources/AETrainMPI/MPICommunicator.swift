@@ -1,5 +1,6 @@
 import AETrainCore
 import CMPI
+import CProcessControl
 import Foundation
 
 /// `Communicator` over MPI_COMM_WORLD. Owns the MPI handles; every MPI return code becomes a
@@ -37,11 +38,15 @@ public final class MPICommunicator: Communicator {
 
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
         guard size > 1 else { return }
+        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+        defer { aet_watchdog_disarm() }
         try check(MPI_Allreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world), "MPI_Allreduce")
     }
 
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
         guard size > 1 else { return }
+        aet_watchdog_arm(Int32(AET_WAIT_BROADCAST))
+        defer { aet_watchdog_disarm() }
         try check(MPI_Bcast(data, Int32(bytes), aet_char(), Int32(root), world), "MPI_Bcast")
     }
 
@@ -56,15 +61,27 @@ public final class MPICommunicator: Communicator {
         var counts32 = counts.map { Int32($0) }
         var displacements = [Int32](repeating: 0, count: counts.count)
         for i in 1..<max(1, counts.count) { displacements[i] = displacements[i - 1] + counts32[i - 1] }
+        aet_watchdog_arm(Int32(AET_WAIT_GATHER))
+        defer { aet_watchdog_disarm() }
         try check(MPI_Gatherv(send.baseAddress, Int32(send.count), aet_char(), receive, &counts32, &displacements,
                               aet_char(), Int32(root), world), "MPI_Gatherv")
     }
 
-    /// Ends MPI cleanly; every rank must call it.
+    /// Ends MPI cleanly; every rank must call it. Covered by the watchdog once started.
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        if size > 1 { aet_watchdog_arm(Int32(AET_WAIT_FINALIZE)) }
         MPI_Finalize()
+        aet_watchdog_disarm()
+    }
+
+    /// From now on, a collective that waits longer than `timeout` seconds ends this process
+    /// (exit status 1) and, on rank 0, prints `message`: a peer is dead or unreachable, and
+    /// MPI alone would wait forever. No-op for one rank.
+    public func startWatchdog(timeout: Double, message: String) {
+        guard size > 1 else { return }
+        aet_watchdog_start(timeout, message, rank == 0 ? 1 : 0)
     }
 
     /// Ends the whole job from this rank (when the others cannot be reached collectively).
@@ -89,12 +106,15 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    /// The one place an MPI return code turns into an error, with the call's name.
+    /// The one place an MPI return code is handled. A failed collective leaves the ranks in
+    /// different places (some may wait forever), so this rank reports it and ends at once;
+    /// mpirun then ends the others.
     private func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) throws {
         guard code != aet_success() else { return }
         var buffer = [CChar](repeating: 0, count: Int(aet_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &buffer, &length)
-        throw UserError("\(call) failed on rank \(rank) (\(file):\(line)): \(String(cString: buffer))")
+        fputs("error: \(call) failed on rank \(rank) (\(file):\(line)): \(String(cString: buffer)); a peer may have died\n", stderr)
+        _exit(1)
     }
 }

@@ -42,10 +42,16 @@ enum Entry {
             if comm.isRoot { fputs("error: \(error.message)\n", stderr) }
             code = 1
         } catch {
+            // Help goes to stdout in full; a usage error is one line, as every error.
             code = AETrain.exitCode(for: error).rawValue
             if comm.isRoot {
-                let message = AETrain.fullMessage(for: error)
-                if !message.isEmpty { fputs(message + "\n", code == 0 ? stdout : stderr) }
+                if code == 0 {
+                    let message = AETrain.fullMessage(for: error)
+                    if !message.isEmpty { print(message) }
+                } else {
+                    let message = AETrain.message(for: error).split(separator: "\n").joined(separator: " ")
+                    fputs("error: \(message) (aetrain help lists the commands and flags)\n", stderr)
+                }
             }
         }
         comm.finalize()

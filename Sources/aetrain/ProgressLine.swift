@@ -8,6 +8,8 @@ final class Console {
     let quiet: Bool
     let live: Bool
     let total: Int
+    /// The iteration the run started at (a resumed run starts past 0).
+    var first = 0
     private var start = Date()
     private var lastDraw = Date.distantPast
     private var lineShown = false
@@ -31,7 +33,7 @@ final class Console {
         guard now.timeIntervalSince(lastDraw) >= 0.2 else { return }
         lastDraw = now
         let elapsed = now.timeIntervalSince(start)
-        let rate = Double(iteration + 1) / max(elapsed, 1e-9)
+        let rate = Double(iteration + 1 - first) / max(elapsed, 1e-9)
         let eta = Double(total - iteration - 1) / max(rate, 1e-9)
         let text = String(format: "%7d/%d  %7.1f steps/s  ETA %@  loss %.4g", iteration + 1, total, rate, Console.clock(eta), loss)
         print("\r\u{1B}[K" + text, terminator: "")

@@ -102,3 +102,79 @@ enum Harness {
         }
     }
 }
+
+/// A process started in the background, its output going to files.
+final class Job {
+    let process: Process
+    let out: URL, err: URL, dir: URL
+    var pid: Int32 { process.processIdentifier }
+
+    init(process: Process, dir: URL) {
+        self.process = process
+        self.dir = dir
+        out = dir.appendingPathComponent("stdout")
+        err = dir.appendingPathComponent("stderr")
+    }
+
+    /// Waits until `file` exists (and is non-empty); fails after `timeout` seconds.
+    func waitFor(file: URL, nonEmpty: Bool, timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int, !nonEmpty || size > 0 { return }
+            guard process.isRunning else { throw UserError("the job ended before \(file.lastPathComponent) appeared: \(String(describing: try? String(contentsOf: err, encoding: .utf8)))") }
+            usleep(50_000)
+        }
+        process.terminate()
+        throw UserError("\(file.path) did not appear within \(timeout) s")
+    }
+
+    /// Waits for the end (killing the process after `timeout` seconds) and returns what it printed.
+    func wait(timeout: Double) -> Run {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate(); XCTFail("job did not end within \(timeout) s") }
+        process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return Run(status: process.terminationStatus,
+                   stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+}
+
+extension Harness {
+    static func environment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        if getuid() == 0 {
+            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        }
+        return env
+    }
+
+    /// Starts `executable` in the background.
+    static func start(_ executable: String, _ arguments: [String]) throws -> Job {
+        let dir = try temporaryDirectory("job")
+        let job = Job(process: Process(), dir: dir)
+        FileManager.default.createFile(atPath: job.out.path, contents: nil)
+        FileManager.default.createFile(atPath: job.err.path, contents: nil)
+        job.process.executableURL = URL(fileURLWithPath: executable)
+        job.process.arguments = arguments
+        job.process.environment = environment()
+        job.process.standardOutput = try FileHandle(forWritingTo: job.out)
+        job.process.standardError = try FileHandle(forWritingTo: job.err)
+        job.process.standardInput = FileHandle.nullDevice
+        try job.process.run()
+        return job
+    }
+
+    /// Process ids whose parent is `pid` (from /proc), in increasing order.
+    static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid
+        }.sorted()
+    }
+}

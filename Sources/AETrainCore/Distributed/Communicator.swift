@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reduction operators the trainer needs.
 public enum ReduceOp: Sendable { case sum, min, max }
 
@@ -55,6 +57,20 @@ extension Communicator {
             guard let base = $0.baseAddress else { return }  // empty: nothing to reduce
             try allreduce(base, count: n, kind: .float64, op: .sum)
         }
+    }
+
+    /// Broadcasts `data` (meaningful on `root`) to every rank: its length, then its bytes.
+    public func broadcast(_ data: Data, root: Int) throws -> Data {
+        var count = UInt64(data.count)
+        try broadcast(&count, bytes: 8, root: root)
+        var bytes = rank == root ? [UInt8](data) : [UInt8](repeating: 0, count: Int(count))
+        if count > 0 {
+            try bytes.withUnsafeMutableBytes {
+                guard let base = $0.baseAddress else { return }
+                try broadcast(base, bytes: Int(count), root: root)
+            }
+        }
+        return Data(bytes)
     }
 
     /// True on every rank iff every rank passed the same value.

@@ -116,8 +116,12 @@ public final class DistributedStep<T: BLASScalar> {
     /// The activations Z (mr, h) of the last call's local rows.
     public var activations: UnsafeBufferPointer<T> { UnsafeBufferPointer(z) }
 
+    /// True after a call in which some rank passed `stop: true`.
+    public private(set) var stopRequested = false
+
     /// - x: (mr, d) this rank's rows of the global batch; m: the global batch size.
-    public func lossAndGradient(x: UnsafePointer<T>, mr: Int, m: Int) throws -> ObjectiveTerms {
+    /// - stop: this rank was asked to stop (a signal); the answer is in `stopRequested`.
+    public func lossAndGradient(x: UnsafePointer<T>, mr: Int, m: Int, stop: Bool = false) throws -> ObjectiveTerms {
         precondition(mr <= maxRows && m > 0)
         let (d, h) = (shape.d, shape.h)
         let s = store
@@ -150,10 +154,12 @@ public final class DistributedStep<T: BLASScalar> {
         s.setReduced(.activationSum, l1)
         s.setReduced(.activeCount, active)
         s.setReduced(.squaredNorm, mr > 0 ? T.dot(mr * d, x, x) : 0)
+        s.setReduced(.stopRequest, stop ? 1 : 0)
         lap(&computeNanoseconds)
         try comm.allreduceSum(s.grads, count: s.reducedCount)
         lap(&communicationNanoseconds)
 
+        stopRequested = s.reduced(.stopRequest) > 0
         let reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
         lap(&computeNanoseconds)
         let sst = Double(s.reduced(.squaredNorm))

@@ -35,6 +35,9 @@ public enum ReducedTerm: Int, CaseIterable {
     case activeCount
     /// Σ_i ‖x_i‖² over this rank's part of the batch (the data are centred: SST about the mean).
     case squaredNorm
+    /// 1 on a rank that received SIGTERM or SIGINT: after the sum, every rank knows whether
+    /// any rank was asked to stop, at no extra communication.
+    case stopRequest
 }
 
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays

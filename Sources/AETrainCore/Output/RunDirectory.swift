@@ -9,10 +9,19 @@ public struct RunConfig: Codable {
     public var sampler: String = "global"
     public var started: String
     public var commandLine: [String]
+    /// `--data` as given (nil: the embedded faces), with the LFW and image-shape options, so
+    /// that `--resume` finds the same data.
+    public var data: String?
+    public var lfw: LFWSettings?
+    public var imageShape: String?
+    /// The checkpoint this run continued from, if any.
+    public var resumedFrom: String?
 
-    public init(settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String, commandLine: [String]) {
+    public init(settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
+                commandLine: [String], data: String? = nil, lfw: LFWSettings? = nil, imageShape: String? = nil, resumedFrom: String? = nil) {
         self.settings = settings; self.dataset = dataset; self.ranks = ranks
         self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
+        self.data = data; self.lfw = lfw; self.imageShape = imageShape; self.resumedFrom = resumedFrom
     }
 }
 
@@ -48,11 +57,21 @@ public final class RunDirectory {
         }
     }
 
-    /// Starts metrics.jsonl afresh (atomically replacing an older one).
-    public func startMetrics() throws {
+    /// Starts metrics.jsonl, keeping the lines of iterations before `iteration` (a resumed
+    /// run continues the file; a new run starts it empty), atomically.
+    public func startMetrics(keepingBefore iteration: Int = 0) throws {
         let file = url.appendingPathComponent("metrics.jsonl")
-        try AtomicFile.write(Data(), to: file)
+        var kept = Data()
+        if iteration > 0, let text = try? String(contentsOf: file, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                if let record = try? JSONDecoder().decode(LogRecord.self, from: Data(line.utf8)), record.iteration < iteration {
+                    kept.append(contentsOf: Array(line.utf8) + [0x0A])
+                }
+            }
+        }
+        try AtomicFile.write(kept, to: file)
         guard let handle = FileHandle(forWritingAtPath: file.path) else { throw UserError("cannot open \(file.path) for writing") }
+        _ = try? handle.seekToEnd()
         metrics = handle
     }
 

@@ -8,8 +8,9 @@
 public struct GlobalBatchSampler {
     public let exampleCount: Int
     public let batchSize: Int
-    private var permutation: [Int32]
-    private var rng: Xoshiro256
+    /// The persistent permutation and the generator: the sampler's whole state, for checkpoints.
+    public internal(set) var permutation: [Int32]
+    public internal(set) var rng: Xoshiro256
 
     public init(exampleCount: Int, batchSize: Int, seed: UInt64) {
         precondition(batchSize <= exampleCount && exampleCount <= Int(Int32.max))
@@ -18,6 +19,15 @@ public struct GlobalBatchSampler {
         permutation = (0..<Int32(exampleCount)).map { $0 }
         // A stream of its own, so the sampler does not depend on how the weights were drawn.
         rng = Xoshiro256(seed: seed ^ 0x5A4D_504C_4552_0001)
+    }
+
+    /// Restores a state saved from `permutation` and `rng`.
+    public mutating func restore(permutation: [Int32], rngState: [UInt64]) throws {
+        guard permutation.count == exampleCount, rngState.count == 4,
+              Set(permutation).count == exampleCount, permutation.allSatisfy({ $0 >= 0 && Int($0) < exampleCount })
+        else { throw UserError("the checkpoint's sampler state does not fit \(exampleCount) examples") }
+        self.permutation = permutation
+        rng.state = rngState
     }
 
     /// Writes the next batch's indices into `out` (batchSize).

@@ -16,6 +16,12 @@ public struct Xoshiro256: RandomNumberGenerator, Equatable, Codable, Sendable {
         s0 = splitmix(); s1 = splitmix(); s2 = splitmix(); s3 = splitmix()
     }
 
+    /// The generator's whole state, for checkpoints.
+    public var state: [UInt64] {
+        get { [s0, s1, s2, s3] }
+        set { (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3]) }
+    }
+
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = rotl(s1 &* 5, 7) &* 9

@@ -10,6 +10,21 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     public var seed: UInt64 = 0
     public init() {}
 
+    /// The first setting that would change the trajectory if it differed from `other`'s, as
+    /// "name: mine vs theirs"; nil when a run with `other` can continue this one. The number of
+    /// iterations and the log interval may change.
+    public func trajectoryDifference(from other: TrainSettings) -> String? {
+        let pairs: [(String, String, String)] = [
+            ("--hidden", "\(hidden)", "\(other.hidden)"), ("--batch-size", "\(batchSize)", "\(other.batchSize)"),
+            ("--seed", "\(seed)", "\(other.seed)"), ("--lambda", "\(objective.lambda)", "\(other.objective.lambda)"),
+            ("--eps", "\(objective.epsilon)", "\(other.objective.epsilon)"), ("--eta", "\(objective.eta)", "\(other.objective.eta)"),
+            ("--entropy-floor", "\(objective.entropyFloor)", "\(other.objective.entropyFloor)"),
+            ("--lr", "\(adam.learningRate)", "\(other.adam.learningRate)"), ("--beta1", "\(adam.beta1)", "\(other.adam.beta1)"),
+            ("--beta2", "\(adam.beta2)", "\(other.adam.beta2)"), ("--adam-eps", "\(adam.epsilon)", "\(other.adam.epsilon)"),
+        ]
+        return pairs.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1) here, \($0.2) in the checkpoint" }
+    }
+
     /// Checks made before any work starts; the message names the flag.
     public func validate() throws {
         func positive(_ v: Int, _ flag: String) throws { if v <= 0 { throw UserError("\(flag) must be positive, got \(v)") } }

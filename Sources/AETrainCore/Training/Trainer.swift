@@ -27,6 +27,8 @@ public struct LogRecord: Codable, Equatable, Sendable {
 
 public enum TrainOutcome: Equatable {
     case finished
+    /// A rank was asked to stop (SIGTERM or SIGINT); all stopped before `iteration`.
+    case stopped(iteration: Int)
     /// The loss became non-finite at `iteration`; the parameters are those before it.
     case diverged(iteration: Int, term: String, value: Double)
 }
@@ -45,6 +47,14 @@ public final class Trainer {
     public var afterUpdate: ((Trainer) -> Void)?
     /// Called on every rank after every evaluation with the iteration and its terms (progress display).
     public var onStep: ((Int, ObjectiveTerms) -> Void)?
+    /// Whether this rank has been asked to stop; read once per step.
+    public var stopSignal: () -> Bool = { false }
+    /// Write a checkpoint every this many iterations (0: only when stopping and at the end).
+    public var checkpointEvery = 0
+    /// Called on every rank to write a checkpoint of the state between iterations.
+    public var checkpoint: ((Trainer) throws -> Void)?
+    /// The batch sampler's state (for checkpoints).
+    public var samplerState: GlobalBatchSampler { sampler }
     private var optimizerNanoseconds: UInt64 = 0
 
     private var sampler: GlobalBatchSampler
@@ -97,7 +107,34 @@ public final class Trainer {
                 mr += 1
             }
         }
-        return try step.lossAndGradient(x: dst, mr: mr, m: settings.batchSize)
+        return try step.lossAndGradient(x: dst, mr: mr, m: settings.batchSize, stop: stopSignal())
+    }
+
+    /// Continues from `checkpoint`, which must come from a run with the same trajectory
+    /// settings on the same data (any number of ranks).
+    public func restore(_ checkpoint: Checkpoint, file: String) throws {
+        let h = checkpoint.header
+        if let difference = settings.trajectoryDifference(from: h.settings) {
+            throw UserError("\(file) was written by a run with other settings (\(difference)); resume with the same settings")
+        }
+        guard h.datasetFingerprint == shard.info.fingerprint, h.examples == shard.info.examples else {
+            throw UserError("\(file) was written for other data (fingerprint \(h.datasetFingerprint), \(h.examples) examples; "
+                            + "this data: \(shard.info.fingerprint), \(shard.info.examples) examples)")
+        }
+        guard h.shape == store.layout.shape else { throw UserError("\(file): model shape \(h.shape) does not match \(store.layout.shape)") }
+        guard h.iteration <= settings.iterations else {
+            throw UserError("\(file) is at iteration \(h.iteration), past --iterations \(settings.iterations)")
+        }
+        let rng = h.samplerRNG.compactMap { UInt64($0, radix: 16) }
+        guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
+        try sampler.restore(permutation: checkpoint.permutation, rngState: rng)
+        for i in 0..<store.layout.count {
+            store.params[i] = checkpoint.parameters[i]
+            store.moment1[i] = checkpoint.moment1[i]
+            store.moment2[i] = checkpoint.moment2[i]
+        }
+        store.step = h.iteration
+        iteration = h.iteration
     }
 
     /// Applies Adam with the gradient from `evaluate` and moves to the next iteration.
@@ -160,7 +197,15 @@ public final class Trainer {
                 try comm.collectively { try log(record) }
             }
             update()
+            if step.stopRequested {
+                try checkpoint?(self)
+                return .stopped(iteration: iteration)
+            }
+            if checkpointEvery > 0, iteration % checkpointEvery == 0, iteration < settings.iterations {
+                try checkpoint?(self)
+            }
         }
+        try checkpoint?(self)
         return .finished
     }
 }

@@ -1,0 +1,24 @@
+// Process-level safety nets that must run outside Swift's control: signal handlers (only
+// async-signal-safe code may run there) and a watchdog thread that ends the process when a
+// collective call makes no progress (a dead or unreachable peer).
+#ifndef AETRAIN_PROCESS_H
+#define AETRAIN_PROCESS_H
+
+/// Installs SIGTERM and SIGINT handlers. The first signal sets a flag that the trainer reads at
+/// the next step boundary; a second one ends the process at once (exit status 128 + signal).
+void aet_signals_install(void);
+/// The first signal received (SIGTERM or SIGINT), or 0.
+int aet_signal_received(void);
+/// Sends `sig` to this process (tests use it to inject a signal at a chosen step).
+void aet_signal_raise(int sig);
+
+/// Starts the watchdog: while armed for longer than `timeout_seconds`, it writes `message`
+/// (if `print` is nonzero) to stderr and ends the process with exit status 1.
+void aet_watchdog_start(double timeout_seconds, const char *message, int print);
+/// What the process waits in while armed.
+enum { AET_WAIT_ALLREDUCE = 1, AET_WAIT_BROADCAST = 2, AET_WAIT_GATHER = 3, AET_WAIT_FINALIZE = 4 };
+/// Arms the watchdog (entering a collective) and disarms it (leaving it).
+void aet_watchdog_arm(int what);
+void aet_watchdog_disarm(void);
+
+#endif

@@ -1,0 +1,89 @@
+#define _GNU_SOURCE
+#include "aetrain_process.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+// MARK: signals
+
+static volatile sig_atomic_t received = 0;
+
+static void on_signal(int sig) {
+    if (received) _exit(128 + sig);  // second signal: stop now
+    received = sig;
+}
+
+void aet_signals_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int aet_signal_received(void) { return (int)received; }
+
+void aet_signal_raise(int sig) { kill(getpid(), sig); }
+
+// MARK: watchdog
+
+static atomic_llong deadline_ns;          // 0: disarmed
+static atomic_int armed_what;  // AET_WAIT_*
+static double timeout_s;
+static char message[1024];
+static int print_message;
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void *watch(void *unused) {
+    (void)unused;
+    for (;;) {
+        usleep(200 * 1000);
+        long long d = atomic_load(&deadline_ns);
+        if (d != 0 && now_ns() > d) {
+            if (print_message) {
+                char line[1400];
+                static const char *names[] = {"a collective", "MPI_Allreduce", "MPI_Bcast", "MPI_Gatherv", "MPI_Finalize"};
+                int what = atomic_load(&armed_what);
+                int n = snprintf(line, sizeof line, "error: no progress for %.0f s in %s: %s\n", timeout_s,
+                                 names[what >= 1 && what <= 4 ? what : 0], message);
+                if (n > 0) {
+                    ssize_t ignored = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+                    (void)ignored;
+                }
+            }
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+void aet_watchdog_start(double timeout_seconds, const char *text, int print) {
+    timeout_s = timeout_seconds;
+    snprintf(message, sizeof message, "%s", text);
+    print_message = print;
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_create(&thread, &attr, watch, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+void aet_watchdog_arm(int what) {
+    atomic_store(&armed_what, what);
+    atomic_store(&deadline_ns, now_ns() + (long long)(timeout_s * 1e9));
+}
+
+void aet_watchdog_disarm(void) { atomic_store(&deadline_ns, 0); }
