@@ -1,10 +1,26 @@
 #include "aetrain_kernels.h"
 #include <math.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+// Late in training many gradients are tiny and g² underflows to a denormal, which x86 handles
+// about 100 times slower than a normal number; that alone can make this loop 4× slower. The
+// loop runs with denormals flushed to zero (FTZ and DAZ), then restores the caller's mode.
+// Numerically harmless: a moment below 1.2e-38 moves a weight by under 1e-30 (eps = 1e-8).
+#if defined(__x86_64__)
+#define AET_FLUSH_DENORMALS_BEGIN unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040);
+#define AET_FLUSH_DENORMALS_END _mm_setcsr(saved_csr);
+#else
+#define AET_FLUSH_DENORMALS_BEGIN
+#define AET_FLUSH_DENORMALS_END
+#endif
 
 #define AET_ADAM(NAME, T, SQRT)                                                          \
     void NAME(T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n, \
               T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                           \
         const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
+        AET_FLUSH_DENORMALS_BEGIN                                                         \
         for (size_t i = 0; i < n; i++) {                                                  \
             const T gi = g[i];                                                            \
             const T mi = b1 * m[i] + c1 * gi;                                             \
@@ -13,7 +29,14 @@
             v[i] = vi;                                                                    \
             p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
         }                                                                                 \
+        AET_FLUSH_DENORMALS_END                                                           \
     }
 
 AET_ADAM(aet_adam_f32, float, sqrtf)
 AET_ADAM(aet_adam_f64, double, sqrt)
+
+void aet_flush_denormals(void) {
+#if defined(__x86_64__)
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
+}

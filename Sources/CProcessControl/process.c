@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sched.h>
+#include <sys/syscall.h>
 
 // MARK: signals
 
@@ -87,3 +90,35 @@ void aet_watchdog_arm(int what) {
 }
 
 void aet_watchdog_disarm(void) { atomic_store(&deadline_ns, 0); }
+
+// MARK: affinity
+
+#define AET_MAX_THREADS 256
+static pid_t saved_tids[AET_MAX_THREADS];
+static cpu_set_t saved_masks[AET_MAX_THREADS];
+static int saved_count;
+
+int aet_affinity_widen(void) {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < cpus && c < CPU_SETSIZE; c++) CPU_SET((int)c, &all);
+    saved_count = 0;
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) && saved_count < AET_MAX_THREADS) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0) continue;
+        if (sched_getaffinity(tid, sizeof(cpu_set_t), &saved_masks[saved_count]) != 0) continue;
+        if (sched_setaffinity(tid, sizeof(cpu_set_t), &all) != 0) continue;
+        saved_tids[saved_count++] = tid;
+    }
+    closedir(dir);
+    return saved_count;
+}
+
+void aet_affinity_restore(void) {
+    for (int i = 0; i < saved_count; i++) sched_setaffinity(saved_tids[i], sizeof(cpu_set_t), &saved_masks[i]);
+    saved_count = 0;
+}

@@ -1,15 +1,18 @@
 import AETrainCore
 import AETrainMPI
 import ArgumentParser
+import CProcessControl
 import Foundation
 
 struct Bench: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the training step against the GEMM floor (its five matrix products alone).",
         discussion: """
-            Defaults are the sheet's real size: 13,233 synthetic examples of 37x28 = 1036 pixels, h = 400, batch 100.
-            The floor is measured in the same process with the same BLAS threads: with one rank, the five \
-            products for the whole batch; under mpirun, every rank at once for its share of the batch.
+            Defaults are the sheet's real size: 13,233 synthetic examples of 37x28 = 1036 pixels, h = 400, batch 100. \
+            The floor is the step's five products for the whole batch in one process with all of this node's cores, \
+            measured in the same run (under mpirun by rank 0 while the other ranks sleep). --sweep adds batches \
+            400 and 1600 and h = 1600. Also printed: each rank's peak RSS and the seconds from process start to the \
+            first step.
             """)
 
     @Option(help: "Examples in the synthetic dataset.") var examples: Int = 13233
@@ -20,7 +23,8 @@ struct Bench: RankCommand {
     @Option(help: "Timed steps.") var steps: Int = 300
     @Option(help: "Untimed steps first.") var warmup: Int = 30
     @Option(help: "BLAS threads per rank (default: this node's cores / ranks on this node).") var threads: Int?
-    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Batches 100, 400, 1600 × h 400, 1600 (ignores --batch-size and --hidden).") var sweep = false
+    @Flag(help: "Print JSON instead of text.") var json = false
 
     func validate() throws {
         guard ImageShape(parsing: imageShape) != nil else { throw ValidationError("--image-shape must be HxW, got '\(imageShape)'") }
@@ -31,53 +35,102 @@ struct Bench: RankCommand {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
     }
 
+    struct Result {
+        var batch: Int, hidden: Int
+        var stepMs: Double, optimizerMs: Double, floorMs: Double
+        var json: String {
+            String(format: "{\"batch_size\": %d, \"hidden\": %d, \"ms_per_step\": %.4f, \"gemm_floor_ms\": %.4f, \"ratio\": %.3f, \"optimizer_ms\": %.4f}",
+                   batch, hidden, stepMs, floorMs, stepMs / floorMs, optimizerMs)
+        }
+    }
+
     func run(comm: MPICommunicator) throws {
         let threadsPerRank = threads ?? Cores.perRank(comm)
         BLASThreads.set(threadsPerRank)
+        Denormals.flushToZero()
         guard let shape = ImageShape(parsing: imageShape) else { return }
         let spec = SyntheticSpec(examples: examples, shape: shape)
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: comm)
-        var settings = TrainSettings()
-        settings.hidden = hidden
-        settings.batchSize = batchSize
-        settings.objective = ObjectiveSettings(lambda: lambda)
-        settings.iterations = warmup + steps
-        let trainer = try comm.collectively { try Trainer(shard: shard, settings: settings, comm: comm) }
-
-        for _ in 0..<warmup { _ = try trainer.evaluate(); trainer.update() }
-        var optimizerNs: UInt64 = 0
-        let stepMs = try medianOfBlocks(total: steps, comm: comm) {
-            _ = try trainer.evaluate()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            trainer.update()
-            optimizerNs += DispatchTime.now().uptimeNanoseconds - t0
+        let configs = sweep ? [(100, 400), (400, 400), (1600, 400), (100, 1600), (400, 1600), (1600, 1600)] : [(batchSize, hidden)]
+        var results: [Result] = []
+        var startup = 0.0
+        for (batch, h) in configs {
+            var settings = TrainSettings()
+            settings.hidden = h
+            settings.batchSize = batch
+            settings.objective = ObjectiveSettings(lambda: lambda)
+            settings.iterations = warmup + steps
+            let trainer = try comm.collectively { try Trainer(shard: shard, settings: settings, comm: comm) }
+            if results.isEmpty {
+                _ = try trainer.evaluate()
+                startup = ProcessClock.secondsSinceStart()
+                trainer.update()
+            }
+            for _ in 0..<warmup { _ = try trainer.evaluate(); trainer.update() }
+            var optimizerNs: UInt64 = 0
+            let stepMs = try medianOfBlocks(total: steps, comm: comm) {
+                _ = try trainer.evaluate()
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                trainer.update()
+                optimizerNs += DispatchTime.now().uptimeNanoseconds - t0
+            }
+            let optimizerMs = Double(optimizerNs) / 1e6 / Double(10 * max(1, steps / 10))
+            let floorMs = try floor(rows: batch, d: shape.pixels, h: h, comm: comm, threadsPerRank: threadsPerRank)
+            results.append(Result(batch: batch, hidden: h, stepMs: stepMs, optimizerMs: optimizerMs, floorMs: floorMs))
         }
-        let optimizerMs = Double(optimizerNs) / 1e6 / Double(10 * max(1, steps / 10))
-
-        // The floor: the step's five products, for this rank's share of the batch.
-        let rows = comm.size == 1 ? batchSize : (batchSize + comm.size - 1) / comm.size
-        let floor = GEMMFloor(rows: rows, d: shape.pixels, h: hidden)
-        for _ in 0..<max(3, warmup / 3) { floor.run() }
-        let floorMs = try medianOfBlocks(total: steps, comm: comm) { floor.run() }
-
+        let rss = try peakRSSPerRank(comm)
         guard comm.isRoot else { return }
-        let ratio = stepMs / floorMs
+        let rssText = rss.map { String(format: "%.1f", Double($0) / 1024) }
         if json {
-            let fields: [(String, String)] = [
-                ("ms_per_step", String(format: "%.4f", stepMs)), ("gemm_floor_ms", String(format: "%.4f", floorMs)),
-                ("ratio", String(format: "%.3f", ratio)), ("optimizer_ms", String(format: "%.4f", optimizerMs)), ("ranks", "\(comm.size)"), ("threads_per_rank", "\(threadsPerRank)"),
-                ("examples", "\(examples)"), ("d", "\(shape.pixels)"), ("hidden", "\(hidden)"),
-                ("batch_size", "\(batchSize)"), ("floor_rows_per_rank", "\(rows)"), ("lambda", "\(lambda)"), ("steps", "\(steps)"),
-            ]
-            print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
-        } else {
-            print("aetrain bench: \(examples) examples of \(shape) (d = \(shape.pixels)), h = \(hidden), batch \(batchSize), "
-                  + "λ = \(lambda), \(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s)")
-            print(String(format: "  training step  %8.3f ms  (median of 10 blocks of %d steps)", stepMs, max(1, steps / 10)))
-            print(String(format: "  GEMM floor     %8.3f ms  (the five products, %d rows per rank)", floorMs, rows))
-            print(String(format: "  of which Adam  %8.3f ms  (mean)", optimizerMs))
-            print(String(format: "  ratio          %8.2f", ratio))
+            let common = "\"ranks\": \(comm.size), \"threads_per_rank\": \(threadsPerRank), \"examples\": \(examples), \"d\": \(shape.pixels), "
+                + "\"lambda\": \(lambda), \"steps\": \(steps), \"peak_rss_mb_per_rank\": [\(rssText.joined(separator: ", "))], "
+                + String(format: "\"seconds_to_first_step\": %.3f", startup)
+            if let only = results.first, results.count == 1 {
+                print(String(only.json.dropLast()) + ", " + common + "}")
+            } else {
+                print("{" + common + ", \"results\": [" + results.map(\.json).joined(separator: ", ") + "]}")
+            }
+            return
         }
+        print("aetrain bench: \(examples) examples of \(shape) (d = \(shape.pixels)), λ = \(lambda), "
+              + "\(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(max(1, steps / 10)) steps")
+        print("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam")
+        for r in results {
+            print(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.stepMs / r.floorMs, r.optimizerMs))
+        }
+        print("  GEMM floor: the step's five products for the whole batch, 1 process × all \(ProcessClock.cores) cores")
+        print("  peak RSS per rank: \(rssText.joined(separator: ", ")) MB; \(String(format: "%.2f", startup)) s from process start to the first step")
+    }
+
+    /// The five products for the whole batch on rank 0 with all of the node's cores, the other
+    /// ranks asleep in a barrier; restores this rank's thread count afterwards.
+    private func floor(rows: Int, d: Int, h: Int, comm: MPICommunicator, threadsPerRank: Int) throws -> Double {
+        comm.idleBarrier()
+        var ms = 0.0
+        if comm.isRoot {
+            _ = aet_affinity_widen()  // mpirun binds each rank to one core
+            defer { aet_affinity_restore() }
+            BLASThreads.set(ProcessClock.cores)
+            let floor = GEMMFloor(rows: rows, d: d, h: h)
+            for _ in 0..<max(3, warmup / 3) { floor.run() }
+            ms = try medianOfBlocks(total: steps, comm: SingleProcess()) { floor.run() }
+            BLASThreads.set(threadsPerRank)
+        }
+        comm.idleBarrier()
+        return ms
+    }
+
+    private func peakRSSPerRank(_ comm: Communicator) throws -> [Int] {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let mine = [Int64(usage.ru_maxrss)]  // KiB
+        var all = [Int64](repeating: 0, count: comm.isRoot ? comm.size : 0)
+        try mine.withUnsafeBytes { send in
+            try all.withUnsafeMutableBytes { receive in
+                try comm.gather(send, into: receive.baseAddress, counts: Array(repeating: 8, count: comm.size), root: 0)
+            }
+        }
+        return all.map(Int.init)
     }
 
     /// Runs `body` `total` times in 10 blocks; returns the median block's ms per call, the
@@ -96,6 +149,21 @@ struct Bench: RankCommand {
         }
         times.sort()
         return (times[blocks / 2 - 1] + times[blocks / 2]) / 2
+    }
+}
+
+enum ProcessClock {
+    static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// Seconds since this process started (from /proc/self/stat and /proc/uptime).
+    static func secondsSinceStart() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"),
+              let uptime = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8))?.split(separator: " ").first.flatMap({ Double($0) })
+        else { return .nan }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Double(fields[19]) else { return .nan }
+        return uptime - ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
 

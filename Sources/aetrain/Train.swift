@@ -114,6 +114,7 @@ struct Train: RankCommand {
         let outPath = out ?? resume ?? "aetrain-run"
         let threadsPerRank = threads ?? Cores.perRank(comm)
         BLASThreads.set(threadsPerRank)
+        Denormals.flushToZero()
         aet_signals_install()
 
         // A resumed run reads its checkpoint and its recorded data source first.

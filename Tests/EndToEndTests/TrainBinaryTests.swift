@@ -117,6 +117,32 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertGreaterThan(floor, 0)
         XCTAssertEqual(object?["d"] as? Int, 1036)
         XCTAssertEqual(object?["hidden"] as? Int, 400)
+        XCTAssertGreaterThan((object?["peak_rss_mb_per_rank"] as? [Double])?.first ?? 0, 10)
+        XCTAssertGreaterThan(object?["seconds_to_first_step"] as? Double ?? 0, 0)
+
+        // The sweep under mpirun: six shapes, one peak RSS per rank.
+        let sweep = try Harness.mpirun(2, ["bench", "--examples", "1700", "--steps", "10", "--warmup", "1", "--sweep", "--json"])
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        let all = try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as? [String: Any]
+        let results = all?["results"] as? [[String: Any]] ?? []
+        XCTAssertEqual(results.map { "\($0["batch_size"] ?? "")x\($0["hidden"] ?? "")" },
+                       ["100x400", "400x400", "1600x400", "100x1600", "400x1600", "1600x1600"])
+        XCTAssertTrue(results.allSatisfy { ($0["ms_per_step"] as? Double ?? 0) > 0 && ($0["gemm_floor_ms"] as? Double ?? 0) > 0 })
+        XCTAssertEqual((all?["peak_rss_mb_per_rank"] as? [Double])?.count, 2)
+    }
+
+    /// Not a terminal: table lines only, no live progress line; --quiet: nothing on stdout.
+    func testConsoleOutputModes() throws {
+        let out = try Harness.temporaryDirectory("console")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let plain = try Harness.aetrain(["train", "--out", out.path, "--iterations", "30", "--log-every", "10"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertFalse(plain.stdout.contains("\r") || plain.stdout.contains("steps/s"), "no live line when not a terminal")
+        let quiet = try Harness.aetrain(["train", "--quiet", "--out", out.path, "--iterations", "30", "--log-every", "10"])
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertEqual(quiet.stdout, "")
+        XCTAssertEqual(quiet.stderr, "")
+        XCTAssertEqual(try Harness.metrics(out).count, 4, "metrics are still written")
     }
 
     func testHelpAndBadFlags() throws {

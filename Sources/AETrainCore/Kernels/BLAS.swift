@@ -91,6 +91,13 @@ extension Double: BLASScalar {
     @inline(__always) public static func sqrt(_ x: Double) -> Double { x.squareRoot() }
 }
 
+/// Denormal floats flushed to zero in the calling thread (the training thread): late in
+/// training, tiny gradients squared underflow into denormals, which x86 processes about 100×
+/// slower; a value below 1.2e-38 changes nothing a float32 model can show.
+public enum Denormals {
+    public static func flushToZero() { aet_flush_denormals() }
+}
+
 /// OpenBLAS's worker-thread count for this process.
 public enum BLASThreads {
     public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }

@@ -11,4 +11,8 @@ void aet_adam_f32(float *p, float *m, float *v, const float *g, size_t n,
 void aet_adam_f64(double *p, double *m, double *v, const double *g, size_t n,
                   double b1, double b2, double step_size, double inv_sqrt_bc2, double eps);
 
+/// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
+/// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.
+void aet_flush_denormals(void);
+
 #endif

@@ -21,4 +21,10 @@ enum { AET_WAIT_ALLREDUCE = 1, AET_WAIT_BROADCAST = 2, AET_WAIT_GATHER = 3, AET_
 void aet_watchdog_arm(int what);
 void aet_watchdog_disarm(void);
 
+/// Lets every thread of this process run on every online CPU (mpirun binds each rank to a
+/// core), remembering the old masks; `aet_affinity_restore` puts them back. For benchmarks
+/// that measure one rank with all of the node's cores. Returns the number of threads changed.
+int aet_affinity_widen(void);
+void aet_affinity_restore(void);
+
 #endif
