@@ -8,4 +8,11 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
+// LAPACK, which OpenBLAS ships (Fortran calling convention: every argument by pointer,
+// column-major matrices).
+void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
+            double *work, const int *lwork, int *info);
+void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+            const int *ldb, int *info);
+
 #endif

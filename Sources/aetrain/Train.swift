@@ -16,6 +16,13 @@ struct Train: RankCommand {
             recorded there (flags given explicitly must agree, except --iterations, which may extend the run).
             """)
 
+    @Option(help: "The model: sparse-autoencoder (Exercise 3), sparse-coding (Exercise 1) or tied-linear (Exercise 2).")
+    var model: ModelKind = .sparseAutoencoder
+    @Option(help: "Sparse coding: FISTA steps per source update.")
+    var fistaSteps: Int = 100
+    @Option(help: "Sparse coding: source update, fista (exact L1) or relaxed (the sheet's closed form as a line-search end point).")
+    var sourceUpdate: SparseCoding.SourceUpdate = .fista
+
     // Data
     @Option(help: "Training data: a .npy file (N×H×W, or N×D with --image-shape), an LFW JPEG tree, or synthetic:N,H,W. Default: the embedded LFW faces.")
     var data: String?
@@ -86,6 +93,10 @@ struct Train: RankCommand {
         if keepCheckpoints <= 0 { throw ValidationError("--keep-checkpoints must be positive, got \(keepCheckpoints)") }
         if !(peerTimeout > 0 && peerTimeout.isFinite) { throw ValidationError("--peer-timeout must be positive, got \(peerTimeout)") }
         if resume != nil, initDirectory != nil { throw ValidationError("--init and --resume exclude each other") }
+        if fistaSteps <= 0 { throw ValidationError("--fista-steps must be positive, got \(fistaSteps)") }
+        if model != .sparseAutoencoder, resume != nil || initDirectory != nil {
+            throw ValidationError("--resume and --init are for the sparse autoencoder")
+        }
     }
 
     /// The flags given on the command line applied over `base` (a checkpoint's settings) or the sheet's defaults.
@@ -129,7 +140,17 @@ struct Train: RankCommand {
         let initial = try initDirectory.map { dir in
             try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
         }
-        let settings = settings(base: base, defaultHidden: initial?.shape.h ?? 400)
+        var settings = settings(base: base, defaultHidden: initial?.shape.h ?? 400)
+        if model == .sparseCoding {
+            if iterations == nil { settings.iterations = 30 }  // alternations, each a full pass
+            if logEvery == nil { settings.logEvery = 1 }
+            try settings.validate()
+            return try runSparseCoding(shard: shard, settings: settings, outPath: outPath, comm: comm, threads: threadsPerRank)
+        }
+        if model == .tiedLinear {
+            try settings.validate()
+            return try runTiedLinear(shard: shard, settings: settings, outPath: outPath, comm: comm, threads: threadsPerRank)
+        }
         let trainer = try comm.collectively { () throws -> Trainer in
             guard settings.batchSize >= comm.size else {
                 throw UserError("--batch-size \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")

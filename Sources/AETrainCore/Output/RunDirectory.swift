@@ -16,6 +16,8 @@ public struct RunConfig: Codable {
     public var imageShape: String?
     /// The checkpoint this run continued from, if any.
     public var resumedFrom: String?
+    /// nil or "sparse-autoencoder"; "sparse-coding", "tied-linear" or "pca" for the sheet's other models.
+    public var model: String?
 
     public init(settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
                 commandLine: [String], data: String? = nil, lfw: LFWSettings? = nil, imageShape: String? = nil, resumedFrom: String? = nil) {

@@ -28,10 +28,10 @@ public enum HTMLReport {
             """)
 
         html.append("<h2 id=\"settings\">Settings</h2>")
-        html.append(table(header: ["run", "λ", "ε", "η", "h", "lr", "batch", "iterations", "ranks", "data", "examples", "image", "fingerprint"],
+        html.append(table(header: ["run", "model", "λ", "ε", "η", "h", "lr", "batch", "iterations", "ranks", "data", "examples", "image", "fingerprint"],
                           rows: runs.map { r in
                               let s = r.config.settings, o = s.objective
-                              return [r.name, fmt(o.lambda), fmt(o.epsilon), fmt(o.eta), "\(s.hidden)", fmt(s.adam.learningRate),
+                              return [r.name, r.config.model ?? "sparse-autoencoder", fmt(o.lambda), fmt(o.epsilon), fmt(o.eta), "\(s.hidden)", fmt(s.adam.learningRate),
                                       "\(s.batchSize)", "\(s.iterations)", "\(r.config.ranks)", r.config.dataset.source,
                                       "\(r.config.dataset.examples)", "\(r.config.dataset.imageShape)", r.config.dataset.fingerprint]
                           }))
@@ -56,7 +56,7 @@ public enum HTMLReport {
                           rows: runs.map { r in [r.name] + r.fractionAtOrBelow(RunComparison.thresholds).map { String(format: "%.1f%%", 100 * $0) } }))
 
         html.append("<h2 id=\"filters\">Decoder filters</h2>")
-        html.append("<p>The first 64 rows of W as images, each scaled on its own from black (min) to white (max).</p><div class=\"grid\">")
+        html.append("<p>The first 64 decoder filters (rows of W), dictionary atoms or principal directions as images, each scaled on its own from black (min) to white (max).</p><div class=\"grid\">")
         for r in runs { html.append(figure(r.directory.appendingPathComponent("filters.png"), caption: r.label)) }
         html.append("</div>")
 

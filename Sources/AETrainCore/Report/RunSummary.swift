@@ -44,7 +44,13 @@ public struct RunSummary {
     }
 
     /// A label that tells runs apart in legends: the directory name and λ.
-    public var label: String { "\(name) (λ = \(config.settings.objective.lambda))" }
+    public var label: String {
+        switch config.model {
+        case nil, "sparse-autoencoder"?: "\(name) (λ = \(config.settings.objective.lambda))"
+        case "pca"?: "\(name) (PCA, k = \(config.settings.hidden))"
+        case let model?: "\(name) (\(model), λ = \(config.settings.objective.lambda))"
+        }
+    }
 
     /// The activations sorted from largest to smallest: the sheet's sparsity plot.
     public var sortedActivations: [Float] { activations.sorted(by: >) }

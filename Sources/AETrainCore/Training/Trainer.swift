@@ -17,6 +17,14 @@ public struct LogRecord: Codable, Equatable, Sendable {
     /// logged iteration (this rank's; rank 0 logs).
     public var computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double
 
+    public init(iteration: Int, rec: Double, spa: Double, ent: Double, reg: Double, loss: Double, seconds: Double,
+                l0: Double, deadUnits: Int, explainedVariance: Double,
+                computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double) {
+        self.iteration = iteration; self.rec = rec; self.spa = spa; self.ent = ent; self.reg = reg; self.loss = loss
+        self.seconds = seconds; self.l0 = l0; self.deadUnits = deadUnits; self.explainedVariance = explainedVariance
+        self.computeSeconds = computeSeconds; self.communicationSeconds = communicationSeconds; self.optimizerSeconds = optimizerSeconds
+    }
+
     enum CodingKeys: String, CodingKey {
         case iteration, rec, spa, ent, reg, loss, seconds, l0
         case deadUnits = "dead_units", explainedVariance = "explained_variance"
