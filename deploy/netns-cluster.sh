@@ -7,7 +7,8 @@
 #   deploy/netns-cluster.sh up [HOSTS] [SLOTS]  make hosts 1..HOSTS (default 2 hosts × 2 slots), write the hostfile
 #   deploy/netns-cluster.sh mpirun ARGS...      mpirun ARGS on host 1, across every host, over TCP
 #   deploy/netns-cluster.sh cut HOST            take HOST's link down (a cable pulled)
-#   deploy/netns-cluster.sh heal HOST           bring it back
+#   deploy/netns-cluster.sh heal HOST           bring it back as after a reboot: link up, its processes
+#                                               (the cut-off job's leftovers) ended, neighbour caches flushed
 #   deploy/netns-cluster.sh pids HOST           the aetrain processes running on HOST
 #   deploy/netns-cluster.sh down                remove everything; safe to call any time
 #   deploy/netns-cluster.sh run ARGS...         up, mpirun ARGS, down (also when mpirun fails)
@@ -90,7 +91,11 @@ case "${1:-}" in
   down) down ;;
   mpirun) shift; run_mpirun "$@" ;;
   cut) ip link set "${PREFIX}v$2" down ;;
-  heal) ip link set "${PREFIX}v$2" up ;;
+  heal) ip netns pids "$(ns "$2")" | xargs -r kill -9 2>/dev/null || true
+        ip link set "${PREFIX}v$2" up
+        n=$(cat "$STATE/hosts")
+        for i in $(seq 1 "$n"); do ip netns exec "$(ns "$i")" ip neigh flush all 2>/dev/null || true; done
+        sleep 1 ;;
   pids) ip netns pids "$(ns "$2")" | while read -r p; do
           if grep -q aetrain "/proc/$p/cmdline" 2>/dev/null && ! grep -q mpirun "/proc/$p/cmdline"; then echo "$p"; fi
         done ;;

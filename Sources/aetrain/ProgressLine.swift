@@ -1,9 +1,13 @@
 import AETrainCore
+import ArgumentParser
 import Foundation
 
 /// Rank 0's console: the sheet's table lines, and on a terminal one live line below them
 /// (iteration/total, steps per second, ETA, current loss) redrawn a few times a second.
 /// Not a terminal: table lines only. Quiet: nothing.
+///
+/// Under mpirun a rank's stdout is always a pseudo-terminal of mpirun's, whatever mpirun's own
+/// output is, so there the live line is off unless asked for with `--progress always`.
 final class Console {
     let quiet: Bool
     let live: Bool
@@ -14,10 +18,17 @@ final class Console {
     private var lastDraw = Date.distantPast
     private var lineShown = false
 
-    init(quiet: Bool, total: Int) {
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+
+    init(quiet: Bool, total: Int, mode: Mode = .auto) {
         self.quiet = quiet
         self.total = total
-        live = !quiet && isatty(STDOUT_FILENO) == 1
+        let underMPIRun = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil
+        switch mode {
+        case .always: live = !quiet
+        case .never: live = false
+        case .auto: live = !quiet && isatty(STDOUT_FILENO) == 1 && !underMPIRun
+        }
     }
 
     func line(_ text: String) {

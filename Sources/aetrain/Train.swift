@@ -77,6 +77,8 @@ struct Train: RankCommand {
     var peerTimeout: Double = 60
     @Flag(help: "Print nothing but errors.")
     var quiet = false
+    @Option(help: "The live progress line: auto (on a terminal, not under mpirun), always or never.")
+    var progress: Console.Mode = .auto
 
     // Test hooks, hidden from --help.
     @Option(help: .hidden) var debugPerturbRank: Int?
@@ -172,7 +174,7 @@ struct Train: RankCommand {
             try PNGFile.write(Mosaic.grid(shard.preview, shape: shard.info.imageShape), to: dir.url.appendingPathComponent("dataset.png"))
             return dir
         }
-        let console = Console(quiet: quiet || !comm.isRoot, total: settings.iterations)
+        let console = Console(quiet: quiet || !comm.isRoot, total: settings.iterations, mode: progress)
         console.first = trainer.iteration
         for warning in resumed?.warnings ?? [] where comm.isRoot { fputs(warning + "\n", stderr) }
         console.line("aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), "
