@@ -25,6 +25,8 @@ struct Bench: RankCommand {
     @Option(help: "BLAS threads per rank (default: this node's cores / ranks on this node).") var threads: Int?
     @Flag(help: "Batches 100, 400, 1600 × h 400, 1600 (ignores --batch-size and --hidden).") var sweep = false
     @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
+    var allreduce = false
 
     func validate() throws {
         guard ImageShape(parsing: imageShape) != nil else { throw ValidationError("--image-shape must be HxW, got '\(imageShape)'") }
@@ -45,6 +47,7 @@ struct Bench: RankCommand {
     }
 
     func run(comm: MPICommunicator) throws {
+        if allreduce { return try runAllreduce(comm: comm) }
         let threadsPerRank = threads ?? Cores.perRank(comm)
         BLASThreads.set(threadsPerRank)
         Denormals.flushToZero()
@@ -100,6 +103,47 @@ struct Bench: RankCommand {
         }
         print("  GEMM floor: the step's five products for the whole batch, 1 process × all \(ProcessClock.cores) cores")
         print("  peak RSS per rank: \(rssText.joined(separator: ", ")) MB; \(String(format: "%.2f", startup)) s from process start to the first step")
+    }
+
+    /// Allreduce times for float32 messages of growing size; a least-squares fit of
+    /// T(bytes) = α + β·bytes over them.
+    private func runAllreduce(comm: MPICommunicator) throws {
+        let sizes = [256, 1024, 4096, 16384, 65536, 262_144, 1_048_576, 4_194_304]  // floats
+        var buffer = [Float](repeating: 1, count: sizes.last ?? 1)
+        var rows: [(bytes: Double, ms: Double)] = []
+        for n in sizes {
+            let reps = max(5, min(200, 20_000_000 / (n * 4)))
+            var times: [Double] = []
+            for _ in 0..<reps {
+                var sync = [0.0]
+                try comm.allreduceSum(&sync)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try buffer.withUnsafeMutableBufferPointer { try comm.allreduceSum($0.baseAddress!, count: n) }  // non-empty
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            times.sort()
+            var median = times[times.count / 2]
+            try withUnsafeMutablePointer(to: &median) { try comm.allreduce($0, count: 1, kind: .float64, op: .max) }
+            rows.append((Double(n * 4), median))
+        }
+        guard comm.isRoot else { return }
+        // α: the smallest message; β: least-squares slope over 64 KB … 4 MB (the gradient buffer
+        // of the sheet's model is 3.3 MB; beyond the caches the slope changes).
+        let alpha = rows.first?.ms ?? 0
+        let fit = rows.filter { $0.bytes >= 65536 && $0.bytes <= 4_194_304 }
+        let k = Double(fit.count)
+        let sx = fit.reduce(0) { $0 + $1.bytes }, sy = fit.reduce(0) { $0 + $1.ms }
+        let sxx = fit.reduce(0) { $0 + $1.bytes * $1.bytes }, sxy = fit.reduce(0) { $0 + $1.bytes * $1.ms }
+        let beta = (k * sxy - sx * sy) / (k * sxx - sx * sx)
+        if json {
+            print("{\"ranks\": \(comm.size), \"alpha_ms\": \(String(format: "%.5f", alpha)), \"ms_per_mb\": \(String(format: "%.4f", beta * 1e6)), "
+                  + "\"points\": [" + rows.map { String(format: "[%.0f, %.5f]", $0.bytes, $0.ms) }.joined(separator: ", ") + "]}")
+            return
+        }
+        print("aetrain bench --allreduce: \(comm.size) rank(s), float32 sum, median of repeated calls (the slowest rank's)")
+        print("       bytes        ms   GB/s (algorithm)")
+        for r in rows { print(String(format: "  %10.0f  %8.4f  %6.2f", r.bytes, r.ms, r.bytes / r.ms / 1e6)) }
+        print(String(format: "  fit: T = %.4f ms + %.4f ms/MB × size", alpha, beta * 1e6))
     }
 
     /// The five products for the whole batch on rank 0 with all of the node's cores, the other
