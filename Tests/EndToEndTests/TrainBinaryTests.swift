@@ -131,6 +131,19 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertEqual((all?["peak_rss_mb_per_rank"] as? [Double])?.count, 2)
     }
 
+    /// The allreduce benchmark behind the README's scaling model.
+    func testAllreduceBenchmark() throws {
+        let r = try Harness.mpirun(2, ["bench", "--allreduce", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["ranks"] as? Int, 2)
+        XCTAssertGreaterThan(object?["alpha_ms"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(object?["ms_per_mb"] as? Double ?? 0, 0)
+        let points = object?["points"] as? [[Double]] ?? []
+        XCTAssertEqual(points.map { $0.first ?? 0 }, [1024, 4096, 16384, 65536, 262_144, 1_048_576, 4_194_304, 16_777_216])
+        XCTAssertTrue(points.allSatisfy { ($0.last ?? 0) > 0 })
+    }
+
     /// Not a terminal: table lines only, no live progress line; --quiet: nothing on stdout.
     func testConsoleOutputModes() throws {
         let out = try Harness.temporaryDirectory("console")
