@@ -12,7 +12,13 @@ struct RunList: ParsableArguments {
         guard !runs.isEmpty else { throw ValidationError("name at least one run directory") }
     }
 
-    func load() throws -> [RunSummary] { try runs.map(RunSummary.load) }
+    /// Reads the runs and hands them to `body` on rank 0; errors stop every rank.
+    func onRoot(_ comm: Communicator, _ body: ([RunSummary]) throws -> Void) throws {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            try body(try runs.map(RunSummary.load))
+        }
+    }
 }
 
 struct Compare: RankCommand {
@@ -28,9 +34,7 @@ struct Compare: RankCommand {
     @Option(help: "Output directory.") var out: String = "aetrain-compare"
 
     func run(comm: MPICommunicator) throws {
-        try comm.collectively {
-            guard comm.isRoot else { return }
-            let runs = try list.load()
+        try list.onRoot(comm) { runs in
             let dir = URL(fileURLWithPath: out)
             do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
                 throw UserError("--out \(out): cannot create the directory: \(error.localizedDescription)")
@@ -58,9 +62,7 @@ struct Report: RankCommand {
     @Option(help: "Output HTML file.") var out: String = "report.html"
 
     func run(comm: MPICommunicator) throws {
-        try comm.collectively {
-            guard comm.isRoot else { return }
-            let runs = try list.load()
+        try list.onRoot(comm) { runs in
             try AtomicFile.write(Data(HTMLReport.render(runs).utf8), to: URL(fileURLWithPath: out))
             print("wrote \(out)")
         }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Adam's settings; defaults are PyTorch's `torch.optim.Adam` with the sheet's learning rate.
 public struct AdamSettings: Equatable, Codable, Sendable {
     public var learningRate: Double = 1e-4
@@ -31,7 +35,3 @@ public enum Adam {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-import CKernels
