@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/common.sh
-install_system_packages chromium   # chromium: the report is checked in a headless browser
+install_system_packages chromium iproute2   # chromium: the report in a headless browser; iproute2: the namespace cluster
 install_python_test_packages
 swift build -c release
 swift test -c release
