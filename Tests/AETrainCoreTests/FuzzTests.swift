@@ -65,8 +65,7 @@ final class FuzzTests: XCTestCase {
             var input = mutate(seed, &rng)
             // Half the time, re-seal the checksum so that the parser behind it is exercised too.
             if rng.below(2) == 0, input.count >= 8 {
-                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-                for b in input.dropLast(8) { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+                let hash = FNV1a.hash(input.dropLast(8))
                 for i in 0..<8 { input[input.count - 8 + i] = UInt8((hash >> (8 * UInt64(i))) & 0xff) }
             }
             do {

@@ -35,12 +35,7 @@ enum Harness {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        if getuid() == 0 {  // OpenMPI refuses root without these
-            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        }
-        process.environment = env
+        process.environment = environment()
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
@@ -142,6 +137,7 @@ final class Job {
 }
 
 extension Harness {
+    /// This process's environment, plus what OpenMPI needs to run as root (only when root).
     static func environment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         if getuid() == 0 {

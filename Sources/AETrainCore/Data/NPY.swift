@@ -224,19 +224,5 @@ public enum NPYWriter {
     }
 }
 
-/// Whole-file writes that never leave a half-written file behind.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: tmp)
-            // rename(2) replaces the destination atomically.
-            guard rename(tmp.path, url.path) == 0 else {
-                throw UserError(String(cString: strerror(errno)))
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw UserError("cannot write \(url.path): \(error.localizedDescription)")
-        }
-    }
-}
+/// Whole-file writes that never leave a half-written file behind (see `DurableFile`).
+public typealias AtomicFile = DurableFile

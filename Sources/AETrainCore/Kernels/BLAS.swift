@@ -6,7 +6,7 @@ import COpenBLAS
 ///
 /// Everything numeric in the model is generic over this protocol so that the same code
 /// that trains in float32 can be checked against finite differences in float64.
-public protocol BLASScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
+public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     /// Row-major `C = alpha · op(A) · op(B) + beta · C`, with op(A) (M, K), op(B) (K, N),
     /// C (M, N). Leading dimensions are row strides in elements.
     static func gemm(
@@ -31,8 +31,6 @@ public protocol BLASScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
 
-    /// Square root (BinaryFloatingPoint has `squareRoot()`, kept here for symmetry with exp).
-    static func sqrt(_ x: Self) -> Self
 }
 
 /// Element kinds that cross process boundaries.
@@ -63,7 +61,6 @@ extension Float: BLASScalar {
         aet_adam_f32(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
     }
     public static var scalarKind: ScalarKind { .float32 }
-    @inline(__always) public static func sqrt(_ x: Float) -> Float { x.squareRoot() }
 }
 
 extension Double: BLASScalar {
@@ -88,7 +85,6 @@ extension Double: BLASScalar {
         aet_adam_f64(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
     }
     public static var scalarKind: ScalarKind { .float64 }
-    @inline(__always) public static func sqrt(_ x: Double) -> Double { x.squareRoot() }
 }
 
 /// Denormal floats flushed to zero in the calling thread (the training thread): late in

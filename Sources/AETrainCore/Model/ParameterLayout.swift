@@ -95,10 +95,7 @@ public final class ParameterStore<T: BLASScalar> {
 
     /// FNV-1a over the parameters' bit patterns: equal on all ranks iff they hold the same θ.
     public func checksum() -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        let bytes = UnsafeRawBufferPointer(start: params, count: layout.count * MemoryLayout<T>.stride)
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return hash
+        FNV1a.hash(UnsafeRawBufferPointer(start: params, count: layout.count * MemoryLayout<T>.stride))
     }
 
     /// True when every parameter is finite.

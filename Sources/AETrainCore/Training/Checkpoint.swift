@@ -98,11 +98,7 @@ public struct Checkpoint {
         self.moment2 = moment2; self.permutation = permutation
     }
 
-    static func checksum<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return hash
-    }
+    static func checksum<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 { FNV1a.hash(bytes) }
 }
 
 @inline(__always) private func appendLE<I: FixedWidthInteger>(_ v: I, to data: inout Data) {
@@ -161,7 +157,8 @@ public struct CheckpointFolder {
 
 /// Whole-file writes that survive a crash or power loss: temporary file, fsync, rename,
 /// fsync of the directory. A failure (e.g. a full disk) removes the temporary file and leaves
-/// any earlier file under the final name untouched.
+/// any earlier file under the final name untouched. Every file aetrain writes goes through
+/// here (`AtomicFile` is the same mechanism under the name the output code uses).
 public enum DurableFile {
     public static func write(_ data: Data, to url: URL) throws {
         let dir = url.deletingLastPathComponent().path
