@@ -12,6 +12,9 @@ public final class MPICommunicator: Communicator {
     public let localSize: Int
     private let world: MPI_Comm
     private var finalized = false
+    /// Requests of the started non-blocking reductions, in start order.
+    private let pending: UnsafeMutablePointer<MPI_Request?>  // (maxPendingReductions)
+    private var pendingCount = 0
 
     /// Calls MPI_Init. Call once per process, before anything else collective.
     public init() throws {
@@ -34,13 +37,40 @@ public final class MPICommunicator: Communicator {
         }
         localRank = Int(lr)
         localSize = Int(ls)
+        pending = .allocate(capacity: maxPendingReductions)
+        pending.initialize(repeating: aet_request_null(), count: maxPendingReductions)
     }
+
+    deinit { pending.deallocate() }
 
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
         guard size > 1 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
         try check(MPI_Allreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world), "MPI_Allreduce")
+    }
+
+    public func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        guard size > 1 else { return }
+        precondition(pendingCount < maxPendingReductions, "more than \(maxPendingReductions) pending reductions")
+        try check(MPI_Iallreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world, pending + pendingCount),
+                  "MPI_Iallreduce")
+        pendingCount += 1
+    }
+
+    public func progressReductions() {
+        guard pendingCount > 0 else { return }
+        var done: Int32 = 0
+        MPI_Testall(Int32(pendingCount), pending, &done, aet_statuses_ignore())
+    }
+
+    public func finishReductions() throws {
+        guard pendingCount > 0 else { return }
+        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+        defer { aet_watchdog_disarm() }
+        let n = pendingCount
+        pendingCount = 0
+        try check(MPI_Waitall(Int32(n), pending, aet_statuses_ignore()), "MPI_Waitall")
     }
 
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {

@@ -21,6 +21,7 @@ static inline MPI_Errhandler aet_errors_return(void) { return MPI_ERRORS_RETURN;
 static inline int aet_success(void) { return MPI_SUCCESS; }
 static inline int aet_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Status *aet_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *aet_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Request aet_request_null(void) { return MPI_REQUEST_NULL; }
 
 #endif

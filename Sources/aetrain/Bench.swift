@@ -25,6 +25,13 @@ struct Bench: RankCommand {
     @Option(help: "BLAS threads per rank (default: this node's cores / ranks on this node).") var threads: Int?
     @Flag(help: "Batches 100, 400, 1600 × h 400, 1600 (ignores --batch-size and --hidden).") var sweep = false
     @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "Time the dense and the sparse kernels at activation densities from 0.5% to 40% (the bias set per unit to reach each), to show the crossover.")
+    var sparsity = false
+    @Option(parsing: .upToNextOption, help: "With --sparsity: the densities to time (default 0.005 0.01 0.02 0.05 0.1 0.2 0.4).")
+    var densities: [Double] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
+    @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: ActivationPath = .auto
+    @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes), always or never.")
+    var overlap: OverlapMode = .auto
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
     var allreduce = false
 
@@ -34,15 +41,18 @@ struct Bench: RankCommand {
             throw ValidationError("\(flag) must be positive, got \(v)")
         }
         if warmup < 0 { throw ValidationError("--warmup must be ≥ 0, got \(warmup)") }
+        if densities.isEmpty || !densities.allSatisfy({ $0 > 0 && $0 <= 1 }) {
+            throw ValidationError("--densities must be fractions in (0, 1], got \(densities)")
+        }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
     }
 
     struct Result {
         var batch: Int, hidden: Int
-        var stepMs: Double, optimizerMs: Double, floorMs: Double
+        var stepMs: Double, optimizerMs: Double, communicationMs: Double, floorMs: Double
         var json: String {
-            String(format: "{\"batch_size\": %d, \"hidden\": %d, \"ms_per_step\": %.4f, \"gemm_floor_ms\": %.4f, \"ratio\": %.3f, \"optimizer_ms\": %.4f}",
-                   batch, hidden, stepMs, floorMs, stepMs / floorMs, optimizerMs)
+            String(format: "{\"batch_size\": %d, \"hidden\": %d, \"ms_per_step\": %.4f, \"gemm_floor_ms\": %.4f, \"ratio\": %.3f, \"optimizer_ms\": %.4f, \"exposed_communication_ms\": %.4f}",
+                   batch, hidden, stepMs, floorMs, stepMs / floorMs, optimizerMs, communicationMs)
         }
     }
 
@@ -54,6 +64,8 @@ struct Bench: RankCommand {
         guard let shape = ImageShape(parsing: imageShape) else { return }
         let spec = SyntheticSpec(examples: examples, shape: shape)
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: comm)
+        if sparsity { return try runSparsity(shard: shard, comm: comm, threadsPerRank: threadsPerRank) }
+        let options = StepOptions(path: kernels, overlap: overlap.enabled(comm))
         let configs = sweep ? [(100, 400), (400, 400), (1600, 400), (100, 1600), (400, 1600), (1600, 1600)] : [(batchSize, hidden)]
         var results: [Result] = []
         var startup = 0.0
@@ -63,7 +75,7 @@ struct Bench: RankCommand {
             settings.batchSize = batch
             settings.objective = ObjectiveSettings(lambda: lambda)
             settings.iterations = warmup + steps
-            let trainer = try comm.collectively { try Trainer(shard: shard, settings: settings, comm: comm) }
+            let trainer = try comm.collectively { try Trainer(shard: shard, settings: settings, comm: comm, options: options) }
             if results.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessClock.secondsSinceStart()
@@ -71,15 +83,18 @@ struct Bench: RankCommand {
             }
             for _ in 0..<warmup { _ = try trainer.evaluate(); trainer.update() }
             var optimizerNs: UInt64 = 0
+            _ = trainer.step.takeTimings()
             let stepMs = try medianOfBlocks(total: steps, comm: comm) {
                 _ = try trainer.evaluate()
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 trainer.update()
                 optimizerNs += DispatchTime.now().uptimeNanoseconds - t0
             }
-            let optimizerMs = Double(optimizerNs) / 1e6 / Double(10 * max(1, steps / 10))
+            let timed = Double(10 * max(1, steps / 10))
+            let optimizerMs = Double(optimizerNs) / 1e6 / timed
+            let communicationMs = trainer.step.takeTimings().communication * 1e3 / timed
             let floorMs = try floor(rows: batch, d: shape.pixels, h: h, comm: comm, threadsPerRank: threadsPerRank)
-            results.append(Result(batch: batch, hidden: h, stepMs: stepMs, optimizerMs: optimizerMs, floorMs: floorMs))
+            results.append(Result(batch: batch, hidden: h, stepMs: stepMs, optimizerMs: optimizerMs, communicationMs: communicationMs, floorMs: floorMs))
         }
         let rss = try peakRSSPerRank(comm)
         guard comm.isRoot else { return }
@@ -97,12 +112,85 @@ struct Bench: RankCommand {
         }
         print("aetrain bench: \(examples) examples of \(shape) (d = \(shape.pixels)), λ = \(lambda), "
               + "\(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(max(1, steps / 10)) steps")
-        print("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam")
+        print("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
         for r in results {
-            print(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.stepMs / r.floorMs, r.optimizerMs))
+            print(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f  %22.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.stepMs / r.floorMs,
+                         r.optimizerMs, r.communicationMs))
         }
         print("  GEMM floor: the step's five products for the whole batch, 1 process × all \(ProcessClock.cores) cores")
         print("  peak RSS per rank: \(rssText.joined(separator: ", ")) MB; \(String(format: "%.2f", startup)) s from process start to the first step")
+    }
+
+    /// Step time on the dense and on the sparse kernels at set activation densities: the
+    /// bias of each unit is set to the (1 − f) quantile of its pre-activation over a sample of
+    /// the data, so that a fraction f of the activations is nonzero, spread over all units as
+    /// in a trained sparse model.
+    private func runSparsity(shard: DatasetShard, comm: MPICommunicator, threadsPerRank: Int) throws {
+        let d = shard.d, h = hidden
+        var rows: [(target: Double, measured: Double, dense: Double, sparse: Double)] = []
+        for f in densities {
+            var ms: [ActivationPath: Double] = [:]
+            var measured = 0.0
+            for path in [ActivationPath.dense, .sparse] {
+                var settings = TrainSettings()
+                settings.hidden = h
+                settings.batchSize = batchSize
+                settings.objective = ObjectiveSettings(lambda: lambda)
+                settings.iterations = warmup + steps
+                // Adam moves every weight by about the learning rate per step whatever the
+                // gradient; a tiny rate keeps the density where it was set. Same cost per step.
+                settings.adam.learningRate = 1e-8
+                let trainer = try comm.collectively {
+                    try Trainer(shard: shard, settings: settings, comm: comm, options: StepOptions(path: path, overlap: overlap.enabled(comm)))
+                }
+                setBias(trainer.store, shard: shard, density: f)
+                try comm.broadcast(trainer.store.b, bytes: h * MemoryLayout<Float>.stride, root: 0)  // rank 0's sample
+                for _ in 0..<warmup { _ = try trainer.evaluate(); trainer.update() }
+                var l0 = 0.0, n = 0
+                ms[path] = try medianOfBlocks(total: steps, comm: comm) {
+                    l0 += try trainer.evaluate().l0
+                    n += 1
+                    trainer.update()
+                }
+                measured = l0 / Double(max(1, n)) / Double(h)
+            }
+            rows.append((f, measured, ms[.dense] ?? .nan, ms[.sparse] ?? .nan))
+        }
+        let floorMs = try floor(rows: batchSize, d: d, h: h, comm: comm, threadsPerRank: threadsPerRank)
+        guard comm.isRoot else { return }
+        if json {
+            let items = rows.map {
+                String(format: "{\"density\": %.4f, \"measured_density\": %.4f, \"dense_ms\": %.4f, \"sparse_ms\": %.4f}", $0.target, $0.measured, $0.dense, $0.sparse)
+            }
+            print("{\"ranks\": \(comm.size), \"batch_size\": \(batchSize), \"hidden\": \(h), \"d\": \(d), "
+                  + String(format: "\"gemm_floor_ms\": %.4f, ", floorMs) + "\"results\": [" + items.joined(separator: ", ") + "]}")
+            return
+        }
+        print("aetrain bench --sparsity: batch \(batchSize), d = \(d), h = \(h), \(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s); "
+              + "ms per step (Adam included), medians of 10 blocks of \(max(1, steps / 10)) steps")
+        print("  nonzero  (measured)   dense kernels   sparse kernels   sparse/dense   sparse/floor")
+        for r in rows {
+            print(String(format: "  %6.1f%%  (%6.2f%%)   %13.3f   %14.3f   %12.2f   %12.2f",
+                         100 * r.target, 100 * r.measured, r.dense, r.sparse, r.sparse / r.dense, r.sparse / floorMs))
+        }
+        print(String(format: "  GEMM floor (five dense products, 1 process × all %d cores): %.3f ms", ProcessClock.cores, floorMs))
+    }
+
+    /// Sets b_j to minus the (1 − density) quantile of (X V)_:j over the first 1000 local rows.
+    private func setBias(_ store: ParameterStore<Float>, shard: DatasetShard, density: Double) {
+        let d = shard.d, h = store.layout.shape.h
+        let n = min(1000, shard.rows.count)
+        guard n > 0, let x = shard.values.baseAddress else { return }
+        var p = [Float](repeating: 0, count: n * h)
+        p.withUnsafeMutableBufferPointer {
+            guard let pp = $0.baseAddress else { return }
+            Float.gemm(transA: false, transB: false, m: n, n: h, k: d, alpha: 1, a: x, lda: d, b: store.V, ldb: h, beta: 0, c: pp, ldc: h)
+        }
+        let k = min(n - 1, Int((1 - density) * Double(n)))
+        for j in 0..<h {
+            let column = (0..<n).map { p[$0 * h + j] }.sorted()
+            store.b[j] = -column[k]
+        }
     }
 
     /// Allreduce times for float32 messages of growing size; a least-squares fit of

@@ -73,6 +73,12 @@ struct Train: RankCommand {
     // Execution
     @Option(help: "BLAS threads per rank (default: this node's cores / ranks on this node).")
     var threads: Int?
+    @Option(help: "Kernels for the decoder and the backward pass: auto (sparse when few activations are nonzero), dense or sparse.")
+    var kernels: ActivationPath = .auto
+    @Option(help: "With --kernels auto: take the sparse kernels when at most this fraction of a rank's activations is nonzero.")
+    var sparseBelow: Double = StepOptions().sparseBelow
+    @Option(help: "Overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes), always or never.")
+    var overlap: OverlapMode = .auto
     @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
     var peerTimeout: Double = 60
     @Flag(help: "Print nothing but errors.")
@@ -92,6 +98,7 @@ struct Train: RankCommand {
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every must be ≥ 0, got \(checkpointEvery)") }
+        if !(sparseBelow >= 0 && sparseBelow <= 1) { throw ValidationError("--sparse-below must be in [0, 1], got \(sparseBelow)") }
         if keepCheckpoints <= 0 { throw ValidationError("--keep-checkpoints must be positive, got \(keepCheckpoints)") }
         if !(peerTimeout > 0 && peerTimeout.isFinite) { throw ValidationError("--peer-timeout must be positive, got \(peerTimeout)") }
         if resume != nil, initDirectory != nil { throw ValidationError("--init and --resume exclude each other") }
@@ -157,7 +164,8 @@ struct Train: RankCommand {
             guard settings.batchSize >= comm.size else {
                 throw UserError("--batch-size \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
             }
-            let trainer = try Trainer(shard: shard, settings: settings, comm: comm, initial: initial)
+            let trainer = try Trainer(shard: shard, settings: settings, comm: comm, initial: initial,
+                                      options: StepOptions(path: kernels, sparseBelow: sparseBelow, overlap: overlap.enabled(comm)))
             if let resumed { try trainer.restore(resumed.checkpoint, file: resumed.file) }
             return trainer
         }

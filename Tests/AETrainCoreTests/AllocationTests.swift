@@ -5,14 +5,14 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: ActivationPath = .auto) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: SingleProcess())
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
-        let trainer = try Trainer(shard: shard, settings: settings, comm: SingleProcess())
+        let trainer = try Trainer(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(path: kernels))
         for _ in 0..<5 { _ = try trainer.evaluate(); trainer.update() }  // OpenBLAS sets up its buffers
 
         aet_count_allocations(1)
@@ -28,6 +28,7 @@ final class AllocationTests: XCTestCase {
         for lambda in [0.0, 1.0] {
             XCTAssertEqual(try allocationsPerStep(lambda: lambda, blasThreads: 1), 0, "λ = \(lambda)")
         }
+        XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 1, kernels: .sparse), 0, "sparse kernels")
     }
 
     /// With several BLAS threads, Debian's OpenBLAS 0.3.21 mallocs one job array per threaded

@@ -17,6 +17,15 @@ public protocol Communicator: AnyObject {
 
     /// In-place allreduce of `count` elements of `kind` at `data`.
     func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
+    /// Starts an in-place allreduce and returns at once; `data` must not be touched until
+    /// `finishReductions()`. At most `maxPendingReductions` may be pending.
+    func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
+    /// Lets pending reductions advance. MPI moves a non-blocking collective only inside MPI
+    /// calls (there is no progress thread), so compute between the start and the finish
+    /// calls this at its phase boundaries.
+    func progressReductions()
+    /// Waits for every started reduction, in the order they were started.
+    func finishReductions() throws
     /// Broadcast of `bytes` bytes at `data` from `root`.
     func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws
     /// Gathers each rank's `send` bytes, in rank order, into `receive` on `root` (which must
@@ -32,14 +41,24 @@ public final class SingleProcess: Communicator {
     public var localSize: Int { 1 }
     public var localRank: Int { 0 }
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {}
+    public func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {}
+    public func progressReductions() {}
+    public func finishReductions() throws {}
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {}
     public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
         if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
     }
 }
 
+/// How many non-blocking reductions a communicator holds at once (the step uses 3).
+public let maxPendingReductions = 4
+
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    public func startAllreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
+        try startAllreduce(data, count: count, kind: T.scalarKind, op: .sum)
+    }
 
     public func allreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
         try allreduce(data, count: count, kind: T.scalarKind, op: .sum)

@@ -43,6 +43,31 @@ public struct ObjectiveTerms: Equatable, Sendable {
     }
 }
 
+/// Which kernels run the decoder and the backward pass.
+public enum ActivationPath: String, CaseIterable, Sendable {
+    /// Per step and per rank: sparse when the fraction of this rank's activations that are
+    /// nonzero is at most `StepOptions.sparseBelow`, dense otherwise.
+    case auto
+    /// Always the five dense products (`Objective.swift`).
+    case dense
+    /// Always the active entries only (`Objective+Sparse.swift`).
+    case sparse
+}
+
+/// How `DistributedStep` computes; none of it changes the maths, only the speed.
+public struct StepOptions: Equatable, Sendable {
+    public var path: ActivationPath = .auto
+    /// The crossover of `aetrain bench --sparsity` on the development machine: below about
+    /// 10% nonzero activations the sparse kernels win at the sheet's size.
+    public var sparseBelow: Double = 0.08
+    /// Start the allreduce of the decoder's gradient before the encoder's is computed
+    /// (non-blocking); otherwise one blocking allreduce of the whole buffer at the end.
+    public var overlap = false
+    public init(path: ActivationPath = .auto, sparseBelow: Double = 0.08, overlap: Bool = false) {
+        self.path = path; self.sparseBelow = sparseBelow; self.overlap = overlap
+    }
+}
+
 /// One data-parallel evaluation of the objective and its gradient on a global batch of m
 /// examples, of which this rank holds mr rows. After it returns, every rank holds the same
 /// full gradient in `store.grads`.
@@ -51,48 +76,69 @@ public struct ObjectiveTerms: Equatable, Sendable {
 ///  2. allreduce the column sums (h values): μ is a global-batch mean
 ///  3. entropy term and its per-unit gradient from μ, the same on every rank
 ///  4. decoder forward, residual, local partial sums of ‖R‖² and Σ Z
-///  5. backward on the local rows (data terms)
-///  6. one fused allreduce: dV, dW, db, da and the two partial sums
-///  7. add the regularizer 2ηW to dW and compute reg, once, after the reduction
+///  5. decoder backward (dW, da); start the allreduce of dW, which is ready first
+///  6. encoder backward (dV, db) while dW travels; start the allreduce of dV and of
+///     db, da and the partial sums (the rest of the same flat buffer)
+///  7. wait for the three; add the regularizer 2ηW to dW and compute reg, once
+///
+/// Steps 4–6 take the dense or the sparse kernels (`ActivationPath`): a sparse model's Z is
+/// mostly zero, and the sparse kernels touch only its nonzeros.
 ///
 /// Buffers are sized once for mr ≤ m; nothing is allocated per call.
 ///
-/// Wall-clock time is split into local compute and communication (the two allreduces), and a
-/// record of which units fired in any batch is kept for the dead-unit count.
+/// Wall-clock time is split into local compute and exposed communication (time spent inside
+/// MPI calls, not hidden behind compute), and a record of which units fired in any batch is
+/// kept for the dead-unit count.
 public final class DistributedStep<T: BLASScalar> {
     /// Nanoseconds spent since the last `takeTimings()`.
     public private(set) var computeNanoseconds: UInt64 = 0
     public private(set) var communicationNanoseconds: UInt64 = 0
+    /// Calls that took the sparse kernels since the last `takeTimings()`, and all calls.
+    public private(set) var sparseCalls = 0
+    public private(set) var calls = 0
     public let shape: ModelShape
     public let maxRows: Int
     public let settings: ObjectiveSettings
+    public let options: StepOptions
     public let store: ParameterStore<T>
     let comm: Communicator
 
     private let z: UnsafeMutableBufferPointer<T>             // (maxRows, h)
     private let g: UnsafeMutableBufferPointer<T>             // (maxRows, d)
-    private let gz: UnsafeMutableBufferPointer<T>            // (maxRows, h)
+    private let gz: UnsafeMutableBufferPointer<T>            // (maxRows, h) dense path: G_Z, G_P
+    private let dVt: UnsafeMutableBufferPointer<T>           // (h, d) sparse path: dVᵀ; empty if never sparse
+    private let active: ActiveUnits<T>                       // sparse path: Z's nonzeros
     private let columnSums: UnsafeMutableBufferPointer<T>    // (h)
     private let entCoefficient: UnsafeMutableBufferPointer<T> // (h)
     private let everActive: UnsafeMutableBufferPointer<Bool>  // (h) fired in some batch since the last count
 
-    public init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator) {
+    public init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator,
+                options: StepOptions = StepOptions()) {
         self.shape = store.layout.shape
         self.maxRows = maxRows
         self.settings = settings
+        self.options = options
         self.store = store
         self.comm = comm
         let (d, h) = (shape.d, shape.h)
         z = .allocate(capacity: max(1, maxRows * h)); z.initialize(repeating: 0)
         g = .allocate(capacity: max(1, maxRows * d)); g.initialize(repeating: 0)
         gz = .allocate(capacity: max(1, maxRows * h)); gz.initialize(repeating: 0)
+        // The sparse path only runs with at most `capacity` nonzeros, so that is all it needs.
+        let capacity: Int = switch options.path {
+        case .dense: 0
+        case .sparse: maxRows * h
+        case .auto: min(maxRows * h, Int((options.sparseBelow * Double(maxRows * h)).rounded(.up)))
+        }
+        active = ActiveUnits(maxRows: maxRows, capacity: capacity)
+        dVt = .allocate(capacity: capacity > 0 ? h * d : 1); dVt.initialize(repeating: 0)
         columnSums = .allocate(capacity: h); columnSums.initialize(repeating: 0)
         entCoefficient = .allocate(capacity: h); entCoefficient.initialize(repeating: 0)
         everActive = .allocate(capacity: h); everActive.initialize(repeating: false)
     }
 
     deinit {
-        z.deallocate(); g.deallocate(); gz.deallocate()
+        z.deallocate(); g.deallocate(); gz.deallocate(); dVt.deallocate()
         columnSums.deallocate(); entCoefficient.deallocate(); everActive.deallocate()
     }
 
@@ -107,10 +153,12 @@ public final class DistributedStep<T: BLASScalar> {
         return dead
     }
 
-    /// (compute, communication) seconds since the last call; starts a new window.
-    public func takeTimings() -> (compute: Double, communication: Double) {
-        defer { computeNanoseconds = 0; communicationNanoseconds = 0 }
-        return (Double(computeNanoseconds) / 1e9, Double(communicationNanoseconds) / 1e9)
+    /// (compute, communication) seconds and the fraction of calls on the sparse kernels since
+    /// the last call; starts a new window.
+    public func takeTimings() -> (compute: Double, communication: Double, sparseFraction: Double) {
+        defer { computeNanoseconds = 0; communicationNanoseconds = 0; sparseCalls = 0; calls = 0 }
+        return (Double(computeNanoseconds) / 1e9, Double(communicationNanoseconds) / 1e9,
+                calls > 0 ? Double(sparseCalls) / Double(calls) : 0)
     }
 
     /// The activations Z (mr, h) of the last call's local rows.
@@ -125,7 +173,8 @@ public final class DistributedStep<T: BLASScalar> {
         precondition(mr <= maxRows && m > 0)
         let (d, h) = (shape.d, shape.h)
         let s = store
-        guard let z = z.baseAddress, let g = g.baseAddress, let gz = gz.baseAddress,
+        let lambda = T(settings.lambda)
+        guard let z = z.baseAddress, let g = g.baseAddress, let gz = gz.baseAddress, let dVt = dVt.baseAddress,
               let columnSums = columnSums.baseAddress, let entCoefficient = entCoefficient.baseAddress
         else { preconditionFailure("buffers are allocated in init") }
 
@@ -135,8 +184,16 @@ public final class DistributedStep<T: BLASScalar> {
             counter += now - clock
             clock = now
         }
+        /// Lets the reductions in flight advance; the time it takes is exposed communication.
+        func poke() {
+            guard options.overlap else { return }
+            lap(&computeNanoseconds)
+            comm.progressReductions()
+            lap(&communicationNanoseconds)
+        }
 
-        let active = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
+        // 1–3: forward through the encoder; μ from the whole batch.
+        let activeCount = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
         lap(&computeNanoseconds)
         try comm.allreduceSum(columnSums, count: h)
         lap(&communicationNanoseconds)
@@ -145,18 +202,50 @@ public final class DistributedStep<T: BLASScalar> {
             coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
             epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
 
-        let (sse, l1) = Objective.decoderForward(g: g, z: z, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d, h: h)
-        Objective.backward(
-            dV: s.dV, dW: s.dW, db: s.db, da: s.da, gz: gz,
-            g: g, z: z, x: x, W: s.W, entCoefficient: entCoefficient, lambda: T(settings.lambda),
-            mr: mr, m: m, d: d, h: h)
+        // 4–5: decoder, forward and backward, on the dense or the sparse kernels.
+        let sparse = useSparse(activeCount: Int(activeCount), mr: mr) && active.gather(z: z, mr: mr, h: h)
+        let (sse, l1): (T, T)
+        if sparse {
+            (sse, l1) = Objective.sparseDecoderForward(g: g, active: active, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d)
+            Objective.sparseDecoderBackward(dW: s.dW, da: s.da, active: active, g: g, mr: mr, d: d, h: h)
+        } else {
+            (sse, l1) = Objective.decoderForward(g: g, z: z, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d, h: h)
+            Objective.decoderBackward(dW: s.dW, da: s.da, g: g, z: z, mr: mr, d: d, h: h)
+        }
+        if options.overlap {
+            lap(&computeNanoseconds)
+            try comm.startAllreduceSum(s.dW, count: h * d)
+            lap(&communicationNanoseconds)
+        }
+
+        // 6: encoder backward while dW is reduced.
+        if sparse {
+            Objective.sparseEncoderBackward(
+                dV: s.dV, db: s.db, dVt: dVt, active: active, g: g, x: x, W: s.W,
+                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h)
+        } else {
+            Objective.encoderBackward(
+                dV: s.dV, db: s.db, gz: gz, g: g, z: z, x: x, W: s.W,
+                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h, progress: poke)
+        }
         s.setReduced(.squaredError, sse)
         s.setReduced(.activationSum, l1)
-        s.setReduced(.activeCount, active)
+        s.setReduced(.activeCount, activeCount)
         s.setReduced(.squaredNorm, mr > 0 ? T.dot(mr * d, x, x) : 0)
         s.setReduced(.stopRequest, stop ? 1 : 0)
+        calls += 1
+        if sparse { sparseCalls += 1 }
         lap(&computeNanoseconds)
-        try comm.allreduceSum(s.grads, count: s.reducedCount)
+
+        // 7: the rest of the flat buffer; dV, then db, da and the partial sums.
+        if options.overlap {
+            let rest = s.layout.b.lowerBound
+            try comm.startAllreduceSum(s.dV, count: d * h)
+            try comm.startAllreduceSum(s.grads + rest, count: s.reducedCount - rest)
+            try comm.finishReductions()
+        } else {
+            try comm.allreduceSum(s.grads, count: s.reducedCount)
+        }
         lap(&communicationNanoseconds)
 
         stopRequested = s.reduced(.stopRequest) > 0
@@ -169,5 +258,13 @@ public final class DistributedStep<T: BLASScalar> {
             ent: Double(ent), reg: Double(reg),
             l0: Double(s.reduced(.activeCount)) / Double(m),
             explainedVariance: sst > 0 ? 1 - Double(s.reduced(.squaredError)) / sst : 0)
+    }
+
+    private func useSparse(activeCount: Int, mr: Int) -> Bool {
+        switch options.path {
+        case .dense: false
+        case .sparse: true
+        case .auto: mr > 0 && Double(activeCount) <= options.sparseBelow * Double(mr * shape.h)
+        }
     }
 }

@@ -23,6 +23,8 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     static func axpy(_ n: Int, _ alpha: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
     /// x ← alpha x over n elements.
     static func scal(_ n: Int, _ alpha: Self, _ x: UnsafeMutablePointer<Self>)
+    /// b ← aᵀ: a (rows, cols) row-major into b (cols, rows) (OpenBLAS omatcopy, cache-blocked).
+    static func transpose(rows: Int, cols: Int, _ a: UnsafePointer<Self>, _ b: UnsafeMutablePointer<Self>)
     /// The C Adam loop for this type (CKernels).
     static func adamKernel(_ p: UnsafeMutablePointer<Self>, _ m: UnsafeMutablePointer<Self>, _ v: UnsafeMutablePointer<Self>,
                            _ g: UnsafePointer<Self>, _ n: Int, _ b1: Self, _ b2: Self, _ stepSize: Self,
@@ -55,6 +57,9 @@ extension Float: BLASScalar {
     @inline(__always) public static func asum(_ n: Int, _ x: UnsafePointer<Float>) -> Float { cblas_sasum(Int32(n), x, 1) }
     @inline(__always) public static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) { cblas_saxpy(Int32(n), alpha, x, 1, y, 1) }
     @inline(__always) public static func scal(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) { cblas_sscal(Int32(n), alpha, x, 1) }
+    @inline(__always) public static func transpose(rows: Int, cols: Int, _ a: UnsafePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
+        cblas_somatcopy(CblasRowMajor, CblasTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), b, Int32(rows))
+    }
     @inline(__always) public static func adamKernel(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                                                     _ g: UnsafePointer<Float>, _ n: Int, _ b1: Float, _ b2: Float, _ stepSize: Float,
                                                     _ invSqrtBC2: Float, _ eps: Float) {
@@ -79,6 +84,9 @@ extension Double: BLASScalar {
     @inline(__always) public static func asum(_ n: Int, _ x: UnsafePointer<Double>) -> Double { cblas_dasum(Int32(n), x, 1) }
     @inline(__always) public static func axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) { cblas_daxpy(Int32(n), alpha, x, 1, y, 1) }
     @inline(__always) public static func scal(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) { cblas_dscal(Int32(n), alpha, x, 1) }
+    @inline(__always) public static func transpose(rows: Int, cols: Int, _ a: UnsafePointer<Double>, _ b: UnsafeMutablePointer<Double>) {
+        cblas_domatcopy(CblasRowMajor, CblasTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), b, Int32(rows))
+    }
     @inline(__always) public static func adamKernel(_ p: UnsafeMutablePointer<Double>, _ m: UnsafeMutablePointer<Double>, _ v: UnsafeMutablePointer<Double>,
                                                     _ g: UnsafePointer<Double>, _ n: Int, _ b1: Double, _ b2: Double, _ stepSize: Double,
                                                     _ invSqrtBC2: Double, _ eps: Double) {

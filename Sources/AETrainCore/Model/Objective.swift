@@ -94,11 +94,29 @@ public enum Objective {
         return (sse, l1)
     }
 
-    /// Backward through both layers for this rank's rows, data terms only (rec, λ·spa, ε·ent).
-    /// The regularizer's 2ηW is added once after the allreduce, not once per rank.
+    /// Backward through the decoder for this rank's rows (the data terms; the regularizer's
+    /// 2ηW is added once after the allreduce, not once per rank). Runs first, so that the
+    /// allreduce of dW can start while the encoder's gradients are computed.
     ///
     ///     dW   = Zᵀ G                                     (h, d)
     ///     da   = Σ_i G_i                                  (d)
+    ///
+    /// - g: (mr, d) from `decoderForward`; z: (mr, h).
+    public static func decoderBackward<T: BLASScalar>(
+        dW: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
+        g: UnsafePointer<T>, z: UnsafePointer<T>,
+        mr: Int, d: Int, h: Int
+    ) {
+        da.update(repeating: 0, count: d)
+        guard mr > 0 else { dW.update(repeating: 0, count: h * d); return }
+        T.gemm(transA: true, transB: false, m: h, n: d, k: mr,
+               alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
+        columnSum(da, g, rows: mr, cols: d)
+    }
+
+    /// Backward into Z, through the ReLU and the encoder, for this rank's rows (rec, λ·spa,
+    /// ε·ent).
+    ///
     ///     G_Z  = G Wᵀ + λ/m + c_j                         (mr, h)   c from `entropy`
     ///     G_P  = G_Z ⊙ [Z > 0]                            (mr, h)
     ///     dV   = Xᵀ G_P                                   (d, h)
@@ -107,31 +125,19 @@ public enum Objective {
     /// - gz: (mr, h) scratch, holds G_Z then G_P.
     /// - g: (mr, d) from `decoderForward`; z: (mr, h); x: (mr, d); W: (h, d).
     /// - entCoefficient: (h) from `entropy`.
-    public static func backward<T: BLASScalar>(
-        dV: UnsafeMutablePointer<T>, dW: UnsafeMutablePointer<T>,
-        db: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
+    /// - progress: called between the products (lets reductions in flight advance).
+    public static func encoderBackward<T: BLASScalar>(
+        dV: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>,
         gz: UnsafeMutablePointer<T>,
         g: UnsafePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
         entCoefficient: UnsafePointer<T>, lambda: T,
-        mr: Int, m: Int, d: Int, h: Int
+        mr: Int, m: Int, d: Int, h: Int, progress: () -> Void = {}
     ) {
-        da.update(repeating: 0, count: d)
         db.update(repeating: 0, count: h)
-        guard mr > 0 else {
-            dW.update(repeating: 0, count: h * d)
-            dV.update(repeating: 0, count: d * h)
-            return
-        }
-        // Decoder.
-        T.gemm(transA: true, transB: false, m: h, n: d, k: mr,
-               alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
-        for i in 0..<mr {
-            let gi = g + i * d
-            for k in 0..<d { da[k] += gi[k] }
-        }
-        // Back through the decoder into Z, then through the ReLU.
+        guard mr > 0 else { dV.update(repeating: 0, count: d * h); return }
         T.gemm(transA: false, transB: true, m: mr, n: h, k: d,
                alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
+        progress()
         let l1Gradient = lambda / T(m)
         for i in 0..<mr {
             let gi = gz + i * h, zi = z + i * h
@@ -141,9 +147,18 @@ public enum Objective {
                 db[j] += gp
             }
         }
-        // Encoder.
+        progress()
         T.gemm(transA: true, transB: false, m: d, n: h, k: mr,
                alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
+    }
+
+    /// sums[k] += Σ_i a[i, k] over a (rows, cols).
+    @inline(__always)
+    static func columnSum<T: BLASScalar>(_ sums: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, rows: Int, cols: Int) {
+        for i in 0..<rows {
+            let ai = a + i * cols
+            for k in 0..<cols { sums[k] += ai[k] }
+        }
     }
 
     /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass.

@@ -16,10 +16,15 @@ public struct LogRecord: Codable, Equatable, Sendable {
     /// Seconds in local compute, in communication and in the optimizer since the previous
     /// logged iteration (this rank's; rank 0 logs).
     public var computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double
+    /// Fraction of this rank's steps since the previous logged iteration that ran on the
+    /// sparse kernels (absent in files from before they existed).
+    public var sparseStepFraction: Double?
 
     public init(iteration: Int, rec: Double, spa: Double, ent: Double, reg: Double, loss: Double, seconds: Double,
                 l0: Double, deadUnits: Int, explainedVariance: Double,
-                computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double) {
+                computeSeconds: Double, communicationSeconds: Double, optimizerSeconds: Double,
+                sparseStepFraction: Double? = nil) {
+        self.sparseStepFraction = sparseStepFraction
         self.iteration = iteration; self.rec = rec; self.spa = spa; self.ent = ent; self.reg = reg; self.loss = loss
         self.seconds = seconds; self.l0 = l0; self.deadUnits = deadUnits; self.explainedVariance = explainedVariance
         self.computeSeconds = computeSeconds; self.communicationSeconds = communicationSeconds; self.optimizerSeconds = optimizerSeconds
@@ -30,6 +35,7 @@ public struct LogRecord: Codable, Equatable, Sendable {
         case deadUnits = "dead_units", explainedVariance = "explained_variance"
         case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
         case optimizerSeconds = "optimizer_seconds"
+        case sparseStepFraction = "sparse_step_fraction"
     }
 }
 
@@ -70,7 +76,9 @@ public final class Trainer {
     private let batch: UnsafeMutableBufferPointer<Float>     // (m, d) this rank's rows of it
 
     /// - initial: weights to start from (`--init`); otherwise V ~ N(0, 1/d), W = b = a = 0.
-    public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, initial: ModelWeights? = nil) throws {
+    /// - options: how the step computes (kernels, overlap); it does not change the maths.
+    public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, initial: ModelWeights? = nil,
+                options: StepOptions = StepOptions()) throws {
         try settings.validate()
         let m = settings.batchSize
         guard m <= shard.info.examples else {
@@ -91,7 +99,7 @@ public final class Trainer {
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
         // Every rank can hold every row of a batch (with one rank, or an unlucky draw).
-        step = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm)
+        step = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
         sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
         indices = .allocate(capacity: m)
         batch = .allocate(capacity: m * shape.d)
@@ -193,13 +201,13 @@ public final class Trainer {
                     throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let (compute, communication) = step.takeTimings()
+                let (compute, communication, sparseFraction) = step.takeTimings()
                 let record = LogRecord(
                     iteration: iteration, rec: terms.rec, spa: terms.spa, ent: terms.ent,
                     reg: terms.reg, loss: terms.loss(settings.objective), seconds: seconds,
                     l0: terms.l0, deadUnits: step.takeDeadUnitCount(), explainedVariance: terms.explainedVariance,
                     computeSeconds: compute, communicationSeconds: communication,
-                    optimizerSeconds: Double(optimizerNanoseconds) / 1e9)
+                    optimizerSeconds: Double(optimizerNanoseconds) / 1e9, sparseStepFraction: sparseFraction)
                 optimizerNanoseconds = 0
                 // `log` may fail on one rank only (rank 0 writes files): make that collective.
                 try comm.collectively { try log(record) }

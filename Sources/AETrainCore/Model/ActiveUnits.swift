@@ -1,0 +1,55 @@
+/// The nonzero activations of this rank's rows, row by row (compressed sparse rows):
+/// row i's active units are `unit[rowStart[i] ..< rowStart[i + 1]]`, with values Z_ij in
+/// `value` at the same positions.
+///
+/// A sparse model keeps about 1% of its activations nonzero, so four of the step's five
+/// products only need these entries (see `Objective+Sparse.swift`). Buffers are sized once,
+/// for `capacity` entries; `gather` refuses a batch with more.
+public final class ActiveUnits<T: BLASScalar> {
+    /// Largest number of nonzero entries `gather` accepts.
+    public let capacity: Int
+    public let maxRows: Int
+    /// Nonzero entries after the last successful `gather`.
+    public private(set) var count = 0
+    public private(set) var rows = 0
+
+    let rowStart: UnsafeMutablePointer<Int32>  // (maxRows + 1)
+    let unit: UnsafeMutablePointer<Int32>      // (capacity) column j of each entry
+    let value: UnsafeMutablePointer<T>         // (capacity) Z_ij
+
+    public init(maxRows: Int, capacity: Int) {
+        self.maxRows = maxRows
+        self.capacity = max(0, capacity)
+        rowStart = .allocate(capacity: maxRows + 1)
+        rowStart.initialize(repeating: 0, count: maxRows + 1)
+        unit = .allocate(capacity: max(1, capacity))
+        value = .allocate(capacity: max(1, capacity))
+    }
+
+    deinit { rowStart.deallocate(); unit.deallocate(); value.deallocate() }
+
+    /// Collects the entries Z_ij > 0 of z (mr, h). Returns false, leaving the structure
+    /// unusable, when there are more than `capacity`.
+    public func gather(z: UnsafePointer<T>, mr: Int, h: Int) -> Bool {
+        precondition(mr <= maxRows && h <= Int(Int32.max))
+        var n = 0
+        rowStart[0] = 0
+        for i in 0..<mr {
+            let row = z + i * h
+            for j in 0..<h where row[j] > 0 {
+                guard n < capacity else { count = 0; rows = 0; return false }
+                unit[n] = Int32(j)
+                value[n] = row[j]
+                n += 1
+            }
+            rowStart[i + 1] = Int32(n)
+        }
+        count = n
+        rows = mr
+        return true
+    }
+
+    /// The entries of row i: positions into `unit` and `value`.
+    @inline(__always)
+    func entries(ofRow i: Int) -> Range<Int> { Int(rowStart[i])..<Int(rowStart[i + 1]) }
+}
