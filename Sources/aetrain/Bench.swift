@@ -15,6 +15,10 @@ struct Bench: RankCommand {
             first step.
             """)
 
+    @Option(help: "Time on this data instead (a .npy file, an LFW tree, synthetic:N,H,W or 'embedded'); --examples and --image-shape then do not apply.")
+    var data: String?
+    @Option(name: .customLong("init"), help: "Time a trained model: the V.npy, W.npy, b.npy, a.npy in this directory (sets --hidden).")
+    var initDirectory: String?
     @Option(help: "Examples in the synthetic dataset.") var examples: Int = 13233
     @Option(help: "Image shape HxW.") var imageShape: String = "37x28"
     @Option(help: "Hidden units h.") var hidden: Int = 400
@@ -61,12 +65,18 @@ struct Bench: RankCommand {
         let threadsPerRank = threads ?? Cores.perRank(comm)
         BLASThreads.set(threadsPerRank)
         Denormals.flushToZero()
-        guard let shape = ImageShape(parsing: imageShape) else { return }
-        let spec = SyntheticSpec(examples: examples, shape: shape)
-        let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: comm)
+        guard let syntheticShape = ImageShape(parsing: imageShape) else { return }
+        let spec = SyntheticSpec(examples: examples, shape: syntheticShape)
+        let source: DataSource = try data.map { try DataSource(argument: $0 == "embedded" ? nil : $0, seed: 0) } ?? .synthetic(spec, seed: 0)
+        let shard = try DatasetShard.load(source, imageShape: nil, comm: comm)
+        let shape = shard.info.imageShape
+        let examples = shard.info.examples
+        let initial = try initDirectory.map { dir in
+            try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
+        }
         if sparsity { return try runSparsity(shard: shard, comm: comm, threadsPerRank: threadsPerRank) }
         let options = StepOptions(path: kernels, overlap: overlap.enabled(comm))
-        let configs = sweep ? [(100, 400), (400, 400), (1600, 400), (100, 1600), (400, 1600), (1600, 1600)] : [(batchSize, hidden)]
+        let configs = sweep ? [(100, 400), (400, 400), (1600, 400), (100, 1600), (400, 1600), (1600, 1600)] : [(batchSize, initial?.shape.h ?? hidden)]
         var results: [Result] = []
         var startup = 0.0
         for (batch, h) in configs {
@@ -75,7 +85,9 @@ struct Bench: RankCommand {
             settings.batchSize = batch
             settings.objective = ObjectiveSettings(lambda: lambda)
             settings.iterations = warmup + steps
-            let trainer = try comm.collectively { try Trainer(shard: shard, settings: settings, comm: comm, options: options) }
+            let trainer = try comm.collectively {
+                try Trainer(shard: shard, settings: settings, comm: comm, initial: sweep ? nil : initial, options: options)
+            }
             if results.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessClock.secondsSinceStart()
@@ -110,7 +122,8 @@ struct Bench: RankCommand {
             }
             return
         }
-        print("aetrain bench: \(examples) examples of \(shape) (d = \(shape.pixels)), λ = \(lambda), "
+        print("aetrain bench: \(examples) examples of \(shape) (d = \(shape.pixels), \(shard.info.source)), λ = \(lambda), "
+              + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
               + "\(comm.size) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(max(1, steps / 10)) steps")
         print("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
         for r in results {

@@ -89,6 +89,25 @@ final class StepKernelsTests: XCTestCase {
         XCTAssertGreaterThan(object?["gemm_floor_ms"] as? Double ?? 0, 0)
     }
 
+    /// `bench --data --init`: a trained model's weights, timed on its own data.
+    func testBenchTimesTrainedWeights() throws {
+        let out = try Harness.temporaryDirectory("bench-init")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let train = try Harness.aetrain(["train", "--out", out.path, "--iterations", "20", "--hidden", "64", "--lambda", "1"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let r = try Harness.aetrain(["bench", "--data", "embedded", "--init", out.path, "--kernels", "sparse",
+                                     "--steps", "10", "--warmup", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["hidden"] as? Int, 64)
+        XCTAssertEqual(object?["d"] as? Int, 625)
+        XCTAssertEqual(object?["examples"] as? Int, 100)
+        XCTAssertGreaterThan(object?["ms_per_step"] as? Double ?? 0, 0)
+        let missing = try Harness.aetrain(["bench", "--data", "embedded", "--init", out.appendingPathComponent("nowhere").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertEqual(missing.errorLines.count, 1, missing.stderr)
+    }
+
     func testBadKernelOptions() throws {
         for (args, message) in [(["--kernels", "fast"], "--kernels"), (["--sparse-below", "2"], "--sparse-below"),
                                 (["--overlap", "maybe"], "--overlap")] {

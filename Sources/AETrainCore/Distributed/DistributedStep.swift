@@ -76,10 +76,14 @@ public struct StepOptions: Equatable, Sendable {
 ///  2. allreduce the column sums (h values): μ is a global-batch mean
 ///  3. entropy term and its per-unit gradient from μ, the same on every rank
 ///  4. decoder forward, residual, local partial sums of ‖R‖² and Σ Z
-///  5. decoder backward (dW, da); start the allreduce of dW, which is ready first
-///  6. encoder backward (dV, db) while dW travels; start the allreduce of dV and of
-///     db, da and the partial sums (the rest of the same flat buffer)
-///  7. wait for the three; add the regularizer 2ηW to dW and compute reg, once
+///  5. decoder backward (dW, da)
+///  6. encoder backward (dV, db)
+///  7. one fused allreduce: dV, dW, db, da and the partial sums
+///  8. add the regularizer 2ηW to dW and compute reg, once, after the reduction
+///
+/// With `overlap`, step 7 is split along the same flat buffer: the allreduce of dW starts
+/// (non-blocking) right after step 5 and travels during step 6; dV and the rest (db, da, the
+/// partial sums) start after step 6, and the step waits for the three.
 ///
 /// Steps 4–6 take the dense or the sparse kernels (`ActivationPath`): a sparse model's Z is
 /// mostly zero, and the sparse kernels touch only its nonzeros.
@@ -218,7 +222,7 @@ public final class DistributedStep<T: BLASScalar> {
             lap(&communicationNanoseconds)
         }
 
-        // 6: encoder backward while dW is reduced.
+        // 6: encoder backward (while dW is reduced, with overlap).
         if sparse {
             Objective.sparseEncoderBackward(
                 dV: s.dV, db: s.db, dVt: dVt, active: active, g: g, x: x, W: s.W,
@@ -237,7 +241,7 @@ public final class DistributedStep<T: BLASScalar> {
         if sparse { sparseCalls += 1 }
         lap(&computeNanoseconds)
 
-        // 7: the rest of the flat buffer; dV, then db, da and the partial sums.
+        // 7: the gradient and the partial sums, summed over ranks.
         if options.overlap {
             let rest = s.layout.b.lowerBound
             try comm.startAllreduceSum(s.dV, count: d * h)
@@ -248,6 +252,7 @@ public final class DistributedStep<T: BLASScalar> {
         }
         lap(&communicationNanoseconds)
 
+        // 8: the regularizer, once.
         stopRequested = s.reduced(.stopRequest) > 0
         let reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
         lap(&computeNanoseconds)
