@@ -45,6 +45,9 @@ struct Bench: RankCommand {
             throw ValidationError("\(flag) must be positive, got \(v)")
         }
         if warmup < 0 { throw ValidationError("--warmup must be ≥ 0, got \(warmup)") }
+        if initDirectory != nil, sweep || sparsity || allreduce {
+            throw ValidationError("--init times one trained model; it does not combine with --sweep, --sparsity or --allreduce")
+        }
         if densities.isEmpty || !densities.allSatisfy({ $0 > 0 && $0 <= 1 }) {
             throw ValidationError("--densities must be fractions in (0, 1], got \(densities)")
         }
@@ -86,7 +89,7 @@ struct Bench: RankCommand {
             settings.objective = ObjectiveSettings(lambda: lambda)
             settings.iterations = warmup + steps
             let trainer = try comm.collectively {
-                try Trainer(shard: shard, settings: settings, comm: comm, initial: sweep ? nil : initial, options: options)
+                try Trainer(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
             if results.isEmpty {
                 _ = try trainer.evaluate()

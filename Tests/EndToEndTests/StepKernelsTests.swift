@@ -116,6 +116,9 @@ final class StepKernelsTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(message), r.stderr)
             XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
         }
+        let combined = try Harness.aetrain(["bench", "--sweep", "--init", "/tmp"])
+        XCTAssertNotEqual(combined.status, 0)
+        XCTAssertTrue(combined.stderr.contains("--init"), combined.stderr)
         let bench = try Harness.aetrain(["bench", "--sparsity", "--densities", "0"])
         XCTAssertNotEqual(bench.status, 0)
         XCTAssertTrue(bench.stderr.contains("--densities"), bench.stderr)
