@@ -38,11 +38,11 @@ let package = Package(
         .target(name: "CProcessControl"),
 
         // MARK: Implementation
-        // Model, kernels, optimizer, data and outputs. Never imports MPI: it talks to a
-        // `Communicator`.
+        // The run engine, the models, kernels, optimizer, data and outputs. Never imports MPI:
+        // it talks to a `Communicator`.
         .target(
             name: "AETrainCore",
-            dependencies: ["COpenBLAS", "CKernels", "CImageIO"],
+            dependencies: ["COpenBLAS", "CKernels", "CImageIO", "CProcessControl"],
             exclude: ["Data/Resources/make_lfw_faces.py"],
             resources: [.copy("Data/Resources/lfw_faces_25x25.npy")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

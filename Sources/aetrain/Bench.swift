@@ -33,7 +33,7 @@ struct Bench: RankCommand {
     var sparsity = false
     @Option(parsing: .upToNextOption, help: "With --sparsity: the densities to time (default 0.005 0.01 0.02 0.05 0.1 0.2 0.4).")
     var densities: [Double] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
-    @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: ActivationPath = .auto
+    @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
     @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes), always or never.")
     var overlap: OverlapMode = .auto
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
@@ -78,7 +78,7 @@ struct Bench: RankCommand {
             try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
         }
         if sparsity { return try runSparsity(shard: shard, comm: comm, threadsPerRank: threadsPerRank) }
-        let options = StepOptions(path: kernels, overlap: overlap.enabled(comm))
+        let options = StepOptions(kernels: kernels, overlap: overlap.enabled(comm))
         let configs = sweep ? [(100, 400), (400, 400), (1600, 400), (100, 1600), (400, 1600), (1600, 1600)] : [(batchSize, initial?.shape.h ?? hidden)]
         var results: [Result] = []
         var startup = 0.0
@@ -89,7 +89,7 @@ struct Bench: RankCommand {
             settings.objective = ObjectiveSettings(lambda: lambda)
             settings.iterations = warmup + steps
             let trainer = try comm.collectively {
-                try Trainer(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
+                try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
             if results.isEmpty {
                 _ = try trainer.evaluate()
@@ -145,9 +145,9 @@ struct Bench: RankCommand {
         let d = shard.d, h = hidden
         var rows: [(target: Double, measured: Double, dense: Double, sparse: Double)] = []
         for f in densities {
-            var ms: [ActivationPath: Double] = [:]
+            var ms: [KernelChoice: Double] = [:]
             var measured = 0.0
-            for path in [ActivationPath.dense, .sparse] {
+            for path in [KernelChoice.dense, .sparse] {
                 var settings = TrainSettings()
                 settings.hidden = h
                 settings.batchSize = batchSize
@@ -157,7 +157,7 @@ struct Bench: RankCommand {
                 // gradient; a tiny rate keeps the density where it was set. Same cost per step.
                 settings.adam.learningRate = 1e-8
                 let trainer = try comm.collectively {
-                    try Trainer(shard: shard, settings: settings, comm: comm, options: StepOptions(path: path, overlap: overlap.enabled(comm)))
+                    try SparseAutoencoder(shard: shard, settings: settings, comm: comm, options: StepOptions(kernels: path, overlap: overlap.enabled(comm)))
                 }
                 setBias(trainer.store, shard: shard, density: f)
                 try comm.broadcast(trainer.store.b, bytes: h * MemoryLayout<Float>.stride, root: 0)  // rank 0's sample

@@ -39,15 +39,15 @@ struct Compare: RankCommand {
             do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
                 throw UserError("--out \(out): cannot create the directory: \(error.localizedDescription)")
             }
-            try AtomicFile.write(Data(RunComparison.sparsityChart(runs).svg().utf8), to: dir.appendingPathComponent("sparsity.svg"))
+            try DurableFile.write(Data(RunComparison.sparsityChart(runs).svg().utf8), to: dir.appendingPathComponent("sparsity.svg"))
             for (name, chart) in RunComparison.curveCharts(runs) {
-                try AtomicFile.write(Data(chart.svg().utf8), to: dir.appendingPathComponent("curve-\(name).svg"))
+                try DurableFile.write(Data(chart.svg().utf8), to: dir.appendingPathComponent("curve-\(name).svg"))
             }
             var csv = "run,lambda," + RunComparison.thresholds.map { "at_or_below_\($0)" }.joined(separator: ",") + "\n"
             for r in runs {
                 csv += "\(r.name),\(r.config.settings.objective.lambda)," + r.fractionAtOrBelow(RunComparison.thresholds).map { "\($0)" }.joined(separator: ",") + "\n"
             }
-            try AtomicFile.write(Data(csv.utf8), to: dir.appendingPathComponent("sparsity.csv"))
+            try DurableFile.write(Data(csv.utf8), to: dir.appendingPathComponent("sparsity.csv"))
             print(RunComparison.sparsityTable(runs))
             print("wrote \(out)/sparsity.svg, sparsity.csv and curve-{\(RunComparison.curves.map(\.name).joined(separator: ","))}.svg")
         }
@@ -63,7 +63,7 @@ struct Report: RankCommand {
 
     func run(comm: MPICommunicator) throws {
         try list.onRoot(comm) { runs in
-            try AtomicFile.write(Data(HTMLReport.render(runs).utf8), to: URL(fileURLWithPath: out))
+            try DurableFile.write(Data(HTMLReport.render(runs).utf8), to: URL(fileURLWithPath: out))
             print("wrote \(out)")
         }
     }

@@ -6,6 +6,21 @@ import Foundation
 /// A subcommand that runs on every rank with the job's communicator.
 protocol RankCommand: ParsableCommand {
     func run(comm: MPICommunicator) throws
+    /// Flags whose names differ from the core's setting names (`Setting`), by setting name.
+    static var flagNames: [String: String] { get }
+}
+
+extension RankCommand {
+    static var flagNames: [String: String] { [:] }
+}
+
+/// The flag for a setting named in a core message (`⟨learning-rate⟩` → `--lr`).
+enum FlagNames {
+    static let shared = ["epsilon": "--eps", "learning-rate": "--lr", "adam-epsilon": "--adam-eps"]
+
+    static func flag(_ setting: String, in command: ParsableCommand.Type) -> String {
+        (command as? RankCommand.Type)?.flagNames[setting] ?? shared[setting] ?? "--" + setting
+    }
 }
 
 struct AETrain: ParsableCommand {
@@ -31,15 +46,17 @@ enum Entry {
             exit(1)
         }
         var code: Int32 = 0
+        var commandType: ParsableCommand.Type = Train.self
         do {
             var command = try AETrain.parseAsRoot()
+            commandType = type(of: command)
             if let rankCommand = command as? RankCommand {
                 try rankCommand.run(comm: comm)
             } else if comm.isRoot {
                 try command.run()  // `aetrain help ...`: prints help
             }
         } catch let error as UserError {
-            if comm.isRoot { fputs("error: \(error.message)\n", stderr) }
+            if comm.isRoot { fputs("error: \(error.rendered { FlagNames.flag($0, in: commandType) })\n", stderr) }
             code = 1
         } catch {
             // Help goes to stdout in full; a usage error is one line, as every error.
@@ -56,5 +73,13 @@ enum Entry {
         }
         comm.finalize()
         exit(code)
+    }
+}
+
+/// Runs a check of the core inside `validate()`: its `UserError` becomes a usage error
+/// (exit 64) that names the flag.
+func validating(_ command: ParsableCommand.Type, _ body: () throws -> Void) throws {
+    do { try body() } catch let error as UserError {
+        throw ValidationError(error.rendered { FlagNames.flag($0, in: command) })
     }
 }

@@ -82,7 +82,7 @@ struct PrepareLFW: RankCommand {
             try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [entries.count, shape.height, shape.width], to: outURL) }
             var csv = "row,file,person\n"
             for (i, e) in entries.enumerated() { csv += "\(i),\(CSV.field(e.file)),\(CSV.field(e.person))\n" }
-            try AtomicFile.write(Data(csv.utf8), to: csvURL)
+            try DurableFile.write(Data(csv.utf8), to: csvURL)
             print("wrote \(out) (\(entries.count)×\(shape.height)×\(shape.width) float32) and \(csvURL.path)")
         }
     }

@@ -5,19 +5,19 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: ActivationPath = .auto) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: SingleProcess())
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
-        let trainer = try Trainer(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(path: kernels))
-        for _ in 0..<5 { _ = try trainer.evaluate(); trainer.update() }  // OpenBLAS sets up its buffers
+        let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels))
+        for i in 0..<5 { _ = try model.iterate(i, stop: false) }  // OpenBLAS sets up its buffers
 
         aet_count_allocations(1)
         let before = aet_allocations()
-        for _ in 0..<100 { _ = try trainer.evaluate(); trainer.update() }
+        for i in 5..<105 { _ = try model.iterate(i, stop: false) }
         let after = aet_allocations()
         aet_count_allocations(0)
         return Double(after - before) / 100

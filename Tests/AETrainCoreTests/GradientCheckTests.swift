@@ -8,7 +8,7 @@ class GradientCheckTests: XCTestCase {
     let shape = ModelShape(d: 6, h: 5)
     let m = 9
     /// The kernels under test.
-    var stepOptions: StepOptions { StepOptions(path: .dense, overlap: false) }
+    var stepOptions: StepOptions { StepOptions(kernels: .dense, overlap: false) }
 
     /// A random problem: data (m, d) and parameters with every tensor nonzero. b is shifted
     /// up so that every unit is active on some examples (μ_j > 0).
@@ -170,7 +170,7 @@ class GradientCheckTests: XCTestCase {
 /// The same checks through the sparse kernels (`Objective+Sparse.swift`). Listed one by one:
 /// XCTest on Linux does not discover inherited test methods.
 final class SparseKernelGradientCheckTests: GradientCheckTests {
-    override var stepOptions: StepOptions { StepOptions(path: .sparse, overlap: false) }
+    override var stepOptions: StepOptions { StepOptions(kernels: .sparse, overlap: false) }
     override func testFullLossGradient() throws { try super.testFullLossGradient() }
     override func testEachTermAlone() throws { try super.testEachTermAlone() }
     override func testTermValuesMatchTheFormulas() throws { try super.testTermValuesMatchTheFormulas() }

@@ -47,8 +47,8 @@ final class SparseKernelTests: XCTestCase {
         let settings = ObjectiveSettings(lambda: 0.7, epsilon: 0.05, eta: 0.3)
         for density in [0.04, 0.2, 0.6] {
             let (x, theta) = makeProblem(Double.self, d: shape.d, h: shape.h, m: m, density: density, seed: 11)
-            let (dTerms, dGrad, dFraction) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(path: .dense))
-            let (sTerms, sGrad, sFraction) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(path: .sparse))
+            let (dTerms, dGrad, dFraction) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(kernels: .dense))
+            let (sTerms, sGrad, sFraction) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(kernels: .sparse))
             XCTAssertEqual(dFraction, 0)
             XCTAssertEqual(sFraction, 1)
             XCTAssertEqual(sTerms.l0, dTerms.l0)
@@ -65,8 +65,8 @@ final class SparseKernelTests: XCTestCase {
         let shape = ModelShape(d: 1036, h: 400), m = 100
         let settings = ObjectiveSettings(lambda: 1)
         let (x, theta) = makeProblem(Float.self, d: shape.d, h: shape.h, m: m, density: 0.015, seed: 12)
-        let (dTerms, dGrad, _) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(path: .dense))
-        let (sTerms, sGrad, _) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(path: .sparse))
+        let (dTerms, dGrad, _) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(kernels: .dense))
+        let (sTerms, sGrad, _) = try evaluate(theta, x: x, shape: shape, m: m, settings: settings, options: StepOptions(kernels: .sparse))
         XCTAssertEqual(sTerms.loss(settings), dTerms.loss(settings), accuracy: 1e-5 * dTerms.loss(settings))
         compare(sGrad, dGrad, shape: shape, tolerance: 1e-4)
     }
@@ -75,7 +75,7 @@ final class SparseKernelTests: XCTestCase {
     func testAutoChoosesByDensity() throws {
         let shape = ModelShape(d: 40, h: 30), m = 25
         let settings = ObjectiveSettings(lambda: 1)
-        let auto = StepOptions(path: .auto, sparseBelow: 0.1)
+        let auto = StepOptions(kernels: .auto, sparseBelow: 0.1)
         let (xLow, low) = makeProblem(Double.self, d: shape.d, h: shape.h, m: m, density: 0.04, seed: 13)
         XCTAssertEqual(try evaluate(low, x: xLow, shape: shape, m: m, settings: settings, options: auto).sparseFraction, 1)
         let (xHigh, high) = makeProblem(Double.self, d: shape.d, h: shape.h, m: m, density: 0.5, seed: 13)

@@ -98,7 +98,8 @@ final class ArtifactTests: XCTestCase {
         W[9 * shape.d + 7] = 5                                    // filter 9: bright pixel at row 1, column 3
         let weights = ModelWeights(shape: shape, V: .init(repeating: 0, count: shape.d * shape.h), W: W,
                                    b: .init(repeating: 0, count: shape.h), a: .init(repeating: 0, count: shape.d))
-        let image = RunArtifacts.filterMosaic(weights, imageShape: ImageShape(height: 3, width: 4))
+        let filters = (0..<shape.h).map { Array(weights.W[($0 * shape.d)..<(($0 + 1) * shape.d)]) }
+        let image = ImageExport.filterMosaic(filters, shape: ImageShape(height: 3, width: 4))
         let zoom = Mosaic.zoom(for: ImageShape(height: 3, width: 4))   // 18
         XCTAssertEqual(zoom, 18)
         XCTAssertEqual(image.width, 8 * 4 * zoom + 9)

@@ -14,7 +14,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// `--data` as the user gave it: a directory is an LFW tree, `synthetic:N,H,W` is
     /// generated, anything else is a `.npy` file; nothing means the embedded faces.
     public init(argument: String?, seed: UInt64, lfw: LFWSettings = LFWSettings()) throws {
-        guard let argument else { self = .embedded; return }
+        guard let argument, argument != "embedded" else { self = .embedded; return }
         var isDir: ObjCBool = false
         if let spec = try SyntheticSpec.parse(argument) {
             self = .synthetic(spec, seed: seed)
@@ -40,7 +40,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         let file = exe.appendingPathComponent("aetrain_AETrainCore.resources/lfw_faces_25x25.npy")
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw UserError("the embedded dataset is missing: expected \(file.path) (keep aetrain_AETrainCore.resources beside the binary, or pass --data)")
+            throw UserError("the embedded dataset is missing: expected \(file.path) (keep aetrain_AETrainCore.resources beside the binary, or pass ⟨data⟩)")
         }
         return file.path
     }
@@ -60,14 +60,28 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
 }
 
 /// This rank's contiguous block of examples, standardized with whole-dataset statistics.
+/// float32 values in one allocation of at least one element, so that its address exists
+/// even for an empty shard.
+struct RowStorage {
+    let base: UnsafeMutablePointer<Float>
+    let count: Int
+    init(count: Int) {
+        base = .allocate(capacity: max(1, count))
+        base.initialize(repeating: 0, count: max(1, count))
+        self.count = count
+    }
+    func deallocate() { base.deallocate() }
+    var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+}
+
 public final class DatasetShard {
     public let info: DatasetInfo
     /// Global indices of the examples held here.
     public let rows: Range<Int>
     public var d: Int { info.imageShape.pixels }
-    /// (rows.count, d) standardized pixels, row-major. Allocated with capacity ≥ 1, so its
-    /// `baseAddress` is never nil (the `!` below rely on this).
-    public let values: UnsafeMutableBufferPointer<Float>
+    /// (rows.count, d) standardized pixels, row-major.
+    public var values: UnsafeMutableBufferPointer<Float> { storage.buffer }
+    private let storage: RowStorage
     /// (d) per-pixel mean subtracted during standardization.
     public let pixelMean: [Double]
     /// The dataset's first examples as loaded, before standardization (on rank 0; empty
@@ -75,10 +89,21 @@ public final class DatasetShard {
     public let preview: [[Float]]
     public static let previewCount = 64
 
-    init(info: DatasetInfo, rows: Range<Int>, values: UnsafeMutableBufferPointer<Float>, pixelMean: [Double], preview: [[Float]]) {
-        self.info = info; self.rows = rows; self.values = values; self.pixelMean = pixelMean; self.preview = preview
+    init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, pixelMean: [Double], preview: [[Float]]) {
+        self.info = info; self.rows = rows; self.storage = values; self.pixelMean = pixelMean; self.preview = preview
     }
-    deinit { values.deallocate() }
+    deinit { storage.deallocate() }
+
+    /// Copies example `row` (a global index this rank holds) to `out` (d values).
+    public func copyRow(_ row: Int, to out: UnsafeMutablePointer<Float>) {
+        out.update(from: storage.base + (row - rows.lowerBound) * d, count: d)
+    }
+
+    /// Calls `body` with this rank's examples `range` (global indices it holds), (range.count, d).
+    public func withRows<R>(_ range: Range<Int>, _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        precondition(range.isEmpty || (rows.contains(range.lowerBound) && range.upperBound <= rows.upperBound))
+        return try body(storage.base + (max(range.lowerBound, rows.lowerBound) - rows.lowerBound) * d)
+    }
 
     /// Rows `[lo, hi)` of N examples that rank `r` of `p` holds: contiguous, sizes differ by ≤ 1.
     public static func shardRange(examples n: Int, rank r: Int, size p: Int) -> Range<Int> {
@@ -90,23 +115,23 @@ public final class DatasetShard {
     public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator) throws -> DatasetShard {
         // Local part: every error here is made collective, so all ranks stop together.
         let (n, shape, dtype, rows, values, path) = try comm.collectively {
-            () throws -> (Int, ImageShape, String, Range<Int>, UnsafeMutableBufferPointer<Float>, String) in
+            () throws -> (Int, ImageShape, String, Range<Int>, RowStorage, String) in
             switch source {
             case .synthetic(let spec, let seed):
                 let rows = try shardRows(examples: spec.examples, comm: comm, path: source.description)
-                let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * spec.shape.pixels))
+                let values = RowStorage(count: rows.count * spec.shape.pixels)
                 for (i, row) in rows.enumerated() {
-                    spec.generate(row: row, seed: seed, into: values.baseAddress! + i * spec.shape.pixels)
+                    spec.generate(row: row, seed: seed, into: values.base + i * spec.shape.pixels)
                 }
                 return (spec.examples, spec.shape, "<f4", rows, values, source.description)
             case .lfw(let root, let settings):
                 let entries = try LFWTree.list(root, minFaces: settings.minFacesPerPerson)
                 let shape = settings.imageShape
                 let rows = try shardRows(examples: entries.count, comm: comm, path: root)
-                let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * shape.pixels))
+                let values = RowStorage(count: rows.count * shape.pixels)
                 do {
                     for (i, row) in rows.enumerated() {
-                        try LFWTree.load(root: root, entry: entries[row], settings: settings, into: values.baseAddress! + i * shape.pixels)
+                        try LFWTree.load(root: root, entry: entries[row], settings: settings, into: values.base + i * shape.pixels)
                     }
                 } catch {
                     values.deallocate()
@@ -121,9 +146,9 @@ public final class DatasetShard {
             let header = reader.header
             let shape = try resolveImageShape(header: header, given: imageShape, path: path)
             let rows = try shardRows(examples: header.rowCount, comm: comm, path: path)
-            let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, rows.count * shape.pixels))
+            let values = RowStorage(count: rows.count * shape.pixels)
             do {
-                try reader.readRows(rows, into: values)
+                try reader.readRows(rows, into: values.buffer)
                 try checkFinite(values, rows: rows, d: shape.pixels, path: path)
             } catch {
                 values.deallocate()
@@ -135,7 +160,7 @@ public final class DatasetShard {
 
         // The first examples, as loaded, for the dataset mosaic: gathered on rank 0.
         let firstRows = rows.clamped(to: 0..<previewCount)
-        let local = Array(UnsafeBufferPointer(start: values.baseAddress! + (firstRows.lowerBound - rows.lowerBound) * d, count: firstRows.count * d))
+        let local = Array(UnsafeBufferPointer(start: values.base + (firstRows.lowerBound - rows.lowerBound) * d, count: firstRows.count * d))
         let gathered = try gatherFirstRows(min(previewCount, n), width: d, local: local, examples: n, comm: comm)
         let preview = (0..<(gathered.count / d)).map { Array(gathered[($0 * d)..<(($0 + 1) * d)]) }
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
@@ -144,7 +169,7 @@ public final class DatasetShard {
         // Per-pixel mean over all N examples.
         var mean = [Double](repeating: 0, count: d)
         for i in 0..<rows.count {
-            let row = values.baseAddress! + i * d
+            let row = values.base + i * d
             for k in 0..<d { mean[k] += Double(row[k]) }
         }
         try comm.allreduceSum(&mean)
@@ -153,7 +178,7 @@ public final class DatasetShard {
         // Standard deviation of all centred entries (numpy's X.std(), ddof 0).
         var squares = [0.0]
         for i in 0..<rows.count {
-            let row = values.baseAddress! + i * d
+            let row = values.base + i * d
             for k in 0..<d {
                 let c = Double(row[k]) - mean[k]
                 squares[0] += c * c
@@ -166,7 +191,7 @@ public final class DatasetShard {
             throw UserError("\(path): every example is the same image (standard deviation 0); nothing to learn")
         }
         for i in 0..<rows.count {
-            let row = values.baseAddress! + i * d
+            let row = values.base + i * d
             for k in 0..<d { row[k] = Float((Double(row[k]) - mean[k]) / std) }
         }
 
@@ -180,12 +205,13 @@ public final class DatasetShard {
     /// Rows 0..<k of a per-example quantity (`width` values each) spread over the ranks'
     /// shards, gathered in order on rank 0 (empty elsewhere). `local` holds this rank's rows
     /// of 0..<k, which may be none.
-    public static func gatherFirstRows(_ k: Int, width: Int, local: [Float], examples n: Int, comm: Communicator) throws -> [Float] {
+    public static func gatherFirstRows<T: BinaryFloatingPoint>(_ k: Int, width: Int, local: [T], examples n: Int,
+                                                                comm: Communicator) throws -> [T] {
         let counts = (0..<comm.size).map {
-            shardRange(examples: n, rank: $0, size: comm.size).clamped(to: 0..<k).count * width * MemoryLayout<Float>.stride
+            shardRange(examples: n, rank: $0, size: comm.size).clamped(to: 0..<k).count * width * MemoryLayout<T>.stride
         }
-        precondition(local.count * MemoryLayout<Float>.stride == counts[comm.rank])
-        var all = [Float](repeating: 0, count: comm.isRoot ? k * width : 0)
+        precondition(local.count * MemoryLayout<T>.stride == counts[comm.rank])
+        var all = [T](repeating: 0, count: comm.isRoot ? k * width : 0)
         try local.withUnsafeBytes { send in
             try all.withUnsafeMutableBytes { receive in
                 try comm.gather(send, into: receive.baseAddress, counts: counts, root: 0)
@@ -206,17 +232,17 @@ public final class DatasetShard {
         case 3:
             let shape = ImageShape(height: header.shape[1], width: header.shape[2])
             if let given, given != shape {
-                throw UserError("\(path): images are \(shape), but --image-shape says \(given)")
+                throw UserError("\(path): images are \(shape), but ⟨image-shape⟩ says \(given)")
             }
             guard shape.pixels > 0 else { throw UserError("\(path): images have no pixels (shape \(header.shape))") }
             return shape
         case 2:
             let dims = header.shape[1]
             guard let given else {
-                throw UserError("\(path): data is N×D (\(header.shape[0])×\(dims)); pass --image-shape HxW with H·W = \(dims)")
+                throw UserError("\(path): data is N×D (\(header.shape[0])×\(dims)); pass ⟨image-shape⟩ HxW with H·W = \(dims)")
             }
             guard given.pixels == dims else {
-                throw UserError("\(path): --image-shape \(given) has \(given.pixels) pixels, but each row has \(dims)")
+                throw UserError("\(path): ⟨image-shape⟩ \(given) has \(given.pixels) pixels, but each row has \(dims)")
             }
             return given
         default:
@@ -224,9 +250,9 @@ public final class DatasetShard {
         }
     }
 
-    static func checkFinite(_ values: UnsafeMutableBufferPointer<Float>, rows: Range<Int>, d: Int, path: String) throws {
+    static func checkFinite(_ values: RowStorage, rows: Range<Int>, d: Int, path: String) throws {
         for i in 0..<rows.count {
-            let row = values.baseAddress! + i * d
+            let row = values.base + i * d
             for k in 0..<d where !row[k].isFinite {
                 let what = row[k].isNaN ? "NaN" : "an infinite value"
                 throw UserError("\(path): example \(rows.lowerBound + i) (row \(rows.lowerBound + i)) holds \(what) at pixel \(k)")
@@ -234,11 +260,11 @@ public final class DatasetShard {
         }
     }
 
-    static func rowHashSum(_ values: UnsafeMutableBufferPointer<Float>, rows: Range<Int>, d: Int) -> UInt64 {
+    static func rowHashSum(_ values: RowStorage, rows: Range<Int>, d: Int) -> UInt64 {
         var sum: UInt64 = 0
         for i in 0..<rows.count {
             var hash = FNV1a.offset ^ (UInt64(rows.lowerBound + i) &* 0x9E37_79B9_7F4A_7C15)
-            let row = values.baseAddress! + i * d
+            let row = values.base + i * d
             // One 32-bit word per step (not per byte): four times faster over the whole dataset.
             for k in 0..<d { hash = (hash ^ UInt64(row[k].bitPattern)) &* FNV1a.prime }
             sum &+= hash

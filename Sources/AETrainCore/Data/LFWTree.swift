@@ -17,10 +17,10 @@ public struct LFWSettings: Equatable, Codable, Sendable {
 
     public func validate() throws {
         guard resize > 0, resize.isFinite, imageShape.height >= 1, imageShape.width >= 1 else {
-            throw UserError("--lfw-resize must give images of at least 1×1 pixels (resize·125 and resize·94 ≥ 1), got \(resize)")
+            throw UserError("⟨lfw-resize⟩ must give images of at least 1×1 pixels (resize·125 and resize·94 ≥ 1), got \(resize)")
         }
-        guard resize <= 1 else { throw UserError("--lfw-resize must be at most 1 (the crop is 125×94 pixels), got \(resize)") }
-        guard minFacesPerPerson >= 0 else { throw UserError("--min-faces-per-person must be ≥ 0, got \(minFacesPerPerson)") }
+        guard resize <= 1 else { throw UserError("⟨lfw-resize⟩ must be at most 1 (the crop is 125×94 pixels), got \(resize)") }
+        guard minFacesPerPerson >= 0 else { throw UserError("⟨min-faces-per-person⟩ must be ≥ 0, got \(minFacesPerPerson)") }
     }
 }
 
@@ -64,7 +64,7 @@ public enum LFWTree {
         }
         guard !entries.isEmpty else {
             throw UserError(minFaces > 1
-                ? "\(root): no person in this LFW tree has \(minFaces) or more images (--min-faces-per-person)"
+                ? "\(root): no person in this LFW tree has \(minFaces) or more images (⟨min-faces-per-person⟩)"
                 : "\(root): empty LFW tree: expected folders Person_Name/ holding Person_Name_0001.jpg, …")
         }
         return entries

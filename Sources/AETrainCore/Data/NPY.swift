@@ -220,9 +220,8 @@ public enum NPYWriter {
     /// Writes atomically: a temporary file in the same directory, then a rename, so a file
     /// already there is either kept whole or replaced whole.
     public static func write(_ values: UnsafeBufferPointer<Float>, shape: [Int], to url: URL) throws {
-        try AtomicFile.write(encode(values, shape: shape), to: url)
+        try DurableFile.write(encode(values, shape: shape), to: url)
     }
 }
 
 /// Whole-file writes that never leave a half-written file behind (see `DurableFile`).
-public typealias AtomicFile = DurableFile

@@ -31,6 +31,9 @@ public protocol Communicator: AnyObject {
     /// Gathers each rank's `send` bytes, in rank order, into `receive` on `root` (which must
     /// hold the sum of `counts`, one count per rank, in bytes; ignored elsewhere).
     func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws
+    /// What the peer watchdog says, after its own message, when a collective times out:
+    /// how to recover (where the last checkpoint is). Local.
+    func setRecoveryHint(_ hint: String)
 }
 
 /// One process alone: every collective is the identity.
@@ -55,6 +58,7 @@ public let maxPendingReductions = 4
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+    public func setRecoveryHint(_ hint: String) {}
 
     public func startAllreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
         try startAllreduce(data, count: count, kind: T.scalarKind, op: .sum)

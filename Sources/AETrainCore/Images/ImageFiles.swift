@@ -32,20 +32,14 @@ public enum JPEGFile {
 }
 
 public enum PNGFile {
-    /// Writes `image` as PNG with libpng, atomically (temporary file, then rename).
+    /// Writes `image` as PNG with libpng, durably (`DurableFile`).
     public static func write(_ image: Image8, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        var error = [CChar](repeating: 0, count: 512)
-        let status = image.pixels.withUnsafeBufferPointer {
-            aet_png_write(tmp.path, $0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels), &error, error.count)
-        }
-        guard status == 0 else {
-            try? FileManager.default.removeItem(at: tmp)
-            throw UserError("cannot write \(url.path): \(String(cString: error))")
-        }
-        guard rename(tmp.path, url.path) == 0 else {
-            try? FileManager.default.removeItem(at: tmp)
-            throw UserError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+        try DurableFile.write(to: url) { tmp in
+            var error = [CChar](repeating: 0, count: 512)
+            let status = image.pixels.withUnsafeBufferPointer {
+                aet_png_write(tmp, $0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels), &error, error.count)
+            }
+            guard status == 0 else { throw UserError("cannot write \(url.path): \(String(cString: error))") }
         }
     }
 }

@@ -28,6 +28,6 @@ public enum LAPACK {
         var nn = Int32(n), nrhs = Int32(rhs), lda = Int32(n), ldb = Int32(n), info: Int32 = 0
         var u: CChar = 85
         dposv_(&u, &nn, &nrhs, &a, &lda, &b, &ldb, &info)
-        guard info == 0 else { throw UserError("the matrix is not positive definite (LAPACK dposv info \(info)); increase --eta") }
+        guard info == 0 else { throw UserError("the matrix is not positive definite (LAPACK dposv info \(info)); increase ⟨eta⟩") }
     }
 }

@@ -44,7 +44,7 @@ public struct ModelWeights: Equatable {
 
     func check(against expected: ModelShape) throws {
         guard shape == expected else {
-            throw UserError("--init weights are for d = \(shape.d) pixels and h = \(shape.h) hidden units, but this run has d = \(expected.d) and h = \(expected.h)")
+            throw UserError("⟨init⟩ weights are for d = \(shape.d) pixels and h = \(shape.h) hidden units, but this run has d = \(expected.d) and h = \(expected.h)")
         }
     }
 
@@ -55,11 +55,9 @@ public struct ModelWeights: Equatable {
         }
     }
 
-    /// Writes the four `.npy` files into `directory`, each atomically.
-    public func write(to directory: URL) throws {
+    /// The four `.npy` files: V.npy (d, h), W.npy (h, d), b.npy (h), a.npy (d).
+    public var arrays: [(name: String, shape: [Int], values: [Float])] {
         let d = shape.d, h = shape.h
-        for (name, values, dims) in [("V.npy", V, [d, h]), ("W.npy", W, [h, d]), ("b.npy", b, [h]), ("a.npy", a, [d])] {
-            try values.withUnsafeBufferPointer { try NPYWriter.write($0, shape: dims, to: directory.appendingPathComponent(name)) }
-        }
+        return [("V.npy", [d, h], V), ("W.npy", [h, d], W), ("b.npy", [h], b), ("a.npy", [d], a)]
     }
 }

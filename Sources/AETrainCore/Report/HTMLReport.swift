@@ -31,7 +31,7 @@ public enum HTMLReport {
         html.append(table(header: ["run", "model", "λ", "ε", "η", "h", "lr", "batch", "iterations", "ranks", "data", "examples", "image", "fingerprint"],
                           rows: runs.map { r in
                               let s = r.config.settings, o = s.objective
-                              return [r.name, r.config.model ?? "sparse-autoencoder", fmt(o.lambda), fmt(o.epsilon), fmt(o.eta), "\(s.hidden)", fmt(s.adam.learningRate),
+                              return [r.name, (r.config.model ?? .sparseAutoencoder).rawValue, fmt(o.lambda), fmt(o.epsilon), fmt(o.eta), "\(s.hidden)", fmt(s.adam.learningRate),
                                       "\(s.batchSize)", "\(s.iterations)", "\(r.config.ranks)", r.config.dataset.source,
                                       "\(r.config.dataset.examples)", "\(r.config.dataset.imageShape)", r.config.dataset.fingerprint]
                           }))
@@ -40,8 +40,9 @@ public enum HTMLReport {
         html.append(table(header: ["run", "iteration", "rec", "spa", "ent", "reg", "loss", "L0", "dead units", "explained var.", "seconds"],
                           rows: runs.map { r in
                               guard let m = r.metrics.last else { return [r.name] + Array(repeating: "–", count: 10) }
-                              return [r.name, "\(m.iteration)", fmt2(m.rec), fmt2(m.spa), fmt2(m.ent), fmt2(m.reg), fmt2(m.loss),
-                                      String(format: "%.1f", m.l0), "\(m.deadUnits)", String(format: "%.4f", m.explainedVariance),
+                              func opt(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "–" }
+                              return [r.name, "\(m.iteration)", fmt2(m.rec), m.spa.map(fmt2) ?? "–", m.ent.map(fmt2) ?? "–", m.reg.map(fmt2) ?? "–",
+                                      fmt2(m.loss), opt(m.l0, "%.1f"), m.deadUnits.map { "\($0)" } ?? "–", opt(m.explainedVariance, "%.4f"),
                                       String(format: "%.1f", m.seconds)]
                           }))
 

@@ -45,10 +45,11 @@ public struct RunSummary {
 
     /// A label that tells runs apart in legends: the directory name and λ.
     public var label: String {
-        switch config.model {
-        case nil, "sparse-autoencoder"?: "\(name) (λ = \(config.settings.objective.lambda))"
-        case "pca"?: "\(name) (PCA, k = \(config.settings.hidden))"
-        case let model?: "\(name) (\(model), λ = \(config.settings.objective.lambda))"
+        switch config.model ?? .sparseAutoencoder {
+        case .sparseAutoencoder: "\(name) (λ = \(config.settings.objective.lambda))"
+        case .pca: "\(name) (PCA, k = \(config.settings.hidden))"
+        case .tiedLinear: "\(name) (tied-linear, k = \(config.settings.hidden))"
+        case .sparseCoding: "\(name) (sparse-coding, λ = \(config.settings.objective.lambda))"
         }
     }
 
@@ -77,7 +78,8 @@ public enum RunComparison {
     }
 
     /// One chart per term: (file stem, title, log scale, value).
-    public static let curves: [(name: String, title: String, logY: Bool, value: (LogRecord) -> Double)] = [
+    /// A run that does not measure a term has no line in its chart.
+    public static let curves: [(name: String, title: String, logY: Bool, value: (LogRecord) -> Double?)] = [
         ("rec", "rec: reconstruction error", true, { $0.rec }),
         ("spa", "spa: mean L1 norm of the code", false, { $0.spa }),
         ("ent", "ent: Σ 1/mean activation", true, { $0.ent }),
@@ -90,9 +92,9 @@ public enum RunComparison {
     public static func curveCharts(_ runs: [RunSummary]) -> [(name: String, chart: LineChart)] {
         curves.map { curve in
             (curve.name, LineChart(title: curve.title, xLabel: "iteration", yLabel: curve.name, logY: curve.logY,
-                                   series: runs.map { run in
-                                       ChartSeries(name: run.label, x: run.metrics.map { Double($0.iteration) },
-                                                   y: run.metrics.map(curve.value))
+                                   series: runs.compactMap { run in
+                                       let points = run.metrics.compactMap { r in curve.value(r).map { (Double(r.iteration), $0) } }
+                                       return points.isEmpty ? nil : ChartSeries(name: run.label, x: points.map(\.0), y: points.map(\.1))
                                    }))
         }
     }

@@ -13,9 +13,7 @@ import Foundation
 ///   the sums reduced across ranks, solved by Cholesky (LAPACK dposv).
 /// Double precision throughout: the dictionary step solves a linear system.
 public final class SparseCoding {
-    public enum SourceUpdate: String, CaseIterable, Codable, Sendable { case fista, relaxed }
-
-    public let d: Int, h: Int, n: Int, examples: Int
+        public let d: Int, h: Int, n: Int, examples: Int
     public let lambda: Double, eta: Double
     let comm: Communicator
     /// This rank's examples (n, d).
@@ -26,8 +24,8 @@ public final class SparseCoding {
     public var S: [Double]
 
     public init(shard: DatasetShard, hidden: Int, lambda: Double, eta: Double, seed: UInt64, comm: Communicator) throws {
-        guard eta > 0 else { throw UserError("sparse coding needs --eta > 0 (the dictionary step solves with Σ_SS + ηI)") }
-        guard lambda >= 0, hidden > 0 else { throw UserError("sparse coding needs --lambda ≥ 0 and --hidden > 0") }
+        guard eta > 0 else { throw UserError("sparse coding needs ⟨eta⟩ > 0 (the dictionary step solves with Σ_SS + ηI)") }
+        guard lambda >= 0, hidden > 0 else { throw UserError("sparse coding needs ⟨lambda⟩ ≥ 0 and ⟨hidden⟩ > 0") }
         let (dd, hh, nn) = (shard.d, hidden, shard.rows.count)
         d = dd; h = hh; n = nn; examples = shard.info.examples
         self.lambda = lambda; self.eta = eta; self.comm = comm

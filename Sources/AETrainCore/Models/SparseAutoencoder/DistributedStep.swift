@@ -1,73 +1,5 @@
 import Dispatch
 
-/// The weights of the objective's four terms.
-public struct ObjectiveSettings: Equatable, Codable, Sendable {
-    /// λ, weight of the L1 sparsity term.
-    public var lambda: Double
-    /// ε, weight of the "entropy" term (the sheet: 0.01·λ).
-    public var epsilon: Double
-    /// η, weight of ‖W‖² (the sheet: λ).
-    public var eta: Double
-    /// δ, floor on each unit's batch-mean activation in the entropy term, so that a unit with
-    /// no activity in a batch adds 1/δ instead of ∞ (PyTorch turns that ∞ into NaN weights).
-    public var entropyFloor: Double = 1e-6
-
-    public init(lambda: Double, epsilon: Double? = nil, eta: Double? = nil, entropyFloor: Double = 1e-6) {
-        self.lambda = lambda
-        self.epsilon = epsilon ?? 0.01 * lambda
-        self.eta = eta ?? lambda
-        self.entropyFloor = entropyFloor
-    }
-}
-
-/// The four terms of the objective for one global batch, as the sheet prints them, and two
-/// statistics of the same batch.
-public struct ObjectiveTerms: Equatable, Sendable {
-    public var rec: Double, spa: Double, ent: Double, reg: Double
-    /// Mean number of active units per example (‖z_i‖₀).
-    public var l0: Double = 0
-    /// 1 − SSE/SST of the reconstruction, SST about the (zero) mean of the standardized data.
-    public var explainedVariance: Double = 0
-
-    public init(rec: Double, spa: Double, ent: Double, reg: Double, l0: Double = 0, explainedVariance: Double = 0) {
-        self.rec = rec; self.spa = spa; self.ent = ent; self.reg = reg
-        self.l0 = l0; self.explainedVariance = explainedVariance
-    }
-
-    public func loss(_ s: ObjectiveSettings) -> Double { rec + s.lambda * spa + s.epsilon * ent + s.eta * reg }
-
-    /// The first term that is not finite, by name, if any.
-    public var firstNonFinite: (name: String, value: Double)? {
-        for (name, v) in [("rec", rec), ("spa", spa), ("ent", ent), ("reg", reg)] where !v.isFinite { return (name, v) }
-        return nil
-    }
-}
-
-/// Which kernels run the decoder and the backward pass.
-public enum ActivationPath: String, CaseIterable, Sendable {
-    /// Per step and per rank: sparse when the fraction of this rank's activations that are
-    /// nonzero is at most `StepOptions.sparseBelow`, dense otherwise.
-    case auto
-    /// Always the five dense products (`Objective.swift`).
-    case dense
-    /// Always the active entries only (`Objective+Sparse.swift`).
-    case sparse
-}
-
-/// How `DistributedStep` computes; none of it changes the maths, only the speed.
-public struct StepOptions: Equatable, Sendable {
-    public var path: ActivationPath = .auto
-    /// The crossover of `aetrain bench --sparsity` on the development machine: below about
-    /// 10% nonzero activations the sparse kernels win at the sheet's size.
-    public var sparseBelow: Double = 0.08
-    /// Start the allreduce of the decoder's gradient before the encoder's is computed
-    /// (non-blocking); otherwise one blocking allreduce of the whole buffer at the end.
-    public var overlap = false
-    public init(path: ActivationPath = .auto, sparseBelow: Double = 0.08, overlap: Bool = false) {
-        self.path = path; self.sparseBelow = sparseBelow; self.overlap = overlap
-    }
-}
-
 /// One data-parallel evaluation of the objective and its gradient on a global batch of m
 /// examples, of which this rank holds mr rows. After it returns, every rank holds the same
 /// full gradient in `store.grads`.
@@ -85,7 +17,7 @@ public struct StepOptions: Equatable, Sendable {
 /// (non-blocking) right after step 5 and travels during step 6; dV and the rest (db, da, the
 /// partial sums) start after step 6, and the step waits for the three.
 ///
-/// Steps 4–6 take the dense or the sparse kernels (`ActivationPath`): a sparse model's Z is
+/// Steps 4–6 take the dense or the sparse kernels (`KernelChoice`): a sparse model's Z is
 /// mostly zero, and the sparse kernels touch only its nonzeros.
 ///
 /// Buffers are sized once for mr ≤ m; nothing is allocated per call.
@@ -129,7 +61,7 @@ public final class DistributedStep<T: BLASScalar> {
         g = .allocate(capacity: max(1, maxRows * d)); g.initialize(repeating: 0)
         gz = .allocate(capacity: max(1, maxRows * h)); gz.initialize(repeating: 0)
         // The sparse path only runs with at most `capacity` nonzeros, so that is all it needs.
-        let capacity: Int = switch options.path {
+        let capacity: Int = switch options.kernels {
         case .dense: 0
         case .sparse: maxRows * h
         case .auto: min(maxRows * h, Int((options.sparseBelow * Double(maxRows * h)).rounded(.up)))
@@ -266,7 +198,7 @@ public final class DistributedStep<T: BLASScalar> {
     }
 
     private func useSparse(activeCount: Int, mr: Int) -> Bool {
-        switch options.path {
+        switch options.kernels {
         case .dense: false
         case .sparse: true
         case .auto: mr > 0 && Double(activeCount) <= options.sparseBelow * Double(mr * shape.h)

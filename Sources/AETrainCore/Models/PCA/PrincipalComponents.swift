@@ -38,7 +38,7 @@ public struct PrincipalComponents {
 
     public static func compute(_ shard: DatasetShard, components k: Int, comm: Communicator) throws -> PrincipalComponents {
         let d = shard.d
-        guard k >= 1, k <= d else { throw UserError("--components must be between 1 and d = \(d), got \(k)") }
+        guard k >= 1, k <= d else { throw UserError("⟨hidden⟩ must be between 1 and d = \(d), got \(k)") }
         var c = try covariance(shard, comm: comm)
         let ascending = try LAPACK.symmetricEigen(&c, n: d)
         let vectors = (0..<k).map { j -> [Double] in

@@ -1,0 +1,40 @@
+import Dispatch
+
+/// A communicator that counts the time spent in its collectives, for models whose
+/// communication happens deep inside their maths (sparse coding's reductions).
+public final class TimedCommunicator: Communicator {
+    let inner: Communicator
+    /// Nanoseconds inside collectives since the last `takeNanoseconds()`.
+    public private(set) var nanoseconds: UInt64 = 0
+
+    public init(_ inner: Communicator) { self.inner = inner }
+
+    public var rank: Int { inner.rank }
+    public var size: Int { inner.size }
+    public var localSize: Int { inner.localSize }
+    public var localRank: Int { inner.localRank }
+
+    public func takeNanoseconds() -> UInt64 { defer { nanoseconds = 0 }; return nanoseconds }
+
+    private func timed<R>(_ body: () throws -> R) rethrows -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { nanoseconds += DispatchTime.now().uptimeNanoseconds - start }
+        return try body()
+    }
+
+    public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        try timed { try inner.allreduce(data, count: count, kind: kind, op: op) }
+    }
+    public func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        try timed { try inner.startAllreduce(data, count: count, kind: kind, op: op) }
+    }
+    public func progressReductions() { timed { inner.progressReductions() } }
+    public func finishReductions() throws { try timed { try inner.finishReductions() } }
+    public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
+        try timed { try inner.broadcast(data, bytes: bytes, root: root) }
+    }
+    public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
+        try timed { try inner.gather(send, into: receive, counts: counts, root: root) }
+    }
+    public func setRecoveryHint(_ hint: String) { inner.setRecoveryHint(hint) }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// One logged iteration, as written to metrics.jsonl. Each model fills what it measures;
+/// what it does not measure is absent from the file (nil), never a placeholder.
+public struct LogRecord: Codable, Equatable, Sendable {
+    public var iteration: Int
+    /// Reconstruction error, mean over the examples of ‖x − x̂‖².
+    public var rec: Double
+    /// The sparse autoencoder's and sparse coding's L1 term, the autoencoder's entropy term, ‖W‖².
+    public var spa: Double?, ent: Double?, reg: Double?
+    /// The objective the model minimizes.
+    public var loss: Double
+    /// Wall-clock seconds since training started (this session of the run).
+    public var seconds: Double = 0
+    /// Mean number of active units per example.
+    public var l0: Double?
+    /// Units active in no batch since the previous logged iteration (this one included).
+    public var deadUnits: Int?
+    /// 1 − SSE/SST of the reconstruction.
+    public var explainedVariance: Double?
+    /// Seconds in local compute, in communication and in the optimizer since the previous
+    /// logged iteration (this rank's; rank 0 logs).
+    public var computeSeconds: Double?, communicationSeconds: Double?, optimizerSeconds: Double?
+    /// Fraction of this rank's steps since the previous logged iteration that ran on the
+    /// sparse kernels (the sparse autoencoder).
+    public var sparseStepFraction: Double?
+
+    public init(iteration: Int, rec: Double, loss: Double) {
+        self.iteration = iteration; self.rec = rec; self.loss = loss
+    }
+
+    /// The first logged term that is not finite, by name, if any.
+    public var firstNonFinite: (name: String, value: Double)? {
+        for (name, v) in [("rec", rec), ("spa", spa), ("ent", ent), ("reg", reg), ("loss", loss)] {
+            if let v, !v.isFinite { return (name, v) }
+        }
+        return nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case iteration, rec, spa, ent, reg, loss, seconds, l0
+        case deadUnits = "dead_units", explainedVariance = "explained_variance"
+        case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
+        case optimizerSeconds = "optimizer_seconds"
+        case sparseStepFraction = "sparse_step_fraction"
+    }
+}
+
+/// A column of the log table. Models list the ones they measure; `LogTable` prints them.
+public enum LogColumn: String, CaseIterable, Sendable {
+    // Left of the bar, the sheet's `%8.2f` columns.
+    case rec, spa, ent, reg, loss
+    // Right of the bar, aetrain's own.
+    case l0, dead, ev, comp, comm, opt
+
+    var isSheetColumn: Bool { [.rec, .spa, .ent, .reg, .loss].contains(self) }
+    var isTiming: Bool { [.comp, .comm, .opt].contains(self) }
+    var title: String {
+        switch self {
+        case .l0: "L0"
+        case .ev: "EV"
+        default: rawValue
+        }
+    }
+}
+
+/// Wall-clock nanoseconds split into named counters (`lap` charges the time since the
+/// previous lap to one of them).
+public struct Stopwatch {
+    private var last = DispatchTime.now().uptimeNanoseconds
+    public init() {}
+    public mutating func lap(_ counter: inout UInt64) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        counter += now - last
+        last = now
+    }
+    public mutating func restart() { last = DispatchTime.now().uptimeNanoseconds }
+}

@@ -1,0 +1,48 @@
+/// Everything recorded about a run, written as config.json.
+public struct RunConfig: Codable {
+    /// nil in runs from before every model recorded it: the sparse autoencoder.
+    public var model: ModelKind?
+    public var settings: TrainSettings
+    public var dataset: DatasetInfo
+    public var ranks: Int
+    public var blasThreadsPerRank: Int
+    public var sampler: String = "global"
+    public var started: String
+    public var commandLine: [String]
+    /// `--data` as given (nil: the embedded faces), with the LFW and image-shape options, so
+    /// that `--resume` finds the same data.
+    public var data: String?
+    public var lfw: LFWSettings?
+    public var imageShape: String?
+    /// The checkpoint this run continued from, if any.
+    public var resumedFrom: String?
+    /// Checkpoint cadence and how many are kept (nil for a one-shot model).
+    public var checkpoints: CheckpointPolicy?
+    /// How the run computed (does not change the trajectory).
+    public var execution: Execution?
+
+    public struct Execution: Codable, Equatable {
+        public var kernels: String?
+        public var sparseBelow: Double?
+        public var overlap: String?
+        public var overlapEnabled: Bool?
+        public var peerTimeoutSeconds: Double
+    }
+
+    public init(model: ModelKind, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
+                commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution) {
+        self.model = model; self.settings = settings; self.dataset = dataset; self.ranks = ranks
+        self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
+        self.data = data.argument; self.lfw = data.lfw; self.imageShape = data.imageShape; self.resumedFrom = resumedFrom
+        self.checkpoints = checkpoints; self.execution = execution
+    }
+}
+
+extension RunConfig.Execution {
+    init(_ e: ExecutionOptions, kind: ModelKind, comm: Communicator) {
+        let autoencoder = kind == .sparseAutoencoder
+        self.init(kernels: autoencoder ? e.step.kernels.rawValue : nil, sparseBelow: autoencoder ? e.step.sparseBelow : nil,
+                  overlap: autoencoder ? e.overlap.rawValue : nil, overlapEnabled: autoencoder ? e.overlap.enabled(comm) : nil,
+                  peerTimeoutSeconds: e.peerTimeout)
+    }
+}

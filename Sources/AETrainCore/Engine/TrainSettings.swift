@@ -1,0 +1,214 @@
+/// The models aetrain trains: the sheet's three exercises and PCA.
+public enum ModelKind: String, Codable, CaseIterable, Sendable {
+    /// Exercise 3: z = relu(xV + b), x̂ = zW + a, trained with Adam.
+    case sparseAutoencoder = "sparse-autoencoder"
+    /// Exercise 1: x ≈ W s with an L1 penalty on s, alternating sources and a closed-form dictionary.
+    case sparseCoding = "sparse-coding"
+    /// Exercise 2: s = Wᵀx, x̂ = W s, trained with Adam.
+    case tiedLinear = "tied-linear"
+    /// The principal components (one pass: covariance, eigen-decomposition).
+    case pca
+}
+
+/// Everything that decides a run's trajectory. Each model reads the fields it uses; the
+/// others keep their neutral values (0 or the defaults below) and are refused as flags.
+public struct TrainSettings: Equatable, Codable, Sendable {
+    /// h: hidden units, atoms, directions or components.
+    public var hidden: Int = 400
+    public var objective = ObjectiveSettings(lambda: 0)
+    public var adam = AdamSettings()
+    public var batchSize: Int = 100
+    /// Iterations 0 ..< iterations (the sheet: 0 … 10000); alternations for sparse coding.
+    public var iterations: Int = 10001
+    public var logEvery: Int = 1000
+    public var seed: UInt64 = 0
+    /// Sparse coding's source step (nil for the other models).
+    public var sparseCoding: SparseCodingSettings?
+    public init() {}
+}
+
+/// How sparse coding updates the sources between dictionary steps.
+public struct SparseCodingSettings: Equatable, Codable, Sendable {
+    public enum SourceUpdate: String, CaseIterable, Codable, Sendable { case fista, relaxed }
+    public var sourceUpdate: SourceUpdate = .fista
+    /// FISTA steps per source update.
+    public var fistaSteps: Int = 100
+    public init(sourceUpdate: SourceUpdate = .fista, fistaSteps: Int = 100) {
+        self.sourceUpdate = sourceUpdate; self.fistaSteps = fistaSteps
+    }
+}
+
+/// A setting of `TrainSettings`, by the name errors use for it (the command line maps each
+/// name to its flag).
+public enum Setting: String, CaseIterable, Sendable {
+    case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
+    case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps
+}
+
+/// The settings given explicitly (on the command line); nil where not given.
+public struct SettingOverrides: Equatable, Sendable {
+    public var hidden: Int?
+    public var lambda: Double?, epsilon: Double?, eta: Double?, entropyFloor: Double?
+    public var learningRate: Double?, beta1: Double?, beta2: Double?, adamEpsilon: Double?
+    public var batchSize: Int?, seed: UInt64?, iterations: Int?, logEvery: Int?
+    public var sourceUpdate: SparseCodingSettings.SourceUpdate?, fistaSteps: Int?
+    public init() {}
+
+    /// The settings that were given, in `Setting` order.
+    public var given: [Setting] {
+        let values: [(Setting, Any?)] = [
+            (.hidden, hidden), (.lambda, lambda), (.epsilon, epsilon), (.eta, eta), (.entropyFloor, entropyFloor),
+            (.learningRate, learningRate), (.beta1, beta1), (.beta2, beta2), (.adamEpsilon, adamEpsilon),
+            (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
+            (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps),
+        ]
+        return values.compactMap { $0.1 == nil ? nil : $0.0 }
+    }
+}
+
+extension ModelKind {
+    /// The settings this model reads; giving another one is an error.
+    public var settings: Set<Setting> {
+        let common: Set<Setting> = [.hidden, .seed, .iterations, .logEvery]
+        let adam: Set<Setting> = [.learningRate, .beta1, .beta2, .adamEpsilon, .batchSize]
+        switch self {
+        case .sparseAutoencoder: return common.union(adam).union([.lambda, .epsilon, .eta, .entropyFloor])
+        case .sparseCoding: return common.union([.lambda, .eta, .sourceUpdate, .fistaSteps])
+        case .tiedLinear: return common.union(adam)
+        case .pca: return [.hidden]
+        }
+    }
+
+    /// Each model's defaults. The sparse autoencoder's are the sheet's `train()`; ε and η
+    /// follow λ (`derivedObjective`).
+    public var defaults: TrainSettings {
+        var s = TrainSettings()
+        switch self {
+        case .sparseAutoencoder:
+            break
+        case .sparseCoding:
+            // λ = 1 as in the sheet's sparse runs; the dictionary step needs η > 0.
+            s.objective = ObjectiveSettings(lambda: 1, epsilon: 0, eta: 0.01)
+            s.iterations = 30
+            s.logEvery = 1
+            s.sparseCoding = SparseCodingSettings()
+        case .tiedLinear:
+            s.objective = ObjectiveSettings(lambda: 0, epsilon: 0, eta: 0)
+            s.hidden = 64
+            s.adam.learningRate = 1e-3
+            s.iterations = 5001
+        case .pca:
+            s.objective = ObjectiveSettings(lambda: 0, epsilon: 0, eta: 0)
+            s.hidden = 64
+            s.iterations = 1
+            s.logEvery = 1
+        }
+        return s
+    }
+
+    /// ε and η for a given λ where the user gave neither: the sheet's ε = 0.01·λ, η = λ for
+    /// the sparse autoencoder; the other models keep their defaults.
+    func derivedObjective(lambda: Double, base: ObjectiveSettings) -> ObjectiveSettings {
+        switch self {
+        case .sparseAutoencoder:
+            return ObjectiveSettings(lambda: lambda, entropyFloor: base.entropyFloor)  // derives ε and η
+        case .sparseCoding, .tiedLinear, .pca:
+            var o = base
+            o.lambda = lambda
+            return o
+        }
+    }
+}
+
+extension TrainSettings {
+    /// The run's settings: `overrides` applied over `base` (a checkpoint's settings, for a
+    /// resumed run) or over `model`'s defaults. Where λ is given or the settings are new, ε and
+    /// η not given follow λ (`ModelKind.derivedObjective`); a checkpoint's own ε and η are kept
+    /// when λ is not given. `defaultHidden` (the `--init` weights' h) replaces the default h.
+    public static func merged(_ o: SettingOverrides, over base: TrainSettings?, model: ModelKind,
+                              defaultHidden: Int? = nil) throws -> TrainSettings {
+        if let extra = o.given.first(where: { !model.settings.contains($0) }) {
+            throw UserError("\(extra.marker) does not apply to the \(model.rawValue) model")
+        }
+        var s = base ?? model.defaults
+        if base == nil, let defaultHidden { s.hidden = defaultHidden }
+        if let v = o.hidden { s.hidden = v }
+        if base == nil || o.lambda != nil {
+            s.objective = model.derivedObjective(lambda: o.lambda ?? s.objective.lambda, base: s.objective)
+        }
+        if let v = o.epsilon { s.objective.epsilon = v }
+        if let v = o.eta { s.objective.eta = v }
+        if let v = o.entropyFloor { s.objective.entropyFloor = v }
+        if let v = o.learningRate { s.adam.learningRate = v }
+        if let v = o.beta1 { s.adam.beta1 = v }
+        if let v = o.beta2 { s.adam.beta2 = v }
+        if let v = o.adamEpsilon { s.adam.epsilon = v }
+        if let v = o.batchSize { s.batchSize = v }
+        if let v = o.seed { s.seed = v }
+        if let v = o.iterations { s.iterations = v }
+        if let v = o.logEvery { s.logEvery = v }
+        if o.sourceUpdate != nil || o.fistaSteps != nil {
+            var sc = s.sparseCoding ?? SparseCodingSettings()
+            if let v = o.sourceUpdate { sc.sourceUpdate = v }
+            if let v = o.fistaSteps { sc.fistaSteps = v }
+            s.sparseCoding = sc
+        }
+        try s.validate(for: model)
+        return s
+    }
+
+    /// The first setting that would change the trajectory if it differed from `other`'s, as
+    /// "name: mine vs theirs"; nil when a run with `other` can continue this one. The number of
+    /// iterations and the log interval may change.
+    public func trajectoryDifference(from other: TrainSettings) -> String? {
+        let pairs: [(Setting, String, String)] = [
+            (.hidden, "\(hidden)", "\(other.hidden)"), (.batchSize, "\(batchSize)", "\(other.batchSize)"),
+            (.seed, "\(seed)", "\(other.seed)"), (.lambda, "\(objective.lambda)", "\(other.objective.lambda)"),
+            (.epsilon, "\(objective.epsilon)", "\(other.objective.epsilon)"), (.eta, "\(objective.eta)", "\(other.objective.eta)"),
+            (.entropyFloor, "\(objective.entropyFloor)", "\(other.objective.entropyFloor)"),
+            (.learningRate, "\(adam.learningRate)", "\(other.adam.learningRate)"), (.beta1, "\(adam.beta1)", "\(other.adam.beta1)"),
+            (.beta2, "\(adam.beta2)", "\(other.adam.beta2)"), (.adamEpsilon, "\(adam.epsilon)", "\(other.adam.epsilon)"),
+            (.sourceUpdate, sparseCoding?.sourceUpdate.rawValue ?? "-", other.sparseCoding?.sourceUpdate.rawValue ?? "-"),
+            (.fistaSteps, sparseCoding.map { "\($0.fistaSteps)" } ?? "-", other.sparseCoding.map { "\($0.fistaSteps)" } ?? "-"),
+        ]
+        return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
+    }
+
+    /// Checks made before any work starts; the message names the setting.
+    public func validate(for model: ModelKind = .sparseAutoencoder) throws {
+        func positive(_ v: Int, _ s: Setting) throws { if v <= 0 { throw UserError("\(s.marker) must be positive, got \(v)") } }
+        try positive(hidden, .hidden)
+        try positive(batchSize, .batchSize)
+        try positive(iterations, .iterations)
+        try positive(logEvery, .logEvery)
+        let o = objective, a = adam
+        for (v, s) in [(o.lambda, Setting.lambda), (o.epsilon, .epsilon), (o.eta, .eta)] where !(v >= 0 && v.isFinite) {
+            throw UserError("\(s.marker) must be a finite number ≥ 0, got \(v)")
+        }
+        guard o.entropyFloor > 0, o.entropyFloor.isFinite else { throw UserError("\(Setting.entropyFloor.marker) must be positive, got \(o.entropyFloor)") }
+        guard a.learningRate > 0, a.learningRate.isFinite else { throw UserError("\(Setting.learningRate.marker) must be positive, got \(a.learningRate)") }
+        for (v, s) in [(a.beta1, Setting.beta1), (a.beta2, .beta2)] where !(v >= 0 && v < 1) {
+            throw UserError("\(s.marker) must be in [0, 1), got \(v)")
+        }
+        guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
+        if model == .sparseCoding {
+            guard o.eta > 0 else {
+                throw UserError("sparse coding needs \(Setting.eta.marker) > 0 (the dictionary step solves with Σ_SS + ηI), got \(o.eta)")
+            }
+            if let sc = sparseCoding { try positive(sc.fistaSteps, .fistaSteps) }
+        }
+    }
+}
+
+extension Setting {
+    /// How a core message names this setting: `⟨batch-size⟩`. The command line replaces
+    /// the marker by the flag (`UserError.rendered`); elsewhere it reads as the bare name.
+    public var marker: String { "⟨\(name)⟩" }
+
+    /// kebab-case: batchSize → batch-size.
+    public var name: String {
+        rawValue.reduce(into: "") { out, c in
+            if c.isUppercase { out += "-" + c.lowercased() } else { out.append(c) }
+        }
+    }
+}

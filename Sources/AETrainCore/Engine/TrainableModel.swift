@@ -1,0 +1,83 @@
+import Foundation
+
+/// What `TrainingRun` needs from a model: one iteration over this rank's shard, what it logs,
+/// what its checkpoint holds and what it leaves behind. The engine does the rest (the loop,
+/// stops, checkpoints, resume, the watchdog's hint, logging, outputs).
+///
+/// One instance per rank. Methods marked collective are called on every rank in the same
+/// order; the others are local.
+public protocol TrainableModel: AnyObject {
+    static var kind: ModelKind { get }
+    /// d and h, as checkpoints record them.
+    var shape: ModelShape { get }
+    /// The table's columns: what this model measures, in order.
+    var columns: [LogColumn] { get }
+    /// The banner's description of the model ("h = 400, λ = 1, …").
+    var banner: String { get }
+    /// False for a one-shot model (PCA): no checkpoints.
+    var checkpoints: Bool { get }
+
+    /// Iteration `iteration` on this rank's shard (collective). `stop`: this rank was asked to
+    /// stop; the model sums it with the other ranks' in a reduction it makes anyway and
+    /// returns whether any rank was. When the returned record holds a non-finite term, the
+    /// parameters are still those before the iteration.
+    func iterate(_ iteration: Int, stop: Bool) throws -> Iteration
+    /// Adds the statistics kept since the previous log line (dead units, time split) to
+    /// `record` and starts a new window (local).
+    func closeWindow(_ record: inout LogRecord)
+    /// A hash of the parameters, equal on every rank when they agree.
+    func checksum() -> UInt64
+    var parametersAreFinite: Bool { get }
+    /// Test hook: drifts this rank's parameters a little (the checksum check must catch it).
+    func perturb()
+
+    /// The model's state between iterations (collective: it may gather); rank 0's is written.
+    func checkpointState() throws -> ModelState
+    /// Continues from `checkpoint` (read on every rank); the engine has checked its settings,
+    /// data and shape.
+    func restore(_ checkpoint: Checkpoint, file: String) throws
+    /// The codes of this rank's examples `rows` (global indices inside its shard), (rows.count, h).
+    func codes(ofRows rows: Range<Int>) -> [Float]
+    /// Files and lines for the end of the run (collective); rank 0's are written.
+    func outputs() throws -> ModelOutputs
+}
+
+extension TrainableModel {
+    public var checkpoints: Bool { true }
+}
+
+/// One iteration's outcome.
+public struct Iteration {
+    /// The terms of this iteration (its `seconds` is the engine's to fill).
+    public var record: LogRecord
+    /// Some rank was asked to stop.
+    public var stopRequested: Bool
+    public init(record: LogRecord, stopRequested: Bool) { self.record = record; self.stopRequested = stopRequested }
+}
+
+/// What a checkpoint holds beyond the engine's header.
+public struct ModelState {
+    public var sections: [(name: String, values: Checkpoint.Values)]
+    /// The batch sampler's generator, if the model draws batches.
+    public var samplerRNG: [UInt64]?
+    public init(sections: [(name: String, values: Checkpoint.Values)], samplerRNG: [UInt64]? = nil) {
+        self.sections = sections; self.samplerRNG = samplerRNG
+    }
+}
+
+/// What a model leaves in the run directory at the end, beside what the engine writes
+/// (config.json, metrics.jsonl, dataset.png, activations.npy, mean.npy).
+public struct ModelOutputs {
+    /// float32 `.npy` files: name, shape, values.
+    public var arrays: [(name: String, shape: [Int], values: [Float])] = []
+    /// Other files, as bytes.
+    public var files: [(name: String, data: Data)] = []
+    /// Vectors of d values shown as images in filters.png (at most 64 are shown).
+    public var filters: [[Float]] = []
+    /// Lines printed at the end.
+    public var lines: [String] = []
+    public init() {}
+
+    /// The names of every file, for the closing line.
+    public var fileNames: [String] { arrays.map(\.name) + files.map(\.name) }
+}

@@ -1,0 +1,169 @@
+/// Shape letters used throughout:
+///   m  examples in the global batch        mr  of them on this rank
+///   d  pixels per example (H·W)            h   hidden units
+public struct ModelShape: Equatable, Codable, Sendable {
+    public var d: Int
+    public var h: Int
+    public init(d: Int, h: Int) { self.d = d; self.h = h }
+}
+
+/// Where each tensor sits in the flat parameter buffer, as llm.c's table of sizes and offsets.
+/// Gradients and both Adam moments use the same layout, so one allreduce sums every gradient
+/// and one loop updates every weight.
+///
+/// The sparse autoencoder's (`init(_:)`):
+///
+///     V  (d, h)   encoder weights     offset 0
+///     W  (h, d)   decoder weights     offset d·h
+///     b  (h)      encoder bias        offset 2·d·h
+///     a  (d)      decoder bias        offset 2·d·h + h
+public struct ParameterLayout: Equatable, Sendable {
+    /// One tensor: its name, shape and place in the buffer.
+    public struct Tensor: Equatable, Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var range: Range<Int>
+    }
+    /// d and h of the model (what checkpoints record).
+    public let shape: ModelShape
+    public let tensors: [Tensor]
+    public var count: Int { tensors.last?.range.upperBound ?? 0 }
+
+    /// Tensors back to back in the given order.
+    public init(shape: ModelShape, tensors: [(name: String, shape: [Int])]) {
+        self.shape = shape
+        var offset = 0
+        self.tensors = tensors.map { t in
+            let n = t.shape.reduce(1, *)
+            defer { offset += n }
+            return Tensor(name: t.name, shape: t.shape, range: offset..<(offset + n))
+        }
+    }
+
+    /// The sparse autoencoder's layout: V, W, b, a.
+    public init(_ shape: ModelShape) {
+        self.init(shape: shape, tensors: [("V", [shape.d, shape.h]), ("W", [shape.h, shape.d]), ("b", [shape.h]), ("a", [shape.d])])
+    }
+
+    // The sparse autoencoder's tensors, by position in `init(_:)`.
+    public var V: Range<Int> { tensors[0].range }
+    public var W: Range<Int> { tensors[1].range }
+    public var b: Range<Int> { tensors[2].range }
+    public var a: Range<Int> { tensors[3].range }
+}
+
+/// Partial sums that ride along with the gradients in the step's one fused allreduce:
+/// they sit right after the gradients in the same buffer.
+public enum ReducedTerm: Int, CaseIterable {
+    /// Σ_i ‖x_i − x̂_i‖² over this rank's part of the batch.
+    case squaredError
+    /// Σ_i ‖z_i‖₁ over this rank's part of the batch.
+    case activationSum
+    /// Σ_i ‖z_i‖₀, the number of active units, over this rank's part of the batch.
+    case activeCount
+    /// Σ_i ‖x_i‖² over this rank's part of the batch (the data are centred: SST about the mean).
+    case squaredNorm
+    /// 1 on a rank that received SIGTERM or SIGINT: after the sum, every rank knows whether
+    /// any rank was asked to stop, at no extra communication.
+    case stopRequest
+}
+
+/// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays
+/// in one allocation, laid out by `ParameterLayout`.
+///
+/// This type owns the memory; the pointers it hands out are valid for its lifetime.
+public final class ParameterStore<T: BLASScalar> {
+    public let layout: ParameterLayout
+    /// Slots after the gradients that ride along in the gradient allreduce.
+    public let reducedSlots: Int
+    /// Length of the gradient array: the parameters plus the reduced slots.
+    public var reducedCount: Int { layout.count + reducedSlots }
+
+    private let storage: UnsafeMutableBufferPointer<T>
+    /// θ (layout.count)
+    public let params: UnsafeMutablePointer<T>
+    /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums.
+    public let grads: UnsafeMutablePointer<T>
+    /// Adam's first moment (layout.count)
+    public let moment1: UnsafeMutablePointer<T>
+    /// Adam's second moment (layout.count)
+    public let moment2: UnsafeMutablePointer<T>
+    /// Adam steps taken so far.
+    public var step: Int = 0
+
+    /// - reducedSlots: partial sums carried after the gradients (the sparse autoencoder's
+    ///   `ReducedTerm`s by default).
+    public init(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count) {
+        self.layout = layout
+        self.reducedSlots = reducedSlots
+        let n = layout.count
+        let total = 4 * n + reducedSlots
+        // A pointer of its own rather than a buffer's optional base address: never nil.
+        let base = UnsafeMutablePointer<T>.allocate(capacity: max(1, total))
+        base.initialize(repeating: 0, count: max(1, total))
+        storage = UnsafeMutableBufferPointer(start: base, count: max(1, total))
+        params = base
+        grads = base + n
+        moment1 = base + 2 * n + reducedSlots
+        moment2 = moment1 + n
+    }
+
+    deinit { storage.deallocate() }
+
+    // Named views into θ and its gradient.
+    public var V: UnsafeMutablePointer<T> { params + layout.V.lowerBound }
+    public var W: UnsafeMutablePointer<T> { params + layout.W.lowerBound }
+    public var b: UnsafeMutablePointer<T> { params + layout.b.lowerBound }
+    public var a: UnsafeMutablePointer<T> { params + layout.a.lowerBound }
+    public var dV: UnsafeMutablePointer<T> { grads + layout.V.lowerBound }
+    public var dW: UnsafeMutablePointer<T> { grads + layout.W.lowerBound }
+    public var db: UnsafeMutablePointer<T> { grads + layout.b.lowerBound }
+    public var da: UnsafeMutablePointer<T> { grads + layout.a.lowerBound }
+
+    public func reduced(_ term: ReducedTerm) -> T { reduced(slot: term.rawValue) }
+    public func setReduced(_ term: ReducedTerm, _ value: T) { setReduced(slot: term.rawValue, value) }
+    public func reduced(slot: Int) -> T { grads[layout.count + slot] }
+    public func setReduced(slot: Int, _ value: T) { grads[layout.count + slot] = value }
+    /// The gradient of the tensor named `name` (a programmer error if there is none).
+    public func gradient(_ name: String) -> UnsafeMutablePointer<T> { grads + range(name).lowerBound }
+    public func parameter(_ name: String) -> UnsafeMutablePointer<T> { params + range(name).lowerBound }
+    func range(_ name: String) -> Range<Int> {
+        guard let t = layout.tensors.first(where: { $0.name == name }) else { preconditionFailure("no tensor \(name)") }
+        return t.range
+    }
+
+    /// One Adam step over every parameter with the current gradient.
+    public func adamStep(_ settings: AdamSettings) {
+        step += 1
+        Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count, t: step, settings: settings)
+    }
+
+    /// Parameters and both moments, in `layout` order (checkpoints).
+    public func state() -> (parameters: [T], moment1: [T], moment2: [T]) {
+        let n = layout.count
+        return (Array(UnsafeBufferPointer(start: params, count: n)), Array(UnsafeBufferPointer(start: moment1, count: n)),
+                Array(UnsafeBufferPointer(start: moment2, count: n)))
+    }
+
+    /// Restores what `state()` returned, and the Adam step count.
+    public func restore(parameters: [T], moment1 m: [T], moment2 v: [T], step t: Int) {
+        precondition(parameters.count == layout.count && m.count == layout.count && v.count == layout.count)
+        for i in 0..<layout.count { params[i] = parameters[i]; moment1[i] = m[i]; moment2[i] = v[i] }
+        step = t
+    }
+
+    /// The parameters as a buffer (layout.count elements).
+    public var parameterBuffer: UnsafeMutableBufferPointer<T> { .init(start: params, count: layout.count) }
+    public func tensor(_ range: Range<Int>) -> UnsafeBufferPointer<T> { .init(start: params + range.lowerBound, count: range.count) }
+
+    /// FNV-1a over the parameters' bit patterns: equal on all ranks iff they hold the same θ.
+    public func checksum() -> UInt64 {
+        FNV1a.hash(UnsafeRawBufferPointer(start: params, count: layout.count * MemoryLayout<T>.stride))
+    }
+
+    /// True when every parameter is finite.
+    public func parametersAreFinite() -> Bool {
+        for i in 0..<layout.count where !params[i].isFinite { return false }
+        return true
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// The sheet's Exercise 3, data-parallel: every rank samples the same global batch, computes
+/// the part of it it holds (`DistributedStep`), and applies the same Adam step to the same
+/// parameters.
+public final class SparseAutoencoder: TrainableModel {
+    public static let kind = ModelKind.sparseAutoencoder
+    public let shard: DatasetShard
+    public let settings: TrainSettings
+    public let store: ParameterStore<Float>
+    public let step: DistributedStep<Float>
+    public var shape: ModelShape { store.layout.shape }
+    public let columns: [LogColumn] = [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
+    public var banner: String {
+        let o = settings.objective
+        return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)"
+    }
+
+    private var sampler: GlobalBatchSampler
+    private let scratch: Arena
+    private let indices: UnsafeMutablePointer<Int32>   // (m) global batch
+    private let batch: UnsafeMutablePointer<Float>     // (m, d) this rank's rows of it
+    private var optimizerNanoseconds: UInt64 = 0
+
+    /// - initial: weights to start from (`--init`); otherwise V ~ N(0, 1/d), W = b = a = 0.
+    /// - options: how the step computes (kernels, overlap); it does not change the maths.
+    public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, initial: ModelWeights? = nil,
+                options: StepOptions = StepOptions()) throws {
+        try settings.validate()
+        let m = settings.batchSize
+        guard m <= shard.info.examples else {
+            throw UserError("⟨batch-size⟩ \(m) is larger than the dataset (\(shard.info.examples) examples); batches are drawn without replacement")
+        }
+        self.shard = shard
+        self.settings = settings
+        let shape = ModelShape(d: shard.d, h: settings.hidden)
+        store = ParameterStore(layout: ParameterLayout(shape))
+        if let initial {
+            try initial.check(against: shape)
+            initial.copy(into: store)
+        } else {
+            // V ~ N(0, 1/d) from the seed: identical on every rank without communication.
+            var rng = Xoshiro256(seed: settings.seed)
+            let scale = 1 / Double(shape.d).squareRoot()
+            for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
+        }
+        // Every rank can hold every row of a batch (with one rank, or an unlucky draw).
+        step = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
+        sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
+        var size = Arena.Size()
+        size.add(Int32.self, m)
+        size.add(Float.self, m * shape.d)
+        scratch = Arena(size)
+        indices = scratch.take(Int32.self, m)
+        batch = scratch.take(Float.self, m * shape.d)
+    }
+
+    /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
+    /// objective and its gradient (all ranks). Does not update the parameters.
+    public func evaluate(stop: Bool = false) throws -> ObjectiveTerms {
+        let d = shard.d, rows = shard.rows
+        sampler.next(into: indices)
+        var mr = 0
+        for k in 0..<settings.batchSize {
+            let row = Int(indices[k])
+            if rows.contains(row) {
+                shard.copyRow(row, to: batch + mr * d)
+                mr += 1
+            }
+        }
+        return try step.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
+    }
+
+    /// Applies Adam with the gradient from `evaluate`.
+    public func update() {
+        let start = DispatchTime.now().uptimeNanoseconds
+        store.adamStep(settings.adam)
+        optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
+    }
+
+    // MARK: TrainableModel
+
+    public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
+        let t = try evaluate(stop: stop)
+        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(settings.objective))
+        record.spa = t.spa; record.ent = t.ent; record.reg = t.reg
+        record.l0 = t.l0; record.explainedVariance = t.explainedVariance
+        if record.firstNonFinite == nil { update() }
+        return Iteration(record: record, stopRequested: step.stopRequested)
+    }
+
+    public func closeWindow(_ record: inout LogRecord) {
+        let (compute, communication, sparseFraction) = step.takeTimings()
+        record.deadUnits = step.takeDeadUnitCount()
+        record.computeSeconds = compute
+        record.communicationSeconds = communication
+        record.optimizerSeconds = Double(optimizerNanoseconds) / 1e9
+        record.sparseStepFraction = sparseFraction
+        optimizerNanoseconds = 0
+    }
+
+    public func checksum() -> UInt64 { store.checksum() }
+    public var parametersAreFinite: Bool { store.parametersAreFinite() }
+    public func perturb() { store.params[0] += 1e-3 }
+
+    public func checkpointState() throws -> ModelState {
+        let (p, m, v) = store.state()
+        return ModelState(sections: [("parameters", .f32(p)), ("moment1", .f32(m)), ("moment2", .f32(v)),
+                                     ("permutation", .i32(sampler.permutation))],
+                          samplerRNG: sampler.rng.state)
+    }
+
+    public func restore(_ checkpoint: Checkpoint, file: String) throws {
+        let n = store.layout.count
+        let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }
+        guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
+        try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
+        store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
+                      moment1: try checkpoint.f32("moment1", count: n, path: file),
+                      moment2: try checkpoint.f32("moment2", count: n, path: file), step: checkpoint.header.iteration)
+    }
+
+    /// Z = relu(X V + b) of this rank's examples `rows`.
+    public func codes(ofRows rows: Range<Int>) -> [Float] {
+        let h = settings.hidden
+        var z = [Float](repeating: 0, count: rows.count * h)
+        var sums = [Float](repeating: 0, count: h)
+        shard.withRows(rows) { x in
+            Objective.encoderForward(z: &z, columnSums: &sums, x: x, V: store.V, b: store.b, mr: rows.count, d: shard.d, h: h)
+        }
+        return z
+    }
+
+    public func outputs() throws -> ModelOutputs {
+        let weights = ModelWeights(store)
+        let d = shape.d
+        var out = ModelOutputs()
+        out.arrays = weights.arrays
+        out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
+        out.filters = (0..<min(64, shape.h)).map { Array(weights.W[($0 * d)..<(($0 + 1) * d)]) }
+        return out
+    }
+}

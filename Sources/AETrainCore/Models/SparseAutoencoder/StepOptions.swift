@@ -1,0 +1,40 @@
+/// Which kernels run the decoder and the backward pass.
+public enum KernelChoice: String, CaseIterable, Sendable {
+    /// Per step and per rank: sparse when the fraction of this rank's activations that are
+    /// nonzero is at most `StepOptions.sparseBelow`, dense otherwise.
+    case auto
+    /// Always the five dense products (`Objective.swift`).
+    case dense
+    /// Always the active entries only (`Objective+Sparse.swift`).
+    case sparse
+}
+
+/// How `DistributedStep` computes; none of it changes the maths, only the speed.
+public struct StepOptions: Equatable, Sendable {
+    public var kernels: KernelChoice = .auto
+    /// The crossover of `aetrain bench --sparsity` on the development machine: below about
+    /// 10% nonzero activations the sparse kernels win at the sheet's size.
+    public var sparseBelow: Double = 0.08
+    /// Start the allreduce of the decoder's gradient before the encoder's is computed
+    /// (non-blocking); otherwise one blocking allreduce of the whole buffer at the end.
+    public var overlap = false
+    public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false) {
+        self.kernels = kernels; self.sparseBelow = sparseBelow; self.overlap = overlap
+    }
+}
+
+
+/// When the step overlaps the decoder's allreduce with the encoder's backward pass. Open MPI
+/// moves a non-blocking allreduce only inside MPI calls: on one node (shared memory, every
+/// core computing) that made the step slower (exposed communication 1.6–1.8 ms against
+/// 0.8–1.2 ms blocking), across nodes over TCP it hid about 3.5 ms of 26. Hence `auto`.
+public enum OverlapMode: String, CaseIterable, Codable, Sendable {
+    case auto, always, never
+    public func enabled(_ comm: Communicator) -> Bool {
+        switch self {
+        case .auto: comm.localSize < comm.size
+        case .always: true
+        case .never: false
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Sparse coding (`SparseCoding`, the sheet's Exercise 1) under the run engine: one iteration
+/// is one alternation of the source step and the dictionary step. Its checkpoint holds the
+/// dictionary and every example's code (gathered in example order, so any number of ranks
+/// can continue it).
+public final class SparseCodingModel: TrainableModel {
+    public static let kind = ModelKind.sparseCoding
+    public let shard: DatasetShard
+    public let settings: TrainSettings
+    public let coding: SparseCoding
+    let comm: Communicator
+    let timed: TimedCommunicator
+    private let options: SparseCodingSettings
+    /// Σ‖x_i‖² over this rank's examples (the data are centred: SST about the mean).
+    private let localSquaredNorm: Double
+    private var compute: UInt64 = 0
+
+    public var shape: ModelShape { ModelShape(d: coding.d, h: coding.h) }
+    public let columns: [LogColumn] = [.rec, .spa, .reg, .loss, .l0, .ev, .comp, .comm]
+    public var banner: String {
+        "sparse coding, h = \(settings.hidden), λ = \(settings.objective.lambda), η = \(settings.objective.eta), "
+            + "sources by \(options.sourceUpdate.rawValue)" + (options.sourceUpdate == .fista ? " (\(options.fistaSteps) steps)" : "")
+    }
+
+    public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator) throws {
+        try settings.validate(for: .sparseCoding)
+        self.shard = shard; self.settings = settings; self.comm = comm
+        options = settings.sparseCoding ?? SparseCodingSettings()
+        timed = TimedCommunicator(comm)
+        coding = try SparseCoding(shard: shard, hidden: settings.hidden, lambda: settings.objective.lambda,
+                                  eta: settings.objective.eta, seed: settings.seed, comm: timed)
+        localSquaredNorm = coding.x.reduce(0) { $0 + $1 * $1 }
+    }
+
+    public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let waitedBefore = timed.nanoseconds
+        switch options.sourceUpdate {
+        case .fista: try coding.updateSourcesFISTA(steps: options.fistaSteps)
+        case .relaxed: try coding.updateSourcesRelaxed()
+        }
+        try coding.updateDictionary()
+        // One reduction: the objective's sums, the active codes, SST and the stop flag.
+        let residual = coding.reconstruct()
+        var sums = [residual.reduce(0) { $0 + $1 * $1 }, coding.S.reduce(0) { $0 + abs($1) },
+                    Double(coding.S.filter { $0 != 0 }.count), localSquaredNorm, stop ? 1 : 0]
+        try timed.allreduceSum(&sums)
+        let n = Double(shard.info.examples)
+        let rec = sums[0] / n, spa = sums[1] / n
+        let reg = coding.W.reduce(0) { $0 + $1 * $1 }
+        var record = LogRecord(iteration: iteration, rec: rec, loss: rec + settings.objective.lambda * spa + settings.objective.eta * reg)
+        record.spa = spa
+        record.reg = reg
+        record.l0 = sums[2] / n
+        record.explainedVariance = sums[3] > 0 ? 1 - sums[0] / sums[3] : nil
+        compute += (DispatchTime.now().uptimeNanoseconds - start) - (timed.nanoseconds - waitedBefore)
+        return Iteration(record: record, stopRequested: sums[4] > 0)
+    }
+
+    public func closeWindow(_ record: inout LogRecord) {
+        record.computeSeconds = Double(compute) / 1e9
+        record.communicationSeconds = Double(timed.takeNanoseconds()) / 1e9
+        compute = 0
+    }
+
+    public func checksum() -> UInt64 { coding.W.withUnsafeBytes { FNV1a.hash($0) } }
+    public var parametersAreFinite: Bool { coding.W.allSatisfy(\.isFinite) }
+    public func perturb() { coding.W[0] += 1e-3 }
+
+    public func checkpointState() throws -> ModelState {
+        let codes = try DatasetShard.gatherFirstRows(shard.info.examples, width: coding.h, local: coding.S,
+                                                     examples: shard.info.examples, comm: comm)
+        return ModelState(sections: [("dictionary", .f64(coding.W)), ("codes", .f64(codes))])
+    }
+
+    public func restore(_ checkpoint: Checkpoint, file: String) throws {
+        let (d, h) = (coding.d, coding.h)
+        coding.W = try checkpoint.f64("dictionary", count: d * h, path: file)
+        let codes = try checkpoint.f64("codes", count: shard.info.examples * h, path: file)
+        coding.S = Array(codes[(shard.rows.lowerBound * h)..<(shard.rows.upperBound * h)])
+    }
+
+    public func codes(ofRows rows: Range<Int>) -> [Float] {
+        let h = coding.h, first = rows.lowerBound - shard.rows.lowerBound
+        return coding.S[(first * h)..<((first + rows.count) * h)].map(Float.init)
+    }
+
+    /// dictionary.npy (d, h): column j is atom j.
+    public func outputs() throws -> ModelOutputs {
+        let (d, h) = (coding.d, coding.h)
+        var out = ModelOutputs()
+        out.arrays = [("dictionary.npy", [d, h], coding.W.map(Float.init))]
+        out.filters = (0..<min(64, h)).map { j in (0..<d).map { Float(coding.W[$0 * h + j]) } }
+        return out
+    }
+}

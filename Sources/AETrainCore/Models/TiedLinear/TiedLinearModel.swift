@@ -1,0 +1,128 @@
+import Foundation
+
+/// Trains a tied linear autoencoder (`TiedLinear`) with Adam on global batches,
+/// data-parallel, as the sparse autoencoder is trained. At the end it compares the learned
+/// directions with the principal subspace (the sheet's Exercise 2 says they span it).
+public final class TiedLinearModel: TrainableModel {
+    public static let kind = ModelKind.tiedLinear
+    public let shard: DatasetShard
+    public let settings: TrainSettings
+    let comm: Communicator
+    /// W (d, k) and Adam's moments; the gradient is followed by Σ‖R‖², Σ‖x‖² and the stop flag.
+    public let store: ParameterStore<Float>
+    public var shape: ModelShape { store.layout.shape }
+    public let columns: [LogColumn] = [.rec, .ev, .comp, .comm, .opt]
+    public var banner: String { "tied linear autoencoder, k = \(settings.hidden), lr = \(settings.adam.learningRate)" }
+
+    private enum Slot: Int, CaseIterable { case squaredError, squaredNorm, stopRequest }
+    private var sampler: GlobalBatchSampler
+    private let scratch: Arena
+    private let indices: UnsafeMutablePointer<Int32>  // (m)
+    private let batch: UnsafeMutablePointer<Float>    // (m, d) this rank's rows of the batch
+    private let s: UnsafeMutablePointer<Float>        // (m, k)
+    private let r: UnsafeMutablePointer<Float>        // (m, d)
+    private let rw: UnsafeMutablePointer<Float>       // (m, k)
+    private var compute: UInt64 = 0, communication: UInt64 = 0, optimizer: UInt64 = 0
+
+    public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator) throws {
+        try settings.validate(for: .tiedLinear)
+        let d = shard.d, k = settings.hidden, m = settings.batchSize
+        guard m <= shard.info.examples else {
+            throw UserError("⟨batch-size⟩ \(m) is larger than the dataset (\(shard.info.examples) examples)")
+        }
+        guard k <= d else { throw UserError("⟨hidden⟩ \(k) is larger than d = \(d) for a tied linear autoencoder") }
+        self.shard = shard; self.settings = settings; self.comm = comm
+        store = ParameterStore(layout: ParameterLayout(shape: ModelShape(d: d, h: k), tensors: [("W", [d, k])]),
+                               reducedSlots: Slot.allCases.count)
+        var rng = Xoshiro256(seed: settings.seed)
+        for i in 0..<(d * k) { store.params[i] = Float(rng.normal() / Double(d).squareRoot()) }
+        sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
+        var size = Arena.Size()
+        size.add(Int32.self, m); size.add(Float.self, m * d); size.add(Float.self, m * k)
+        size.add(Float.self, m * d); size.add(Float.self, m * k)
+        scratch = Arena(size)
+        indices = scratch.take(Int32.self, m); batch = scratch.take(Float.self, m * d); s = scratch.take(Float.self, m * k)
+        r = scratch.take(Float.self, m * d); rw = scratch.take(Float.self, m * k)
+    }
+
+    public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
+        let d = shard.d, k = settings.hidden, m = settings.batchSize
+        var clock = Stopwatch()
+        sampler.next(into: indices)
+        var mr = 0
+        for i in 0..<m where shard.rows.contains(Int(indices[i])) {
+            shard.copyRow(Int(indices[i]), to: batch + mr * d)
+            mr += 1
+        }
+        let sse = TiedLinear.lossAndGradient(grad: store.grads, s: s, r: r, rw: rw, x: batch, W: store.params, mr: mr, m: m, d: d, k: k)
+        store.setReduced(slot: Slot.squaredError.rawValue, sse)
+        store.setReduced(slot: Slot.squaredNorm.rawValue, mr > 0 ? Float.dot(mr * d, batch, batch) : 0)
+        store.setReduced(slot: Slot.stopRequest.rawValue, stop ? 1 : 0)
+        clock.lap(&compute)
+        try comm.allreduceSum(store.grads, count: store.reducedCount)
+        clock.lap(&communication)
+        let rec = Double(store.reduced(slot: Slot.squaredError.rawValue)) / Double(m)
+        let sst = Double(store.reduced(slot: Slot.squaredNorm.rawValue))
+        var record = LogRecord(iteration: iteration, rec: rec, loss: rec)
+        record.explainedVariance = sst > 0 ? 1 - rec * Double(m) / sst : nil
+        if record.firstNonFinite == nil { store.adamStep(settings.adam) }
+        clock.lap(&optimizer)
+        return Iteration(record: record, stopRequested: store.reduced(slot: Slot.stopRequest.rawValue) > 0)
+    }
+
+    public func closeWindow(_ record: inout LogRecord) {
+        record.computeSeconds = Double(compute) / 1e9
+        record.communicationSeconds = Double(communication) / 1e9
+        record.optimizerSeconds = Double(optimizer) / 1e9
+        compute = 0; communication = 0; optimizer = 0
+    }
+
+    public func checksum() -> UInt64 { store.checksum() }
+    public var parametersAreFinite: Bool { store.parametersAreFinite() }
+    public func perturb() { store.params[0] += 1e-3 }
+
+    public func checkpointState() throws -> ModelState {
+        let (p, m, v) = store.state()
+        return ModelState(sections: [("parameters", .f32(p)), ("moment1", .f32(m)), ("moment2", .f32(v)),
+                                     ("permutation", .i32(sampler.permutation))],
+                          samplerRNG: sampler.rng.state)
+    }
+
+    public func restore(_ checkpoint: Checkpoint, file: String) throws {
+        let n = store.layout.count
+        let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }
+        guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
+        try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
+        store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
+                      moment1: try checkpoint.f32("moment1", count: n, path: file),
+                      moment2: try checkpoint.f32("moment2", count: n, path: file), step: checkpoint.header.iteration)
+    }
+
+    /// s = Wᵀx of this rank's examples `rows`: (rows.count, k).
+    public func codes(ofRows rows: Range<Int>) -> [Float] {
+        let d = shard.d, k = settings.hidden
+        var codes = [Float](repeating: 0, count: rows.count * k)
+        shard.withRows(rows) { x in
+            Float.gemm(transA: false, transB: false, m: rows.count, n: k, k: d, alpha: 1, a: x, lda: d, b: store.params, ldb: k,
+                       beta: 0, c: &codes, ldc: k)
+        }
+        return codes
+    }
+
+    /// W.npy (d, k) — the transpose of the autoencoder's (h, d) W — and the cosine of each
+    /// learned direction to the span of the first k principal components.
+    public func outputs() throws -> ModelOutputs {
+        let d = shard.d, k = settings.hidden
+        let W = Array(UnsafeBufferPointer(start: store.params, count: d * k))
+        let pca = try PrincipalComponents.compute(shard, components: k, comm: comm)
+        let cosines = pca.subspaceCosines(W, d: d, k: k)
+        let norms = (0..<k).map { j in (0..<d).reduce(0.0) { $0 + Double(W[$1 * k + j] * W[$1 * k + j]) }.squareRoot() }
+        var out = ModelOutputs()
+        out.arrays = [("W.npy", [d, k], W), ("subspace_cosines.npy", [k], cosines.map(Float.init))]
+        out.filters = (0..<min(64, k)).map { j in (0..<d).map { W[$0 * k + j] } }
+        out.lines = ["cosine of each learned direction to the span of the first \(k) principal components: "
+                     + cosines.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: " ") + (k > 8 ? " …" : "")
+                     + String(format: " (min %.4f); ‖w‖: mean %.4f", cosines.min() ?? 0, norms.reduce(0, +) / Double(k))]
+        return out
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// The images of a run: dataset.png (the first 64 examples, at the start) and filters.png
+/// (the model's first 64 filters, atoms, directions or components, at the end), 8 to a row,
+/// each tile scaled on its own.
+public final class ImageExport: RunObserver {
+    private var shape = ImageShape(height: 1, width: 1)
+    public init() {}
+
+    public func started(_ run: RunInfo) throws {
+        shape = run.dataset.imageShape
+        try PNGFile.write(Mosaic.grid(run.preview, shape: shape), to: run.directory.appendingPathComponent("dataset.png"))
+    }
+
+    public func finished(_ result: RunResult) throws {
+        guard let outputs = result.outputs, !outputs.filters.isEmpty else { return }
+        try PNGFile.write(Self.filterMosaic(outputs.filters, shape: shape), to: result.directory.appendingPathComponent("filters.png"))
+    }
+
+    /// The first 64 of `filters` (each d values) as images.
+    public static func filterMosaic(_ filters: [[Float]], shape: ImageShape) -> Image8 {
+        Mosaic.grid(Array(filters.prefix(64)), shape: shape)
+    }
+}

@@ -1,0 +1,43 @@
+import AETrainCore
+import AETrainMPI
+import ArgumentParser
+import Foundation
+
+struct PCACommand: RankCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pca",
+        abstract: "Principal components of the standardized data (covariance reduced across ranks, LAPACK eigen-decomposition).",
+        discussion: "Writes components.npy (k, d), explained_variance.npy (k), activations.npy, filters.png, mean.npy, config.json and metrics.jsonl to --out.")
+    static let flagNames = ["hidden": "--components"]
+
+    @OptionGroup var data: DataFlags
+    @Option(help: "Components to keep (default 64).") var components: Int?
+    @Option(help: "Output directory.") var out: String = "aetrain-pca"
+    @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
+    var peerTimeout: Double = 60
+    @Flag(help: "Print nothing but errors.") var quiet = false
+
+    func validate() throws {
+        try validating(Self.self) {
+            try plan().validate()
+            _ = try TrainSettings.merged(plan().overrides, over: nil, model: .pca)
+        }
+    }
+
+    func plan() -> RunPlan {
+        var plan = RunPlan()
+        plan.model = .pca
+        plan.overrides.hidden = components
+        plan.data = data.plan
+        plan.output.directory = out
+        plan.output.quiet = quiet
+        plan.output.progress = .never
+        plan.output.commandLine = CommandLine.arguments
+        plan.execution.peerTimeout = peerTimeout
+        return plan
+    }
+
+    func run(comm: MPICommunicator) throws {
+        try TrainingRun(plan: plan(), comm: comm).run()
+    }
+}
