@@ -98,7 +98,7 @@ struct Bench: RankCommand {
             }
             for _ in 0..<warmup { _ = try trainer.evaluate(); trainer.update() }
             var optimizerNs: UInt64 = 0
-            _ = trainer.step.takeTimings()
+            _ = trainer.gradient.takeTimings()
             let stepMs = try medianOfBlocks(total: steps, comm: comm) {
                 _ = try trainer.evaluate()
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -107,7 +107,7 @@ struct Bench: RankCommand {
             }
             let timed = Double(10 * max(1, steps / 10))
             let optimizerMs = Double(optimizerNs) / 1e6 / timed
-            let communicationMs = trainer.step.takeTimings().communication * 1e3 / timed
+            let communicationMs = trainer.gradient.takeTimings().communication * 1e3 / timed
             let floorMs = try floor(rows: batch, d: shape.pixels, h: h, comm: comm, threadsPerRank: threadsPerRank)
             results.append(Result(batch: batch, hidden: h, stepMs: stepMs, optimizerMs: optimizerMs, communicationMs: communicationMs, floorMs: floorMs))
         }

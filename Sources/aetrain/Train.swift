@@ -78,7 +78,7 @@ struct Train: RankCommand {
         plan.output.progress = progress
         plan.output.commandLine = CommandLine.arguments
         plan.execution.threadsPerRank = threads
-        plan.execution.step = StepOptions(kernels: kernels, sparseBelow: sparseBelow)
+        plan.execution.stepOptions = StepOptions(kernels: kernels, sparseBelow: sparseBelow)
         plan.execution.overlap = overlap
         plan.execution.peerTimeout = peerTimeout
         plan.testHooks.perturbRank = debugPerturbRank

@@ -160,6 +160,13 @@ public final class NPYReader {
 
     deinit { try? handle.close() }
 
+    /// Every element, as Float (see `readRows`).
+    public func readAll() throws -> [Float] {
+        var values = [Float](repeating: 0, count: header.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer { try readRows(0..<header.rowCount, into: $0) }
+        return values
+    }
+
     /// Reads rows `rows` as Float into `out` (rows.count × rowLength), converting float64 and
     /// scaling uint8 by 1/255. Seeks to the rows' byte range; reads in bounded chunks.
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws {
@@ -175,8 +182,9 @@ public final class NPYReader {
                 guard let data = try handle.read(upToCount: n * rowBytes), data.count == n * rowBytes else {
                     throw UserError("\(path): truncated while reading row \(row)")
                 }
-                let dst = out.baseAddress! + (row - rows.lowerBound) * rowLength
+                let first = (row - rows.lowerBound) * rowLength
                 data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                    let dst = UnsafeMutableBufferPointer(rebasing: out[first...])
                     // raw holds n × rowLength little-endian elements, not necessarily aligned.
                     let count = n * rowLength
                     switch header.element {
@@ -217,11 +225,13 @@ public enum NPYWriter {
         return data
     }
 
-    /// Writes atomically: a temporary file in the same directory, then a rename, so a file
-    /// already there is either kept whole or replaced whole.
+    /// Writes durably (`DurableFile`): a file already there is either kept whole or replaced whole.
     public static func write(_ values: UnsafeBufferPointer<Float>, shape: [Int], to url: URL) throws {
         try DurableFile.write(encode(values, shape: shape), to: url)
     }
+
+    public static func write(_ values: [Float], shape: [Int], to url: URL) throws {
+        try values.withUnsafeBufferPointer { try write($0, shape: shape, to: url) }
+    }
 }
 
-/// Whole-file writes that never leave a half-written file behind (see `DurableFile`).

@@ -41,7 +41,7 @@ public struct RunConfig: Codable {
 extension RunConfig.Execution {
     init(_ e: ExecutionOptions, kind: ModelKind, comm: Communicator) {
         let autoencoder = kind == .sparseAutoencoder
-        self.init(kernels: autoencoder ? e.step.kernels.rawValue : nil, sparseBelow: autoencoder ? e.step.sparseBelow : nil,
+        self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
                   overlap: autoencoder ? e.overlap.rawValue : nil, overlapEnabled: autoencoder ? e.overlap.enabled(comm) : nil,
                   peerTimeoutSeconds: e.peerTimeout)
     }

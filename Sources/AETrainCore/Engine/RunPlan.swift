@@ -25,7 +25,7 @@ public struct RunPlan {
         if checkpoints.every < 0 { throw UserError("⟨checkpoint-every⟩ must be ≥ 0, got \(checkpoints.every)") }
         if checkpoints.keep <= 0 { throw UserError("⟨keep-checkpoints⟩ must be positive, got \(checkpoints.keep)") }
         if let t = execution.threadsPerRank, t <= 0 { throw UserError("⟨threads⟩ must be positive, got \(t)") }
-        let below = execution.step.sparseBelow
+        let below = execution.stepOptions.sparseBelow
         if !(below >= 0 && below <= 1) { throw UserError("⟨sparse-below⟩ must be in [0, 1], got \(below)") }
         if let shape = data.imageShape, ImageShape(parsing: shape) == nil {
             throw UserError("⟨image-shape⟩ must be HxW with positive integers, e.g. 37x28; got '\(shape)'")
@@ -88,7 +88,7 @@ public struct ExecutionOptions: Equatable {
     /// BLAS threads per rank; nil: this node's cores / ranks on this node.
     public var threadsPerRank: Int?
     /// The sparse autoencoder's kernels and overlap.
-    public var step = StepOptions()
+    public var stepOptions = StepOptions()
     public var overlap = OverlapMode.auto
     /// Seconds a rank waits in a collective before the job ends (recorded in config.json).
     public var peerTimeout = 60.0

@@ -172,7 +172,7 @@ public final class TrainingRun {
     private func makeModel(_ kind: ModelKind, shard: DatasetShard, settings: TrainSettings, initial: ModelWeights?) throws -> TrainableModel {
         switch kind {
         case .sparseAutoencoder:
-            var options = plan.execution.step
+            var options = plan.execution.stepOptions
             options.overlap = plan.execution.overlap.enabled(comm)
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
         case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)

@@ -10,16 +10,11 @@ public final class ModelFiles: RunObserver {
     public func finished(_ result: RunResult) throws {
         guard let outputs = result.outputs else { return }
         let dir = result.directory
-        for (name, shape, values) in outputs.arrays {
-            try values.withUnsafeBufferPointer { try NPYWriter.write($0, shape: shape, to: dir.appendingPathComponent(name)) }
-        }
+        for (name, shape, values) in outputs.arrays { try NPYWriter.write(values, shape: shape, to: dir.appendingPathComponent(name)) }
         for (name, data) in outputs.files { try DurableFile.write(data, to: dir.appendingPathComponent(name)) }
         if let codes = result.activations {
-            try codes.withUnsafeBufferPointer {
-                try NPYWriter.write($0, shape: [codes.count / max(1, result.hidden), result.hidden], to: dir.appendingPathComponent("activations.npy"))
-            }
+            try NPYWriter.write(codes, shape: [codes.count / max(1, result.hidden), result.hidden], to: dir.appendingPathComponent("activations.npy"))
         }
-        let mean = result.mean.map(Float.init)
-        try mean.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [mean.count], to: dir.appendingPathComponent("mean.npy")) }
+        try NPYWriter.write(result.mean.map(Float.init), shape: [result.mean.count], to: dir.appendingPathComponent("mean.npy"))
     }
 }

@@ -14,9 +14,7 @@ public struct ModelWeights: Equatable {
     public static func load(from directory: URL) throws -> ModelWeights {
         func read(_ name: String) throws -> (shape: [Int], values: [Float]) {
             let reader = try NPYReader(path: directory.appendingPathComponent(name).path)
-            let count = reader.header.shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: count)
-            try values.withUnsafeMutableBufferPointer { try reader.readRows(0..<reader.header.rowCount, into: $0) }
+            let values = try reader.readAll()
             for (i, v) in values.enumerated() where !v.isFinite {
                 throw UserError("\(directory.path)/\(name): element \(i) is not finite")
             }

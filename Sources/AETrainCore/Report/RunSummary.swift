@@ -35,9 +35,7 @@ public struct RunSummary {
         var activations: [Float] = []
         let activationsPath = dir.appendingPathComponent("activations.npy").path
         if FileManager.default.fileExists(atPath: activationsPath) {
-            let reader = try NPYReader(path: activationsPath)
-            activations = [Float](repeating: 0, count: reader.header.shape.reduce(1, *))
-            try activations.withUnsafeMutableBufferPointer { try reader.readRows(0..<reader.header.rowCount, into: $0) }
+            activations = try NPYReader(path: activationsPath).readAll()
         }
         return RunSummary(directory: dir, name: dir.standardizedFileURL.lastPathComponent, config: config,
                           metrics: metrics, activations: activations)

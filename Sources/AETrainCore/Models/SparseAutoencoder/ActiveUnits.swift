@@ -13,20 +13,33 @@ public final class ActiveUnits<T: BLASScalar> {
     public private(set) var count = 0
     public private(set) var rows = 0
 
+    /// Holds the buffers below (shared with the step's other scratch).
+    private let storage: Arena
     let rowStart: UnsafeMutablePointer<Int32>  // (maxRows + 1)
     let unit: UnsafeMutablePointer<Int32>      // (capacity) column j of each entry
     let value: UnsafeMutablePointer<T>         // (capacity) Z_ij
 
-    public init(maxRows: Int, capacity: Int) {
-        self.maxRows = maxRows
-        self.capacity = max(0, capacity)
-        rowStart = .allocate(capacity: maxRows + 1)
-        rowStart.initialize(repeating: 0, count: maxRows + 1)
-        unit = .allocate(capacity: max(1, capacity))
-        value = .allocate(capacity: max(1, capacity))
+    /// Adds the buffers of `init(maxRows:capacity:arena:)` to `size`.
+    public static func reserve(_ size: inout Arena.Size, maxRows: Int, capacity: Int) {
+        size.add(Int32.self, maxRows + 1); size.add(Int32.self, capacity); size.add(T.self, capacity)
     }
 
-    deinit { rowStart.deallocate(); unit.deallocate(); value.deallocate() }
+    /// Takes its buffers from `arena`, which must have room for them (`reserve`).
+    public init(maxRows: Int, capacity: Int, arena: Arena) {
+        self.maxRows = maxRows
+        self.capacity = max(0, capacity)
+        storage = arena
+        rowStart = arena.take(Int32.self, maxRows + 1)
+        unit = arena.take(Int32.self, capacity)
+        value = arena.take(T.self, capacity)
+    }
+
+    /// With an arena of its own.
+    public convenience init(maxRows: Int, capacity: Int) {
+        var size = Arena.Size()
+        Self.reserve(&size, maxRows: maxRows, capacity: capacity)
+        self.init(maxRows: maxRows, capacity: capacity, arena: Arena(size))
+    }
 
     /// Collects the entries Z_ij > 0 of z (mr, h). Returns false, leaving the structure
     /// unusable, when there are more than `capacity`.

@@ -39,14 +39,18 @@ public final class DistributedStep<T: BLASScalar> {
     public let store: ParameterStore<T>
     let comm: Communicator
 
-    private let z: UnsafeMutableBufferPointer<T>             // (maxRows, h)
-    private let g: UnsafeMutableBufferPointer<T>             // (maxRows, d)
-    private let gz: UnsafeMutableBufferPointer<T>            // (maxRows, h) dense path: G_Z, G_P
-    private let dVt: UnsafeMutableBufferPointer<T>           // (h, d) sparse path: dVᵀ; empty if never sparse
-    private let active: ActiveUnits<T>                       // sparse path: Z's nonzeros
-    private let columnSums: UnsafeMutableBufferPointer<T>    // (h)
-    private let entCoefficient: UnsafeMutableBufferPointer<T> // (h)
-    private let everActive: UnsafeMutableBufferPointer<Bool>  // (h) fired in some batch since the last count
+    /// Every buffer below, in one allocation. Each view starts on a 64-byte boundary, so
+    /// OpenBLAS's level-1 reductions (dot, asum) take the same path in every process and the
+    /// logged terms are reproducible, not only the trajectory.
+    private let scratch: Arena
+    private let z: UnsafeMutablePointer<T>              // (maxRows, h)
+    private let g: UnsafeMutablePointer<T>              // (maxRows, d)
+    private let gz: UnsafeMutablePointer<T>             // (maxRows, h) dense path: G_Z, G_P
+    private let dVt: UnsafeMutablePointer<T>            // (h, d) sparse path: dVᵀ; one element if never sparse
+    private let active: ActiveUnits<T>                  // sparse path: Z's nonzeros
+    private let columnSums: UnsafeMutablePointer<T>     // (h)
+    private let entCoefficient: UnsafeMutablePointer<T> // (h)
+    private let everActive: UnsafeMutablePointer<Bool>  // (h) fired in some batch since the last count
 
     public init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator,
                 options: StepOptions = StepOptions()) {
@@ -57,25 +61,26 @@ public final class DistributedStep<T: BLASScalar> {
         self.store = store
         self.comm = comm
         let (d, h) = (shape.d, shape.h)
-        z = .allocate(capacity: max(1, maxRows * h)); z.initialize(repeating: 0)
-        g = .allocate(capacity: max(1, maxRows * d)); g.initialize(repeating: 0)
-        gz = .allocate(capacity: max(1, maxRows * h)); gz.initialize(repeating: 0)
         // The sparse path only runs with at most `capacity` nonzeros, so that is all it needs.
         let capacity: Int = switch options.kernels {
         case .dense: 0
         case .sparse: maxRows * h
         case .auto: min(maxRows * h, Int((options.sparseBelow * Double(maxRows * h)).rounded(.up)))
         }
-        active = ActiveUnits(maxRows: maxRows, capacity: capacity)
-        dVt = .allocate(capacity: capacity > 0 ? h * d : 1); dVt.initialize(repeating: 0)
-        columnSums = .allocate(capacity: h); columnSums.initialize(repeating: 0)
-        entCoefficient = .allocate(capacity: h); entCoefficient.initialize(repeating: 0)
-        everActive = .allocate(capacity: h); everActive.initialize(repeating: false)
-    }
-
-    deinit {
-        z.deallocate(); g.deallocate(); gz.deallocate(); dVt.deallocate()
-        columnSums.deallocate(); entCoefficient.deallocate(); everActive.deallocate()
+        var size = Arena.Size()
+        size.add(T.self, maxRows * h); size.add(T.self, maxRows * d); size.add(T.self, maxRows * h)
+        size.add(T.self, capacity > 0 ? h * d : 1)
+        size.add(T.self, h); size.add(T.self, h); size.add(Bool.self, h)
+        ActiveUnits<T>.reserve(&size, maxRows: maxRows, capacity: capacity)
+        scratch = Arena(size)
+        z = scratch.take(T.self, maxRows * h)
+        g = scratch.take(T.self, maxRows * d)
+        gz = scratch.take(T.self, maxRows * h)
+        dVt = scratch.take(T.self, capacity > 0 ? h * d : 1)
+        columnSums = scratch.take(T.self, h)
+        entCoefficient = scratch.take(T.self, h)
+        everActive = scratch.take(Bool.self, h)
+        active = ActiveUnits(maxRows: maxRows, capacity: capacity, arena: scratch)
     }
 
     /// Units that fired in none of the global batches since the last call (the same on every
@@ -98,7 +103,7 @@ public final class DistributedStep<T: BLASScalar> {
     }
 
     /// The activations Z (mr, h) of the last call's local rows.
-    public var activations: UnsafeBufferPointer<T> { UnsafeBufferPointer(z) }
+    public var activations: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: z, count: maxRows * shape.h) }
 
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false
@@ -110,9 +115,6 @@ public final class DistributedStep<T: BLASScalar> {
         let (d, h) = (shape.d, shape.h)
         let s = store
         let lambda = T(settings.lambda)
-        guard let z = z.baseAddress, let g = g.baseAddress, let gz = gz.baseAddress, let dVt = dVt.baseAddress,
-              let columnSums = columnSums.baseAddress, let entCoefficient = entCoefficient.baseAddress
-        else { preconditionFailure("buffers are allocated in init") }
 
         var clock = DispatchTime.now().uptimeNanoseconds
         func lap(_ counter: inout UInt64) {

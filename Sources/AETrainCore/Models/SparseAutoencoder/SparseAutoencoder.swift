@@ -8,7 +8,8 @@ public final class SparseAutoencoder: TrainableModel {
     public let shard: DatasetShard
     public let settings: TrainSettings
     public let store: ParameterStore<Float>
-    public let step: DistributedStep<Float>
+    /// The data-parallel evaluation of the objective and its gradient.
+    public let gradient: DistributedStep<Float>
     public var shape: ModelShape { store.layout.shape }
     public let columns: [LogColumn] = [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
     public var banner: String {
@@ -45,7 +46,7 @@ public final class SparseAutoencoder: TrainableModel {
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
         // Every rank can hold every row of a batch (with one rank, or an unlucky draw).
-        step = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
+        gradient = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
         sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
         var size = Arena.Size()
         size.add(Int32.self, m)
@@ -68,7 +69,7 @@ public final class SparseAutoencoder: TrainableModel {
                 mr += 1
             }
         }
-        return try step.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
+        return try gradient.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
     }
 
     /// Applies Adam with the gradient from `evaluate`.
@@ -86,12 +87,12 @@ public final class SparseAutoencoder: TrainableModel {
         record.spa = t.spa; record.ent = t.ent; record.reg = t.reg
         record.l0 = t.l0; record.explainedVariance = t.explainedVariance
         if record.firstNonFinite == nil { update() }
-        return Iteration(record: record, stopRequested: step.stopRequested)
+        return Iteration(record: record, stopRequested: gradient.stopRequested)
     }
 
     public func closeWindow(_ record: inout LogRecord) {
-        let (compute, communication, sparseFraction) = step.takeTimings()
-        record.deadUnits = step.takeDeadUnitCount()
+        let (compute, communication, sparseFraction) = gradient.takeTimings()
+        record.deadUnits = gradient.takeDeadUnitCount()
         record.computeSeconds = compute
         record.communicationSeconds = communication
         record.optimizerSeconds = Double(optimizerNanoseconds) / 1e9
@@ -117,7 +118,7 @@ public final class SparseAutoencoder: TrainableModel {
         try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
         store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
                       moment1: try checkpoint.f32("moment1", count: n, path: file),
-                      moment2: try checkpoint.f32("moment2", count: n, path: file), step: checkpoint.header.iteration)
+                      moment2: try checkpoint.f32("moment2", count: n, path: file), adamSteps: checkpoint.header.iteration)
     }
 
     /// Z = relu(X V + b) of this rank's examples `rows`.

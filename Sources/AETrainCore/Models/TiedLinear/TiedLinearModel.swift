@@ -95,7 +95,7 @@ public final class TiedLinearModel: TrainableModel {
         try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
         store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
                       moment1: try checkpoint.f32("moment1", count: n, path: file),
-                      moment2: try checkpoint.f32("moment2", count: n, path: file), step: checkpoint.header.iteration)
+                      moment2: try checkpoint.f32("moment2", count: n, path: file), adamSteps: checkpoint.header.iteration)
     }
 
     /// s = Wᵀx of this rank's examples `rows`: (rows.count, k).
@@ -113,7 +113,7 @@ public final class TiedLinearModel: TrainableModel {
     /// learned direction to the span of the first k principal components.
     public func outputs() throws -> ModelOutputs {
         let d = shard.d, k = settings.hidden
-        let W = Array(UnsafeBufferPointer(start: store.params, count: d * k))
+        let W = store.values("W")
         let pca = try PrincipalComponents.compute(shard, components: k, comm: comm)
         let cosines = pca.subspaceCosines(W, d: d, k: k)
         let norms = (0..<k).map { j in (0..<d).reduce(0.0) { $0 + Double(W[$1 * k + j] * W[$1 * k + j]) }.squareRoot() }

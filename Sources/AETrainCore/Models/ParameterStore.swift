@@ -79,7 +79,7 @@ public final class ParameterStore<T: BLASScalar> {
     /// Length of the gradient array: the parameters plus the reduced slots.
     public var reducedCount: Int { layout.count + reducedSlots }
 
-    private let storage: UnsafeMutableBufferPointer<T>
+    private let storage: Arena
     /// θ (layout.count)
     public let params: UnsafeMutablePointer<T>
     /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums.
@@ -88,8 +88,8 @@ public final class ParameterStore<T: BLASScalar> {
     public let moment1: UnsafeMutablePointer<T>
     /// Adam's second moment (layout.count)
     public let moment2: UnsafeMutablePointer<T>
-    /// Adam steps taken so far.
-    public var step: Int = 0
+    /// Adam steps taken so far (Adam's t).
+    public var adamSteps: Int = 0
 
     /// - reducedSlots: partial sums carried after the gradients (the sparse autoencoder's
     ///   `ReducedTerm`s by default).
@@ -98,17 +98,18 @@ public final class ParameterStore<T: BLASScalar> {
         self.reducedSlots = reducedSlots
         let n = layout.count
         let total = 4 * n + reducedSlots
-        // A pointer of its own rather than a buffer's optional base address: never nil.
-        let base = UnsafeMutablePointer<T>.allocate(capacity: max(1, total))
-        base.initialize(repeating: 0, count: max(1, total))
-        storage = UnsafeMutableBufferPointer(start: base, count: max(1, total))
+        // One arena, 64-byte aligned: OpenBLAS's level-1 reductions (dot for reg) then take the
+        // same path in every process, so logged terms reproduce, not only the trajectory.
+        var size = Arena.Size()
+        size.add(T.self, total)
+        storage = Arena(size)
+        let base = storage.take(T.self, total)
         params = base
         grads = base + n
         moment1 = base + 2 * n + reducedSlots
         moment2 = moment1 + n
     }
 
-    deinit { storage.deallocate() }
 
     // Named views into θ and its gradient.
     public var V: UnsafeMutablePointer<T> { params + layout.V.lowerBound }
@@ -132,10 +133,13 @@ public final class ParameterStore<T: BLASScalar> {
         return t.range
     }
 
+    /// The values of the tensor named `name`, as an array (outputs).
+    public func values(_ name: String) -> [T] { Array(UnsafeBufferPointer(start: params + range(name).lowerBound, count: range(name).count)) }
+
     /// One Adam step over every parameter with the current gradient.
     public func adamStep(_ settings: AdamSettings) {
-        step += 1
-        Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count, t: step, settings: settings)
+        adamSteps += 1
+        Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count, t: adamSteps, settings: settings)
     }
 
     /// Parameters and both moments, in `layout` order (checkpoints).
@@ -146,10 +150,10 @@ public final class ParameterStore<T: BLASScalar> {
     }
 
     /// Restores what `state()` returned, and the Adam step count.
-    public func restore(parameters: [T], moment1 m: [T], moment2 v: [T], step t: Int) {
+    public func restore(parameters: [T], moment1 m: [T], moment2 v: [T], adamSteps t: Int) {
         precondition(parameters.count == layout.count && m.count == layout.count && v.count == layout.count)
         for i in 0..<layout.count { params[i] = parameters[i]; moment1[i] = m[i]; moment2[i] = v[i] }
-        step = t
+        adamSteps = t
     }
 
     /// The parameters as a buffer (layout.count elements).
