@@ -81,7 +81,7 @@ final class OtherModelsTests: XCTestCase {
         let r = try Harness.aetrain(["report"] + runs + ["--out", html.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let text = try String(contentsOf: html, encoding: .utf8)
-        for label in ["sae (λ = 1.0)", "sc (sparse-coding, λ = 1.0)", "tied (tied-linear, λ = 0.0)", "pca (PCA, k = 16)"] {
+        for label in ["sae (λ = 1.0)", "sc (sparse-coding, λ = 1.0)", "tied (tied-linear, k = 16)", "pca (PCA, k = 16)"] {
             XCTAssertTrue(text.contains(label), label)
         }
         XCTAssertEqual(text.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 5, "4 filter mosaics and the dataset's")
