@@ -136,7 +136,7 @@ extension Train {
     }
 }
 
-struct PCACommand: RankCommand {
+struct PCACommand: JobCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
         abstract: "Principal components of the standardized data (covariance reduced across ranks, LAPACK eigen-decomposition).")
@@ -146,6 +146,7 @@ struct PCACommand: RankCommand {
     @Option(help: "Components to keep.") var components: Int = 64
     @Option(help: "Output directory.") var out: String = "aetrain-pca"
     @Flag(help: "Print nothing but errors.") var quiet = false
+    @OptionGroup var job: JobOptions
 
     func run(comm: MPICommunicator) throws {
         let start = Date()

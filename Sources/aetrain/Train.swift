@@ -206,7 +206,7 @@ struct Train: RankCommand {
             let objective = settings.objective
             trainer.onStep = { iteration, terms in console.step(iteration, loss: terms.loss(objective)) }
         }
-        comm.startWatchdog(timeout: peerTimeout, message: "a rank died or its host was cut off; the last checkpoint is in "
+        comm.setWatchdogMessage("a rank died or its host was cut off; the last checkpoint is in "
                            + "\(outPath)/checkpoints; continue with: aetrain train --resume \(outPath)")
 
         var previous = trainer.iteration - 1

@@ -97,13 +97,19 @@ extension Communicator {
         try allreduce(value, op: .min) == allreduce(value, op: .max)
     }
 
-    /// Runs `body` on every rank and makes its outcome collective: if it threw a `UserError`
-    /// on any rank, every rank throws the error of the lowest such rank (so rank 0 can print
-    /// it once, and no rank is left waiting in a later collective).
+    /// Runs `body` on every rank and makes its outcome collective: if it threw on any rank,
+    /// every rank throws a `UserError` with the message of the lowest such rank (so rank 0 can
+    /// print it once, and no rank is left waiting in a later collective). Errors other than
+    /// `UserError` travel as their description. A `CommunicationFailure` is rethrown at once:
+    /// the ranks can no longer agree on anything.
     public func collectively<R>(_ body: () throws -> R) throws -> R {
         var result: R?
         var failure: String?
-        do { result = try body() } catch let e as UserError { failure = e.message }
+        do { result = try body() } catch let e as CommunicationFailure { throw e } catch let e as UserError {
+            failure = e.message
+        } catch {
+            failure = String(describing: error).split(separator: "\n").joined(separator: " ")  // one line
+        }
         let first = try allreduce(UInt64(failure == nil ? size : rank), op: .min)
         if first == UInt64(size), let result { return result }
         let root = Int(first)
