@@ -18,8 +18,8 @@ public final class MPICommunicator: Communicator {
     private var pendingCount = 0
     /// A failure seen while reductions were progressing, thrown by `finishReductions`.
     private var progressFailure: CommunicationFailure?
-    private var freeze: TestFreeze?
-    private var collectiveCalls = 0
+    private let freeze = TestFreeze(ProcessInfo.processInfo.environment)
+    private var collectiveCalls = 0  // for `freeze`
 
     /// The peer timeout until a command sets its own (its flags are parsed after MPI starts).
     public static let defaultPeerTimeout = 60.0
@@ -62,7 +62,6 @@ public final class MPICommunicator: Communicator {
         }
         localRank = Int(lr)
         localSize = Int(ls)
-        freeze = TestFreeze(environment)
     }
 
     deinit { pending.deallocate() }

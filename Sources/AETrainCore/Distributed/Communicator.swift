@@ -7,7 +7,8 @@ public enum ReduceOp: Sendable { case sum, min, max }
 ///
 /// The core library talks only to this protocol; `AETrainMPI.MPICommunicator` implements it
 /// over MPI and `SingleProcess` is the degenerate case of one rank. All methods are
-/// collective: every rank calls them in the same order.
+/// collective: every rank calls them in the same order. A failed call throws
+/// `CommunicationFailure`.
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
@@ -22,7 +23,8 @@ public protocol Communicator: AnyObject {
     func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
     /// Lets pending reductions advance. MPI moves a non-blocking collective only inside MPI
     /// calls (there is no progress thread), so compute between the start and the finish
-    /// calls this at its phase boundaries.
+    /// calls this at its phase boundaries. It cannot throw (compute kernels call it): a failure
+    /// is kept and thrown by `finishReductions()`.
     func progressReductions()
     /// Waits for every started reduction, in the order they were started.
     func finishReductions() throws
