@@ -14,19 +14,20 @@ final class FrozenRankTests: XCTestCase {
     /// Start-up, the wait for mpirun to end the stopped rank and a loaded 2-core machine.
     static let slack = 15.0
 
-    /// Runs `mpirun -n 2 aetrain ARGS --peer-timeout 3` with rank 1 stopped on entering its
-    /// `call`-th collective, and checks how the job ended.
+    /// Runs `mpirun -n RANKS aetrain ARGS --peer-timeout 3` with rank `frozen` stopped on
+    /// entering its `call`-th collective, and checks how the job ended.
     @discardableResult
-    func expectBoundedEnd(_ arguments: [String], freezeAt call: Int, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+    func expectBoundedEnd(_ arguments: [String], freezeAt call: Int, ranks: Int = 2, frozen: Int = 1,
+                          file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         // Every process of this job carries the marker, so that none is left behind stopped.
         let marker = UUID().uuidString
         defer { for pid in Harness.processes(withEnvironment: "AETRAIN_TEST_JOB", marker) { kill(pid, SIGKILL) } }
-        let environment = ["AETRAIN_TEST_FREEZE_RANK": "1", "AETRAIN_TEST_FREEZE_AT": "\(call)", "AETRAIN_TEST_JOB": marker]
+        let environment = ["AETRAIN_TEST_FREEZE_RANK": "\(frozen)", "AETRAIN_TEST_FREEZE_AT": "\(call)", "AETRAIN_TEST_JOB": marker]
         let started = Date()
-        let r = try Harness.mpirun(2, arguments + ["--peer-timeout", "\(Int(Self.peerTimeout))"], timeout: 120,
+        let r = try Harness.mpirun(ranks, arguments + ["--peer-timeout", "\(Int(Self.peerTimeout))"], timeout: 120,
                                    environment: environment, file: file, line: line)
         let seconds = Date().timeIntervalSince(started)
-        print("frozen rank 1 at collective \(call) of `\(arguments.prefix(3).joined(separator: " "))`: ended after \(String(format: "%.1f", seconds)) s")
+        print("\(ranks) ranks, rank \(frozen) frozen at collective \(call) of `\(arguments.prefix(3).joined(separator: " "))`: ended after \(String(format: "%.1f", seconds)) s")
 
         XCTAssertLessThan(seconds, Self.peerTimeout + Self.slack, "ended within the bound", file: file, line: line)
         XCTAssertNotEqual(r.status, 0, "exit status", file: file, line: line)
@@ -91,6 +92,18 @@ final class FrozenRankTests: XCTestCase {
                     Image.fromarray(img).save(f"\(tree.path)/{person}/{person}_{k:04d}.jpg", quality=90)
             """)
         try expectBoundedEnd(["prepare-lfw", tree.path, "--out", dir.appendingPathComponent("faces.npy").path], freezeAt: 3)
+    }
+
+    /// Rank 0 frozen: another rank reports (a few seconds later than rank 0 would).
+    func testFrozenRankZeroEnds() throws {
+        try expectBoundedEnd(["train", "--model", "tied-linear", "--quiet", "--hidden", "16", "--iterations", "100000",
+                              "--out", dir.appendingPathComponent("tied0").path], freezeAt: 30, frozen: 0)
+    }
+
+    /// Three ranks time out, one line is printed: rank 0's (mpirun ends the others first).
+    func testFourRanksPrintOneLine() throws {
+        try expectBoundedEnd(["train", "--model", "tied-linear", "--quiet", "--hidden", "16", "--iterations", "100000",
+                              "--out", dir.appendingPathComponent("tied4").path], freezeAt: 30, ranks: 4, frozen: 2)
     }
 
     /// Frozen while the steps are being timed.
