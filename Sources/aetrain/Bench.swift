@@ -265,7 +265,7 @@ struct Bench: JobCommand {
             ms = try medianOfBlocks(total: steps, comm: SingleProcess()) { floor.run() }
             BLASThreads.set(threadsPerRank)
         }
-        try comm.idleBarrier(allowing: Double(steps + warmup))  // ranks > 0 wait for the floor: ≤ 1 s a run
+        try comm.idleBarrier(allowing: Double(steps + warmup))  // ranks > 0 wait for the floor's runs: 1 s each allowed
         return ms
     }
 
