@@ -3,47 +3,71 @@ import CMPI
 import CProcessControl
 import Foundation
 
-/// `Communicator` over MPI_COMM_WORLD. Owns the MPI handles; every MPI return code becomes a
-/// Swift error in `check`. Started without `mpirun`, MPI's singleton mode makes it one rank.
+/// `Communicator` over MPI_COMM_WORLD. Owns the MPI handles; every MPI return code goes through
+/// `check`, which throws a `CommunicationFailure`. Started without `mpirun`, MPI's singleton
+/// mode makes it one rank.
 public final class MPICommunicator: Communicator {
-    public let rank: Int
-    public let size: Int
-    public let localRank: Int
-    public let localSize: Int
+    public private(set) var rank: Int
+    public private(set) var size: Int
+    public private(set) var localRank: Int
+    public private(set) var localSize: Int
     private let world: MPI_Comm
     private var finalized = false
     /// Requests of the started non-blocking reductions, in start order.
     private let pending: UnsafeMutablePointer<MPI_Request?>  // (maxPendingReductions)
     private var pendingCount = 0
+    /// A failure seen while reductions were progressing, thrown by `finishReductions`.
+    private var progressFailure: CommunicationFailure?
+    private let freeze = TestFreeze(ProcessInfo.processInfo.environment)
+    private var collectiveCalls = 0  // for `freeze`
 
-    /// Calls MPI_Init. Call once per process, before anything else collective.
+    /// The peer timeout until a command sets its own (its flags are parsed after MPI starts).
+    public static let defaultPeerTimeout = 60.0
+    /// What the watchdog prints when no checkpoint or other advice applies.
+    public static let stoppedRankMessage = "a rank stopped responding (frozen, dead or its host cut off); the job ends"
+
+    /// Calls MPI_Init. Call once per process, before anything else collective. Under mpirun
+    /// the watchdog already covers MPI's start-up with `defaultPeerTimeout`.
     public init() throws {
-        guard MPI_Init(nil, nil) == aet_success() else { throw UserError("MPI_Init failed") }
+        // mpirun tells each process its rank and the job's size before MPI starts.
+        let environment = ProcessInfo.processInfo.environment
+        let launchedSize = environment["OMPI_COMM_WORLD_SIZE"].flatMap { Int($0) } ?? 1
+        let launchedRank = environment["OMPI_COMM_WORLD_RANK"].flatMap { Int32($0) } ?? 0
+        if launchedSize > 1 { aet_watchdog_start(Self.defaultPeerTimeout, Self.stoppedRankMessage, launchedRank) }
+        aet_watchdog_arm(Int32(AET_WAIT_INIT))
+        defer { aet_watchdog_disarm() }
+        rank = Int(launchedRank)  // for messages until MPI says
+        size = launchedSize
+        localRank = 0
+        localSize = 1
         world = aet_comm_world()
+        pending = .allocate(capacity: maxPendingReductions)
+        pending.initialize(repeating: aet_request_null(), count: maxPendingReductions)
+        try check(MPI_Init(nil, nil), "MPI_Init")
         // Errors come back as codes (and become Swift errors) instead of aborting in MPI.
-        MPI_Comm_set_errhandler(world, aet_errors_return())
+        try check(MPI_Comm_set_errhandler(world, aet_errors_return()), "MPI_Comm_set_errhandler")
         var r: Int32 = 0, s: Int32 = 0
-        MPI_Comm_rank(world, &r)
-        MPI_Comm_size(world, &s)
+        try check(MPI_Comm_rank(world, &r), "MPI_Comm_rank")
+        try check(MPI_Comm_size(world, &s), "MPI_Comm_size")
         rank = Int(r)
         size = Int(s)
         // The ranks that share this node's memory (and cores).
         var local: MPI_Comm? = aet_comm_null()
         var lr: Int32 = 0, ls: Int32 = 1
-        if MPI_Comm_split_type(world, aet_comm_type_shared(), r, aet_info_null(), &local) == aet_success(), local != aet_comm_null() {
-            MPI_Comm_rank(local, &lr)
-            MPI_Comm_size(local, &ls)
-            MPI_Comm_free(&local)
+        try check(MPI_Comm_split_type(world, aet_comm_type_shared(), r, aet_info_null(), &local), "MPI_Comm_split_type")
+        if local != aet_comm_null() {
+            try check(MPI_Comm_rank(local, &lr), "MPI_Comm_rank")
+            try check(MPI_Comm_size(local, &ls), "MPI_Comm_size")
+            try check(MPI_Comm_free(&local), "MPI_Comm_free")
         }
         localRank = Int(lr)
         localSize = Int(ls)
-        pending = .allocate(capacity: maxPendingReductions)
-        pending.initialize(repeating: aet_request_null(), count: maxPendingReductions)
     }
 
     deinit { pending.deallocate() }
 
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        enterCollective()
         guard size > 1 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
@@ -51,6 +75,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
+        enterCollective()
         guard size > 1 else { return }
         precondition(pendingCount < maxPendingReductions, "more than \(maxPendingReductions) pending reductions")
         try check(MPI_Iallreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world, pending + pendingCount),
@@ -58,13 +83,18 @@ public final class MPICommunicator: Communicator {
         pendingCount += 1
     }
 
+    /// Called inside compute kernels, which cannot throw: a failure is kept and thrown by
+    /// `finishReductions`, which every started reduction reaches.
     public func progressReductions() {
-        guard pendingCount > 0 else { return }
+        guard pendingCount > 0, progressFailure == nil else { return }
         var done: Int32 = 0
-        MPI_Testall(Int32(pendingCount), pending, &done, aet_statuses_ignore())
+        do { try check(MPI_Testall(Int32(pendingCount), pending, &done, aet_statuses_ignore()), "MPI_Testall") } catch {
+            progressFailure = error as? CommunicationFailure
+        }
     }
 
     public func finishReductions() throws {
+        if let failure = progressFailure { throw failure }
         guard pendingCount > 0 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
@@ -74,6 +104,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
+        enterCollective()
         guard size > 1 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_BROADCAST))
         defer { aet_watchdog_disarm() }
@@ -81,6 +112,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
+        enterCollective()
         guard size > 1 else {
             if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
             return
@@ -98,39 +130,64 @@ public final class MPICommunicator: Communicator {
     }
 
     /// A barrier that sleeps while it waits instead of spinning, so that a rank can use every
-    /// core of the node while the others wait (benchmarks measure the floor this way).
-    public func idleBarrier() {
+    /// core of the node while the others wait (benchmarks measure the floor this way). The
+    /// watchdog allows `extraSeconds` beyond the peer timeout: the time the others are known to
+    /// spend working before they arrive.
+    public func idleBarrier(allowing extraSeconds: Double = 0) throws {
+        enterCollective()
         guard size > 1 else { return }
+        aet_watchdog_arm_allowing(Int32(AET_WAIT_BARRIER), extraSeconds)
+        defer { aet_watchdog_disarm() }
         var request: MPI_Request? = aet_request_null()
-        MPI_Ibarrier(world, &request)
+        try check(MPI_Ibarrier(world, &request), "MPI_Ibarrier")
         var done: Int32 = 0
         while done == 0 {
-            MPI_Test(&request, &done, aet_status_ignore())
+            try check(MPI_Test(&request, &done, aet_status_ignore()), "MPI_Test")
             if done == 0 { usleep(500) }
         }
     }
 
     /// Ends MPI cleanly; every rank must call it. Covered by the watchdog once started.
-    public func finalize() {
+    public func finalize() throws {
         guard !finalized else { return }
         finalized = true
-        if size > 1 { aet_watchdog_arm(Int32(AET_WAIT_FINALIZE)) }
-        MPI_Finalize()
-        aet_watchdog_disarm()
+        aet_watchdog_arm(Int32(AET_WAIT_FINALIZE))
+        defer { aet_watchdog_disarm() }
+        try check(MPI_Finalize(), "MPI_Finalize")
     }
 
     /// From now on, a collective that waits longer than `timeout` seconds ends this process
-    /// (exit status 1) and, on rank 0, prints `message`: a peer is dead or unreachable, and
-    /// MPI alone would wait forever. No-op for one rank.
-    public func startWatchdog(timeout: Double, message: String) {
+    /// (exit status 1) with `message` on stderr: a peer is dead or unreachable, and MPI alone
+    /// would wait forever. Rank 0 prints at once, the others only if still alive a few seconds
+    /// later. Called again, it changes the timeout and the message. No-op for one rank.
+    public func startWatchdog(timeout: Double, message: String = MPICommunicator.stoppedRankMessage) {
         guard size > 1 else { return }
-        aet_watchdog_start(timeout, message, rank == 0 ? 1 : 0)
+        aet_watchdog_start(timeout, message, Int32(rank))
     }
 
-    /// Ends the whole job from this rank (when the others cannot be reached collectively).
-    public func abort(code: Int32) -> Never {
-        MPI_Abort(world, code)
-        exit(code)
+    /// Changes what the watchdog prints (e.g. where the run's checkpoints are and how to resume).
+    public func setWatchdogMessage(_ message: String) {
+        aet_watchdog_set_message(message)
+    }
+
+    /// The run engine's word on how to recover, after the watchdog's own message.
+    public func setRecoveryHint(_ hint: String) {
+        setWatchdogMessage(Self.stoppedRankMessage + "; " + hint)
+    }
+
+    /// Ends this process at once after a `CommunicationFailure`: the other ranks may be
+    /// unreachable, so no collective can agree on anything; mpirun ends them when this rank
+    /// exits nonzero. (MPI_Abort would need the very runtime that may have failed.)
+    public func abandon(code: Int32) -> Never {
+        fflush(stdout)
+        fflush(stderr)
+        _exit(code)
+    }
+
+    /// Test hook: freezes this rank on its chosen collective call (see `TestFreeze`).
+    private func enterCollective() {
+        collectiveCalls += 1
+        if let freeze, freeze.rank == rank, freeze.call == collectiveCalls { raise(SIGSTOP) }
     }
 
     private func datatype(_ kind: ScalarKind) -> MPI_Datatype {
@@ -149,15 +206,29 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    /// The one place an MPI return code is handled. A failed collective leaves the ranks in
-    /// different places (some may wait forever), so this rank reports it and ends at once;
-    /// mpirun then ends the others.
-    private func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) throws {
+    /// The one place an MPI return code is handled. A failed call leaves the ranks in different
+    /// places (some may wait forever), so no rank can recover: the error ends the job.
+    private func check(_ code: Int32, _ call: String) throws {
         guard code != aet_success() else { return }
         var buffer = [CChar](repeating: 0, count: Int(aet_max_error_string()) + 1)
         var length: Int32 = 0
-        MPI_Error_string(code, &buffer, &length)
-        fputs("error: \(call) failed on rank \(rank) (\(file):\(line)): \(String(cString: buffer)); a peer may have died\n", stderr)
-        _exit(1)
+        let described = MPI_Error_string(code, &buffer, &length) == aet_success()
+        throw CommunicationFailure(call: call, rank: rank, reason: described ? String(cString: buffer) : "MPI error code \(code)")
+    }
+}
+
+/// Test-only: with AETRAIN_TEST_FREEZE_RANK=R and AETRAIN_TEST_FREEZE_AT=N in the environment,
+/// rank R stops itself with SIGSTOP on entering its N-th collective call (every allreduce,
+/// startAllreduce, broadcast, gather and barrier counts, from 1), so that tests can freeze a
+/// rank at a chosen point of any command and check that the job still ends.
+private struct TestFreeze {
+    let rank: Int
+    let call: Int
+
+    init?(_ environment: [String: String]) {
+        guard let r = environment["AETRAIN_TEST_FREEZE_RANK"].flatMap({ Int($0) }),
+              let n = environment["AETRAIN_TEST_FREEZE_AT"].flatMap({ Int($0) }) else { return nil }
+        rank = r
+        call = n
     }
 }

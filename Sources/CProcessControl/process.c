@@ -37,11 +37,20 @@ void aet_signal_raise(int sig) { kill(getpid(), sig); }
 
 // MARK: watchdog
 
-static atomic_llong deadline_ns;          // 0: disarmed
-static atomic_int armed_what;  // AET_WAIT_*
-static double timeout_s;
-static char message[1024];
-static int print_message;
+// Longest accepted timeout: 1e6 s (11.6 days) keeps timeout·1e9 ns, plus any allowance and
+// CLOCK_MONOTONIC's value, far inside a 64-bit nanosecond count.
+#define AET_MAX_TIMEOUT_S 1e6
+// How much longer a rank other than 0 waits before it reports: if rank 0 is alive, it reports
+// first, exits, and mpirun ends the others before they print a copy of the message.
+#define AET_NONROOT_GRACE_NS (5LL * 1000000000LL)
+
+static atomic_llong deadline_ns;  // 0: disarmed
+static atomic_int armed_what;     // AET_WAIT_*
+static atomic_llong timeout_ns;
+static atomic_int started;
+static int rank_reporting;        // this process's rank (0 reports first)
+static pthread_mutex_t message_lock = PTHREAD_MUTEX_INITIALIZER;
+static char message[1024];        // guarded by message_lock
 
 static long long now_ns(void) {
     struct timespec t;
@@ -49,33 +58,45 @@ static long long now_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+static long long clamped_ns(double seconds) {
+    if (!(seconds > 0)) return 0;  // also NaN
+    if (seconds > AET_MAX_TIMEOUT_S) seconds = AET_MAX_TIMEOUT_S;
+    return (long long)(seconds * 1e9);
+}
+
+static void report_and_exit(void) {
+    char line[1400];
+    static const char *names[] = {"a collective", "MPI_Allreduce", "MPI_Bcast", "MPI_Gatherv", "MPI_Finalize",
+                                  "MPI_Init", "MPI_Barrier"};
+    int what = atomic_load(&armed_what);
+    pthread_mutex_lock(&message_lock);
+    int n = snprintf(line, sizeof line, "error: no progress for %g s in %s (the peer timeout, --peer-timeout): %s\n",
+                     (double)atomic_load(&timeout_ns) / 1e9, names[what >= 1 && what <= 6 ? what : 0], message);
+    pthread_mutex_unlock(&message_lock);
+    if (n > 0) {
+        ssize_t ignored = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)ignored;
+    }
+    _exit(1);
+}
+
 static void *watch(void *unused) {
     (void)unused;
     for (;;) {
         usleep(200 * 1000);
         long long d = atomic_load(&deadline_ns);
-        if (d != 0 && now_ns() > d) {
-            if (print_message) {
-                char line[1400];
-                static const char *names[] = {"a collective", "MPI_Allreduce", "MPI_Bcast", "MPI_Gatherv", "MPI_Finalize"};
-                int what = atomic_load(&armed_what);
-                int n = snprintf(line, sizeof line, "error: no progress for %.0f s in %s: %s\n", timeout_s,
-                                 names[what >= 1 && what <= 4 ? what : 0], message);
-                if (n > 0) {
-                    ssize_t ignored = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-                    (void)ignored;
-                }
-            }
-            _exit(1);
-        }
+        if (d == 0) continue;
+        if (rank_reporting != 0) d += AET_NONROOT_GRACE_NS;
+        if (now_ns() > d) report_and_exit();
     }
     return NULL;
 }
 
-void aet_watchdog_start(double timeout_seconds, const char *text, int print) {
-    timeout_s = timeout_seconds;
-    snprintf(message, sizeof message, "%s", text);
-    print_message = print;
+void aet_watchdog_start(double timeout_seconds, const char *text, int rank) {
+    atomic_store(&timeout_ns, clamped_ns(timeout_seconds));
+    aet_watchdog_set_message(text);
+    if (atomic_exchange(&started, 1)) return;  // already watching: new timeout and message only
+    rank_reporting = rank;
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -84,9 +105,18 @@ void aet_watchdog_start(double timeout_seconds, const char *text, int print) {
     pthread_attr_destroy(&attr);
 }
 
-void aet_watchdog_arm(int what) {
+void aet_watchdog_set_message(const char *text) {
+    pthread_mutex_lock(&message_lock);
+    snprintf(message, sizeof message, "%s", text);
+    pthread_mutex_unlock(&message_lock);
+}
+
+void aet_watchdog_arm(int what) { aet_watchdog_arm_allowing(what, 0); }
+
+void aet_watchdog_arm_allowing(int what, double extra_seconds) {
+    if (!atomic_load(&started)) return;
     atomic_store(&armed_what, what);
-    atomic_store(&deadline_ns, now_ns() + (long long)(timeout_s * 1e9));
+    atomic_store(&deadline_ns, now_ns() + atomic_load(&timeout_ns) + clamped_ns(extra_seconds));
 }
 
 void aet_watchdog_disarm(void) { atomic_store(&deadline_ns, 0); }

@@ -21,7 +21,7 @@ struct RunList: ParsableArguments {
     }
 }
 
-struct Compare: RankCommand {
+struct Compare: JobCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare runs: the sheet's sparsity plot, training curves and sparsity fractions.",
         discussion: """
@@ -31,6 +31,7 @@ struct Compare: RankCommand {
             """)
 
     @OptionGroup var list: RunList
+    @OptionGroup var job: JobOptions
     @Option(help: "Output directory.") var out: String = "aetrain-compare"
 
     func run(comm: MPICommunicator) throws {
@@ -54,11 +55,12 @@ struct Compare: RankCommand {
     }
 }
 
-struct Report: RankCommand {
+struct Report: JobCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write one self-contained HTML report about runs (images inlined).")
 
     @OptionGroup var list: RunList
+    @OptionGroup var job: JobOptions
     @Option(help: "Output HTML file.") var out: String = "report.html"
 
     func run(comm: MPICommunicator) throws {

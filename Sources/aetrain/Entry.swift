@@ -5,6 +5,8 @@ import Foundation
 
 /// A subcommand that runs on every rank with the job's communicator.
 protocol RankCommand: ParsableCommand {
+    /// Seconds a rank may wait in a collective before the job ends (`--peer-timeout`).
+    var peerTimeout: Double { get }
     func run(comm: MPICommunicator) throws
     /// Flags whose names differ from the core's setting names (`Setting`), by setting name.
     static var flagNames: [String: String] { get }
@@ -35,7 +37,9 @@ struct AETrain: ParsableCommand {
         defaultSubcommand: Train.self)
 }
 
-/// MPI starts before argument parsing so that only rank 0 prints a usage error, once.
+/// MPI starts before argument parsing so that only rank 0 prints a usage error, once. The
+/// peer watchdog covers MPI's start-up, then every collective of the command with its
+/// `--peer-timeout`, then MPI_Finalize: no command can wait forever for a stopped rank.
 @main
 enum Entry {
     static func main() {
@@ -45,16 +49,25 @@ enum Entry {
             fputs("error: \(error)\n", stderr)
             exit(1)
         }
+        // A failed MPI call leaves the ranks unable to agree on anything: the rank that saw it
+        // prints one line and ends; mpirun ends the others.
+        func abandon(_ failure: Error) -> Never {
+            fputs("error: \(failure)\n", stderr)
+            comm.abandon(code: 1)
+        }
         var code: Int32 = 0
         var commandType: ParsableCommand.Type = Train.self
         do {
             var command = try AETrain.parseAsRoot()
             commandType = type(of: command)
             if let rankCommand = command as? RankCommand {
+                comm.startWatchdog(timeout: rankCommand.peerTimeout)
                 try rankCommand.run(comm: comm)
             } else if comm.isRoot {
                 try command.run()  // `aetrain help ...`: prints help
             }
+        } catch let failure as CommunicationFailure {
+            abandon(failure)
         } catch let error as UserError {
             if comm.isRoot { fputs("error: \(error.rendered { FlagNames.flag($0, in: commandType) })\n", stderr) }
             code = 1
@@ -71,7 +84,7 @@ enum Entry {
                 }
             }
         }
-        comm.finalize()
+        do { try comm.finalize() } catch { abandon(error) }
         exit(code)
     }
 }

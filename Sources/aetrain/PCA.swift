@@ -3,7 +3,7 @@ import AETrainMPI
 import ArgumentParser
 import Foundation
 
-struct PCACommand: RankCommand {
+struct PCACommand: JobCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
         abstract: "Principal components of the standardized data (covariance reduced across ranks, LAPACK eigen-decomposition).",
@@ -13,8 +13,7 @@ struct PCACommand: RankCommand {
     @OptionGroup var data: DataFlags
     @Option(help: "Components to keep (default 64).") var components: Int?
     @Option(help: "Output directory.") var out: String = "aetrain-pca"
-    @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
-    var peerTimeout: Double = 60
+    @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func validate() throws {
@@ -33,7 +32,7 @@ struct PCACommand: RankCommand {
         plan.output.quiet = quiet
         plan.output.progress = .never
         plan.output.commandLine = CommandLine.arguments
-        plan.execution.peerTimeout = peerTimeout
+        plan.execution.peerTimeout = job.peerTimeout
         return plan
     }
 

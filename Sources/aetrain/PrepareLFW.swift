@@ -3,7 +3,7 @@ import AETrainMPI
 import ArgumentParser
 import Foundation
 
-struct PrepareLFW: RankCommand {
+struct PrepareLFW: JobCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare-lfw",
         abstract: "Turn an LFW JPEG tree into a float32 N×H×W .npy, with the pixels of scikit-learn's fetch_lfw_people.",
@@ -25,6 +25,8 @@ struct PrepareLFW: RankCommand {
 
     @Option(help: "Keep only people with at least this many images.")
     var minFacesPerPerson: Int = 0
+
+    @OptionGroup var job: JobOptions
 
     func run(comm: MPICommunicator) throws {
         let settings = LFWSettings(resize: resize, minFacesPerPerson: minFacesPerPerson)

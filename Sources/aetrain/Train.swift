@@ -3,7 +3,7 @@ import AETrainMPI
 import ArgumentParser
 import Foundation
 
-struct Train: RankCommand {
+struct Train: JobCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (default: the sheet's sparse autoencoder) and write its weights.",
         discussion: """
@@ -43,8 +43,7 @@ struct Train: RankCommand {
     var sparseBelow: Double = StepOptions().sparseBelow
     @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes), always or never.")
     var overlap: OverlapMode = .auto
-    @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
-    var peerTimeout: Double = 60
+    @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.")
     var quiet = false
     @Option(help: "The live progress line: auto (on a terminal, not under mpirun), always or never.")
@@ -80,7 +79,7 @@ struct Train: RankCommand {
         plan.execution.threadsPerRank = threads
         plan.execution.stepOptions = StepOptions(kernels: kernels, sparseBelow: sparseBelow)
         plan.execution.overlap = overlap
-        plan.execution.peerTimeout = peerTimeout
+        plan.execution.peerTimeout = job.peerTimeout
         plan.testHooks.perturbRank = debugPerturbRank
         plan.testHooks.rankChecksums = debugRankChecksums
         plan.testHooks.signalRank = debugSignalRank

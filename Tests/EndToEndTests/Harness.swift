@@ -25,7 +25,7 @@ enum Harness {
     }
 
     /// Runs `executable` with `arguments`; fails the test if it has not ended after `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300,
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300, environment extra: [String: String] = [:],
                     file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let dir = try temporaryDirectory("io")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -35,7 +35,7 @@ enum Harness {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = environment()
+        process.environment = environment().merging(extra) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
@@ -59,13 +59,15 @@ enum Harness {
     }
 
     /// `mpirun -n RANKS --oversubscribe aetrain ARGS`.
-    static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+    static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 300, environment extra: [String: String] = [:],
+                       file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let mpirun = "/usr/bin/mpirun"
         guard FileManager.default.isExecutableFile(atPath: mpirun) else {
             XCTFail("mpirun is missing: install openmpi-bin (deploy/test.sh does)", file: file, line: line)
             throw UserError("no mpirun")
         }
-        return try run(mpirun, ["-n", "\(ranks)", "--oversubscribe", aetrain] + arguments, timeout: timeout, file: file, line: line)
+        return try run(mpirun, ["-n", "\(ranks)", "--oversubscribe", aetrain] + arguments, timeout: timeout, environment: extra,
+                       file: file, line: line)
     }
 
     /// Runs Python with numpy (an independent reader and writer of .npy files).
@@ -171,6 +173,16 @@ extension Harness {
                   let close = stat.lastIndex(of: ")") else { return false }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 2 && Int32(fields[1]) == pid
+        }.sorted()
+    }
+
+    /// Process ids whose environment holds `name=value` (read from /proc): the processes of one
+    /// job, however mpirun grouped them, when the test gave that job a unique marker.
+    static func processes(withEnvironment name: String, _ value: String) -> [Int32] {
+        let needle = Data("\(name)=\(value)\u{0}".utf8)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            pid != getpid() && (FileManager.default.contents(atPath: "/proc/\(pid)/environ")?.range(of: needle) != nil)
         }.sorted()
     }
 }

@@ -7,7 +7,8 @@ public enum ReduceOp: Sendable { case sum, min, max }
 ///
 /// The core library talks only to this protocol; `AETrainMPI.MPICommunicator` implements it
 /// over MPI and `SingleProcess` is the degenerate case of one rank. All methods are
-/// collective: every rank calls them in the same order.
+/// collective: every rank calls them in the same order. A failed call throws
+/// `CommunicationFailure`.
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
@@ -22,7 +23,8 @@ public protocol Communicator: AnyObject {
     func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws
     /// Lets pending reductions advance. MPI moves a non-blocking collective only inside MPI
     /// calls (there is no progress thread), so compute between the start and the finish
-    /// calls this at its phase boundaries.
+    /// calls this at its phase boundaries. It cannot throw (compute kernels call it): a failure
+    /// is kept and thrown by `finishReductions()`.
     func progressReductions()
     /// Waits for every started reduction, in the order they were started.
     func finishReductions() throws
@@ -101,13 +103,19 @@ extension Communicator {
         try allreduce(value, op: .min) == allreduce(value, op: .max)
     }
 
-    /// Runs `body` on every rank and makes its outcome collective: if it threw a `UserError`
-    /// on any rank, every rank throws the error of the lowest such rank (so rank 0 can print
-    /// it once, and no rank is left waiting in a later collective).
+    /// Runs `body` on every rank and makes its outcome collective: if it threw on any rank,
+    /// every rank throws a `UserError` with the message of the lowest such rank (so rank 0 can
+    /// print it once, and no rank is left waiting in a later collective). Errors other than
+    /// `UserError` travel as their description. A `CommunicationFailure` is rethrown at once:
+    /// the ranks can no longer agree on anything.
     public func collectively<R>(_ body: () throws -> R) throws -> R {
         var result: R?
         var failure: String?
-        do { result = try body() } catch let e as UserError { failure = e.message }
+        do { result = try body() } catch let e as CommunicationFailure { throw e } catch let e as UserError {
+            failure = e.message
+        } catch {
+            failure = String(describing: error).split(separator: "\n").joined(separator: " ")  // one line
+        }
         let first = try allreduce(UInt64(failure == nil ? size : rank), op: .min)
         if first == UInt64(size), let result { return result }
         let root = Int(first)

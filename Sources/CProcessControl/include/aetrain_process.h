@@ -12,13 +12,22 @@ int aet_signal_received(void);
 /// Sends `sig` to this process (tests use it to inject a signal at a chosen step).
 void aet_signal_raise(int sig);
 
-/// Starts the watchdog: while armed for longer than `timeout_seconds`, it writes `message`
-/// (if `print` is nonzero) to stderr and ends the process with exit status 1.
-void aet_watchdog_start(double timeout_seconds, const char *message, int print);
+/// Starts the watchdog: while armed for longer than `timeout_seconds` (clamped to 1e6 s), it
+/// writes `message` to stderr and ends the process with exit status 1. Rank 0 reports at once,
+/// other ranks a few seconds later, so that while rank 0 lives only its line is printed.
+/// Called again, it only sets the timeout and the message (the rank is kept).
+void aet_watchdog_start(double timeout_seconds, const char *message, int rank);
+/// Replaces the message (e.g. to name the run's checkpoints once they exist).
+void aet_watchdog_set_message(const char *message);
 /// What the process waits in while armed.
-enum { AET_WAIT_ALLREDUCE = 1, AET_WAIT_BROADCAST = 2, AET_WAIT_GATHER = 3, AET_WAIT_FINALIZE = 4 };
-/// Arms the watchdog (entering a collective) and disarms it (leaving it).
+enum {
+    AET_WAIT_ALLREDUCE = 1, AET_WAIT_BROADCAST = 2, AET_WAIT_GATHER = 3, AET_WAIT_FINALIZE = 4, AET_WAIT_INIT = 5,
+    AET_WAIT_BARRIER = 6
+};
+/// Arms the watchdog (entering a collective) and disarms it (leaving it). No-op before start.
 void aet_watchdog_arm(int what);
+/// Arms it with `extra_seconds` more than the timeout (a wait known to include others' work).
+void aet_watchdog_arm_allowing(int what, double extra_seconds);
 void aet_watchdog_disarm(void);
 
 /// Lets every thread of this process run on every online CPU (mpirun binds each rank to a

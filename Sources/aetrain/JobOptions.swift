@@ -1,0 +1,28 @@
+import AETrainMPI
+import ArgumentParser
+
+/// Flags every multi-rank command takes: they concern the job, not what it computes.
+struct JobOptions: ParsableArguments {
+    /// The watchdog's timeout is at most this (11.6 days), which keeps its nanosecond arithmetic
+    /// in range; a longer wait is no timeout at all.
+    static let maxPeerTimeout = 1e6
+
+    @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
+    var peerTimeout: Double = MPICommunicator.defaultPeerTimeout
+
+    func validate() throws {
+        guard peerTimeout.isFinite, peerTimeout > 0 else { throw ValidationError("--peer-timeout must be positive, got \(peerTimeout)") }
+        guard peerTimeout <= Self.maxPeerTimeout else {
+            throw ValidationError("--peer-timeout must be at most \(Int(Self.maxPeerTimeout)) s, got \(peerTimeout)")
+        }
+    }
+}
+
+/// A `RankCommand` whose job-wide flags come from the shared `JobOptions` group.
+protocol JobCommand: RankCommand {
+    var job: JobOptions { get }
+}
+
+extension JobCommand {
+    var peerTimeout: Double { job.peerTimeout }
+}
