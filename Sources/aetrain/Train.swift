@@ -227,7 +227,7 @@ struct Train: RankCommand {
         let activations = weightsFinite ? try trainer.firstActivations(RunArtifacts.activationExamples) : nil
         try comm.collectively {
             guard comm.isRoot, weightsFinite, let directory else { return }
-            try RunArtifacts.write(weights: ModelWeights(trainer.store), activations: activations,
+            try RunArtifacts.write(weights: ModelWeights(trainer.store), activations: activations, mean: shard.pixelMean,
                                    imageShape: shard.info.imageShape, to: directory.url)
         }
         switch outcome {

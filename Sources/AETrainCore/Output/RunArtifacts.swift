@@ -5,13 +5,19 @@ public enum RunArtifacts {
     /// The sheet's sparsity plot uses the activations of the dataset's first 25 examples.
     public static let activationExamples = 25
 
-    public static let fileNames = ["V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "filters.png",
+    public static let fileNames = ["V.npy", "W.npy", "b.npy", "a.npy", "mean.npy", "model.safetensors", "filters.png",
                                    "activations.npy", "config.json", "metrics.jsonl", "dataset.png"]
 
-    /// Writes the weights (.npy and safetensors), the decoder filter mosaic and the first
-    /// examples' activations (k, h), each file atomically.
-    public static func write(weights: ModelWeights, activations: [Float]?, imageShape: ImageShape, to directory: URL) throws {
+    /// Writes the weights (.npy and safetensors), the per-pixel mean (d) the data was centred
+    /// with, the decoder filter mosaic and the first examples' activations (k, h), each file
+    /// atomically. With config.json's `dataset.std`, the mean lets new data be encoded:
+    /// z = relu(((x − mean) / std) V + b).
+    public static func write(weights: ModelWeights, activations: [Float]?, mean: [Double], imageShape: ImageShape,
+                             to directory: URL) throws {
         try weights.write(to: directory)
+        try mean.map(Float.init).withUnsafeBufferPointer {
+            try NPYWriter.write($0, shape: [mean.count], to: directory.appendingPathComponent("mean.npy"))
+        }
         try AtomicFile.write(weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]),
                              to: directory.appendingPathComponent("model.safetensors"))
         try PNGFile.write(filterMosaic(weights, imageShape: imageShape), to: directory.appendingPathComponent("filters.png"))
