@@ -24,8 +24,9 @@ enum Harness {
         return url
     }
 
-    /// Runs `executable` with `arguments`; fails the test if it has not ended after `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300,
+    /// Runs `executable` with `arguments` (in `directory`, or this process's working directory);
+    /// fails the test if it has not ended after `timeout` seconds.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300, directory: URL? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let dir = try temporaryDirectory("io")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -36,6 +37,7 @@ enum Harness {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment()
+        if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
