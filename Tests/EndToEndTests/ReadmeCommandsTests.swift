@@ -63,7 +63,12 @@ final class ReadmeCommandsTests: XCTestCase {
 
     var scratch: URL!
 
-    override func setUpWithError() throws {
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    /// The scratch directory with the files the README assumes: `faces.npy` and `lfw/`.
+    func makeScratch() throws {
         scratch = try Harness.temporaryDirectory("readme")
         try FileManager.default.copyItem(at: Self.resources.appendingPathComponent("lfw_faces_25x25.npy"),
                                          to: scratch.appendingPathComponent("faces.npy"))
@@ -83,9 +88,8 @@ final class ReadmeCommandsTests: XCTestCase {
             """)
     }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
-
     func testEveryReadmeCommand() throws {
+        try makeScratch()
         let markdown = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
         let examples = Self.examples(in: markdown)
         XCTAssertGreaterThan(examples.count, 20, "too few examples found: is the parser broken?")
@@ -160,6 +164,36 @@ final class ReadmeCommandsTests: XCTestCase {
         XCTAssertTrue(checkedEncoding, "no ```python example reads mean.npy and config.json: the encoding snippet is missing")
         print("README: \(ran) commands run, \(synopses) synopses checked, \(mentions) mentions, "
               + "\(skipUses.reduce(0, +)) skipped")
+    }
+
+    /// The reader and the rewrites on a small page, without running anything.
+    func testReaderFindsEveryKindOfExample() {
+        let page = """
+            Text `aetrain train --lambda 1`, `--lambda 1` and `mpirun -n 2`.
+
+            ```sh
+            aetrain bench   # a comment
+            aetrain train [--data PATH]
+                          [--lambda L]
+            python3 -c "print('#')"
+            ```
+
+            ```python
+            print(1)
+            ```
+            """
+        let found = Self.examples(in: page)
+        XCTAssertEqual(found.map(\.text), ["aetrain train --lambda 1", "mpirun -n 2", "aetrain bench",
+                                           "aetrain train [--data PATH] [--lambda L]", "python3 -c \"print('#')\"", "print(1)"])
+        XCTAssertEqual(found.map(\.line), [1, 1, 4, 5, 7, 11])
+        XCTAssertEqual(Self.words("python3 -c \"print('#')\""), ["python3", "-c", "print('#')"])
+        XCTAssertTrue(Self.isSynopsis("aetrain report RUN --out x", words: ["aetrain", "report", "RUN", "--out", "x"]))
+        XCTAssertFalse(Self.isSynopsis("aetrain pca --out runs/pca", words: ["aetrain", "pca", "--out", "runs/pca"]))
+        XCTAssertEqual(Self.shortened(["train", "--iterations", "5001", "--out", "x"]), ["train", "--iterations", "30", "--out", "x"])
+        XCTAssertEqual(Self.shortened(["--lambda", "1"]), ["--lambda", "1", "--iterations", "30"])
+        XCTAssertEqual(Self.shortened(["bench", "--steps", "100"]), ["bench", "--steps", "20", "--warmup", "2"])
+        XCTAssertEqual(Self.shortened(["prepare-lfw", "~/scikit_learn_data/lfw_home/lfw_funneled", "--out", "f.npy"]),
+                       ["prepare-lfw", "lfw", "--out", "f.npy"])
     }
 
     func check(_ run: Run, _ at: String, file: StaticString = #filePath, line: UInt = #line) {
