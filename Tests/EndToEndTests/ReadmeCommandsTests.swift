@@ -7,7 +7,7 @@ import XCTest
 /// Examples are taken from ```sh blocks (one command per line; an indented line or a trailing
 /// `\` continues the previous one; `# …` comments are dropped), from ```python blocks (each block
 /// one script) and from inline code spans that start with `aetrain `, `mpirun `,
-/// `.build/release/aetrain ` or `python3 -c`. Each example is exactly one of:
+/// `.build/release/aetrain ` or `python3 -c `. Each example is exactly one of:
 /// - **skipped**: it matches a pattern of `skips`, which says why this machine cannot run it.
 ///   A pattern that matches nothing fails the test, so the list stays small and current;
 /// - **a synopsis**: it has `[…]`, `|` alternatives, `...` or a placeholder in capitals
@@ -169,7 +169,7 @@ final class ReadmeCommandsTests: XCTestCase {
     /// The reader and the rewrites on a small page, without running anything.
     func testReaderFindsEveryKindOfExample() {
         let page = """
-            Text `aetrain train --lambda 1`, `--lambda 1` and `mpirun -n 2`.
+            Text `aetrain train --lambda 1`, `--lambda 1`, `python3 -c` and `mpirun -n 2`.
 
             ```sh
             aetrain bench   # a comment
@@ -260,7 +260,7 @@ final class ReadmeCommandsTests: XCTestCase {
             case .some:
                 block.append(line)
             case nil:
-                for span in inlineCode(line) where ["aetrain ", "mpirun ", ".build/release/aetrain ", "python3 -c"]
+                for span in inlineCode(line) where ["aetrain ", "mpirun ", ".build/release/aetrain ", "python3 -c "]
                     .contains(where: { span.hasPrefix($0) }) {
                     examples.append(Example(kind: .shell, text: span, line: number))
                 }
