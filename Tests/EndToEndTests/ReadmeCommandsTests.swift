@@ -34,8 +34,8 @@ import XCTest
 /// JPEGs, made with Pillow as in `LFWTests`).
 ///
 /// The Python example that encodes data with a run's outputs (the ```python block reading
-/// `mean.npy` and `config.json`) is run with a check appended: its codes of the first 25 examples must equal the
-/// run's `activations.npy` to 1e-4.
+/// `mean.npy` and `config.json`) is run with a check appended: its codes of the first 25
+/// examples must equal the run's `activations.npy` to 1e-4.
 final class ReadmeCommandsTests: XCTestCase {
     /// Commands this machine cannot run, by substring, with the reason.
     static let skips: [(pattern: String, reason: String)] = [
