@@ -71,7 +71,7 @@ struct Bench: JobCommand {
         Denormals.flushToZero()
         guard let syntheticShape = ImageShape(parsing: imageShape) else { return }
         let spec = SyntheticSpec(examples: examples, shape: syntheticShape)
-        let source: DataSource = try data.map { try DataSource(argument: $0 == "embedded" ? nil : $0, seed: 0) } ?? .synthetic(spec, seed: 0)
+        let source: DataSource = try data.map { try DataSource(argument: $0, seed: 0) } ?? .synthetic(spec, seed: 0)
         let shard = try DatasetShard.load(source, imageShape: nil, comm: comm)
         let shape = shard.info.imageShape
         let examples = shard.info.examples

@@ -50,4 +50,12 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try SyntheticSpec.parse("synthetic:10,0,5"))
         XCTAssertNil(try SyntheticSpec.parse("faces.npy"))
     }
+
+    /// `--data embedded` names the embedded faces for every command, as no `--data` does.
+    func testEmbeddedArgumentMeansTheEmbeddedFaces() throws {
+        XCTAssertEqual(try DataSource(argument: "embedded", seed: 0), .embedded)
+        XCTAssertEqual(try DataSource(argument: nil, seed: 0), .embedded)
+        XCTAssertEqual(try DataSource(argument: "./embedded", seed: 0), .npy(path: "./embedded"))
+        XCTAssertEqual(try DataSource(argument: "embedded.npy", seed: 0), .npy(path: "embedded.npy"))
+    }
 }

@@ -24,8 +24,10 @@ enum Harness {
         return url
     }
 
-    /// Runs `executable` with `arguments`; fails the test if it has not ended after `timeout` seconds.
+    /// Runs `executable` with `arguments` (in `directory`, or this process's working directory,
+    /// with `extra` added to the environment); fails the test if it has not ended after `timeout` seconds.
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 300, environment extra: [String: String] = [:],
+                    directory: URL? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let dir = try temporaryDirectory("io")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -36,6 +38,7 @@ enum Harness {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment().merging(extra) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice

@@ -11,8 +11,9 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// LFW's JPEG tree (`DIR/Person_Name/Person_Name_0001.jpg`), preprocessed as scikit-learn does.
     case lfw(path: String, settings: LFWSettings)
 
-    /// `--data` as the user gave it: a directory is an LFW tree, `synthetic:N,H,W` is
-    /// generated, anything else is a `.npy` file; nothing means the embedded faces.
+    /// `--data` as the user gave it: nothing or `embedded` means the embedded faces, a
+    /// directory is an LFW tree, `synthetic:N,H,W` is generated, anything else is a `.npy`
+    /// file (a file named `embedded` is reached as `./embedded`).
     public init(argument: String?, seed: UInt64, lfw: LFWSettings = LFWSettings()) throws {
         guard let argument, argument != "embedded" else { self = .embedded; return }
         var isDir: ObjCBool = false
