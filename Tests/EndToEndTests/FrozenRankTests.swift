@@ -43,29 +43,39 @@ final class FrozenRankTests: XCTestCase {
         return r
     }
 
-    /// The sparse autoencoder, frozen after several checkpoints (2 allreduces a step): the
-    /// message names the checkpoints, and the newest one resumes in one process.
+    /// A training run frozen after several checkpoints: the message names the checkpoints, and
+    /// the newest one resumes in one process.
+    func expectResumable(_ out: URL, _ r: Run, extra: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertTrue(r.stderr.contains("aetrain train --resume \(out.path)"), r.stderr, file: file, line: line)
+        let newest = try CheckpointFolder(run: out).newestValid()
+        XCTAssertTrue(newest.warnings.isEmpty, "\(newest.warnings)", file: file, line: line)
+        let iteration = newest.checkpoint.header.iteration
+        XCTAssertGreaterThan(iteration, 0, file: file, line: line)
+        let resume = try Harness.aetrain(["train", "--quiet", "--resume", out.path, "--iterations", "\(iteration + extra)"])
+        XCTAssertEqual(resume.status, 0, resume.stderr, file: file, line: line)
+    }
+
+    /// The sparse autoencoder (2 allreduces a step).
     func testTrainEndsAndItsCheckpointResumes() throws {
         let out = dir.appendingPathComponent("sae")
         let r = try expectBoundedEnd(["train", "--quiet", "--checkpoint-every", "5", "--iterations", "100000", "--out", out.path],
                                      freezeAt: 60)
-        XCTAssertTrue(r.stderr.contains("aetrain train --resume \(out.path)"), r.stderr)
-        let newest = try CheckpointFolder(run: out).newestValid()
-        XCTAssertTrue(newest.warnings.isEmpty, "\(newest.warnings)")
-        let iteration = newest.checkpoint.header.iteration
-        XCTAssertGreaterThan(iteration, 0)
-        let resume = try Harness.aetrain(["train", "--quiet", "--resume", out.path, "--iterations", "\(iteration + 10)"])
-        XCTAssertEqual(resume.status, 0, resume.stderr)
+        try expectResumable(out, r, extra: 10)
     }
 
-    func testSparseCodingEnds() throws {
-        try expectBoundedEnd(["train", "--model", "sparse-coding", "--quiet", "--lambda", "1", "--eta", "0.01", "--iterations", "1000",
-                              "--out", dir.appendingPathComponent("sc").path], freezeAt: 60)
+    /// Sparse coding (3 reductions an alternation, and a gather per checkpoint).
+    func testSparseCodingEndsAndItsCheckpointResumes() throws {
+        let out = dir.appendingPathComponent("sc")
+        let r = try expectBoundedEnd(["train", "--model", "sparse-coding", "--quiet", "--hidden", "64", "--fista-steps", "10",
+                                      "--checkpoint-every", "3", "--iterations", "1000", "--out", out.path], freezeAt: 60)
+        try expectResumable(out, r, extra: 2)
     }
 
-    func testTiedLinearEnds() throws {
-        try expectBoundedEnd(["train", "--model", "tied-linear", "--quiet", "--hidden", "16", "--iterations", "100000",
-                              "--out", dir.appendingPathComponent("tied").path], freezeAt: 30)
+    func testTiedLinearEndsAndItsCheckpointResumes() throws {
+        let out = dir.appendingPathComponent("tied")
+        let r = try expectBoundedEnd(["train", "--model", "tied-linear", "--quiet", "--hidden", "16", "--checkpoint-every", "5",
+                                      "--iterations", "100000", "--out", out.path], freezeAt: 30)
+        try expectResumable(out, r, extra: 10)
     }
 
     /// Loading the data takes 6 collectives; the 8th is inside the covariance's reduction.

@@ -30,4 +30,32 @@ public enum LAPACK {
         dposv_(&u, &nn, &nrhs, &a, &lda, &b, &ldb, &info)
         guard info == 0 else { throw UserError("the matrix is not positive definite (LAPACK dposv info \(info)); increase ⟨eta⟩") }
     }
+
+    // MARK: In place, on buffers sized once (the models' arenas)
+
+    /// The workspace (in doubles) `symmetricEigen(_:n:eigenvalues:work:count:)` needs for n×n.
+    public static func eigenWorkspace(n: Int) -> Int {
+        var a = [Double](repeating: 0, count: max(1, n * n)), w = [Double](repeating: 0, count: max(1, n)), query = [0.0]
+        var nn = Int32(n), lda = Int32(max(1, n)), info: Int32 = 0, lwork: Int32 = -1
+        var j: CChar = 86, u: CChar = 85
+        dsyev_(&j, &u, &nn, &a, &lda, &w, &query, &lwork, &info)
+        return max(1, Int(query[0]))
+    }
+
+    /// `symmetricEigen(_:n:)` into given buffers: a (n, n), eigenvalues (n), work (count).
+    public static func symmetricEigen(_ a: UnsafeMutablePointer<Double>, n: Int, eigenvalues w: UnsafeMutablePointer<Double>,
+                                      work: UnsafeMutablePointer<Double>, count: Int) throws {
+        var nn = Int32(n), lda = Int32(n), info: Int32 = 0, lwork = Int32(count)
+        var j: CChar = 86, u: CChar = 85
+        dsyev_(&j, &u, &nn, a, &lda, w, work, &lwork, &info)
+        guard info == 0 else { throw UserError("the eigen-decomposition did not converge (LAPACK dsyev info \(info))") }
+    }
+
+    /// `solvePositiveDefinite(_:n:_:rhs:)` on buffers: a (n, n), b (rhs, n).
+    public static func solvePositiveDefinite(_ a: UnsafeMutablePointer<Double>, n: Int, _ b: UnsafeMutablePointer<Double>, rhs: Int) throws {
+        var nn = Int32(n), nrhs = Int32(rhs), lda = Int32(n), ldb = Int32(n), info: Int32 = 0
+        var u: CChar = 85
+        dposv_(&u, &nn, &nrhs, a, &lda, b, &ldb, &info)
+        guard info == 0 else { throw UserError("the matrix is not positive definite (LAPACK dposv info \(info)); increase ⟨eta⟩") }
+    }
 }

@@ -59,16 +59,7 @@ public final class SparseAutoencoder: TrainableModel {
     /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
     /// objective and its gradient (all ranks). Does not update the parameters.
     public func evaluate(stop: Bool = false) throws -> ObjectiveTerms {
-        let d = shard.d, rows = shard.rows
-        sampler.next(into: indices)
-        var mr = 0
-        for k in 0..<settings.batchSize {
-            let row = Int(indices[k])
-            if rows.contains(row) {
-                shard.copyRow(row, to: batch + mr * d)
-                mr += 1
-            }
-        }
+        let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
         return try gradient.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
     }
 
@@ -104,21 +95,10 @@ public final class SparseAutoencoder: TrainableModel {
     public var parametersAreFinite: Bool { store.parametersAreFinite() }
     public func perturb() { store.params[0] += 1e-3 }
 
-    public func checkpointState() throws -> ModelState {
-        let (p, m, v) = store.state()
-        return ModelState(sections: [("parameters", .f32(p)), ("moment1", .f32(m)), ("moment2", .f32(v)),
-                                     ("permutation", .i32(sampler.permutation))],
-                          samplerRNG: sampler.rng.state)
-    }
+    public func checkpointState() throws -> ModelState { store.checkpointState(sampler: sampler) }
 
     public func restore(_ checkpoint: Checkpoint, file: String) throws {
-        let n = store.layout.count
-        let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }
-        guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
-        try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
-        store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
-                      moment1: try checkpoint.f32("moment1", count: n, path: file),
-                      moment2: try checkpoint.f32("moment2", count: n, path: file), adamSteps: checkpoint.header.iteration)
+        try store.restore(checkpoint, sampler: &sampler, file: file)
     }
 
     /// Z = relu(X V + b) of this rank's examples `rows`.

@@ -30,7 +30,7 @@ public final class SparseCodingModel: TrainableModel {
         timed = TimedCommunicator(comm)
         coding = try SparseCoding(shard: shard, hidden: settings.hidden, lambda: settings.objective.lambda,
                                   eta: settings.objective.eta, seed: settings.seed, comm: timed)
-        localSquaredNorm = coding.x.reduce(0) { $0 + $1 * $1 }
+        localSquaredNorm = coding.squaredNorm(coding.x, count: coding.n * coding.d)
     }
 
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
@@ -42,13 +42,11 @@ public final class SparseCodingModel: TrainableModel {
         }
         try coding.updateDictionary()
         // One reduction: the objective's sums, the active codes, SST and the stop flag.
-        let residual = coding.reconstruct()
-        var sums = [residual.reduce(0) { $0 + $1 * $1 }, coding.S.reduce(0) { $0 + abs($1) },
-                    Double(coding.S.filter { $0 != 0 }.count), localSquaredNorm, stop ? 1 : 0]
+        var sums = coding.localSums() + [Double(coding.localNonzeroCount()), localSquaredNorm, stop ? 1 : 0]
         try timed.allreduceSum(&sums)
         let n = Double(shard.info.examples)
         let rec = sums[0] / n, spa = sums[1] / n
-        let reg = coding.W.reduce(0) { $0 + $1 * $1 }
+        let reg = coding.squaredNorm(coding.W, count: coding.d * coding.h)
         var record = LogRecord(iteration: iteration, rec: rec, loss: rec + settings.objective.lambda * spa + settings.objective.eta * reg)
         record.spa = spa
         record.reg = reg
@@ -64,33 +62,37 @@ public final class SparseCodingModel: TrainableModel {
         compute = 0
     }
 
-    public func checksum() -> UInt64 { coding.W.withUnsafeBytes { FNV1a.hash($0) } }
-    public var parametersAreFinite: Bool { coding.W.allSatisfy(\.isFinite) }
+    public func checksum() -> UInt64 { FNV1a.hash(UnsafeRawBufferPointer(start: coding.W, count: 8 * coding.d * coding.h)) }
+    public var parametersAreFinite: Bool { dictionary.allSatisfy(\.isFinite) }
+    /// W (d, h) as an array.
+    var dictionary: [Double] { Array(UnsafeBufferPointer(start: coding.W, count: coding.d * coding.h)) }
     public func perturb() { coding.W[0] += 1e-3 }
 
     public func checkpointState() throws -> ModelState {
-        let codes = try DatasetShard.gatherFirstRows(shard.info.examples, width: coding.h, local: coding.S,
+        let local = Array(UnsafeBufferPointer(start: coding.S, count: coding.n * coding.h))
+        let codes = try DatasetShard.gatherFirstRows(shard.info.examples, width: coding.h, local: local,
                                                      examples: shard.info.examples, comm: comm)
-        return ModelState(sections: [("dictionary", .f64(coding.W)), ("codes", .f64(codes))])
+        return ModelState(sections: [("dictionary", .f64(dictionary)), ("codes", .f64(codes))])
     }
 
     public func restore(_ checkpoint: Checkpoint, file: String) throws {
         let (d, h) = (coding.d, coding.h)
-        coding.W = try checkpoint.f64("dictionary", count: d * h, path: file)
+        let W = try checkpoint.f64("dictionary", count: d * h, path: file)
         let codes = try checkpoint.f64("codes", count: shard.info.examples * h, path: file)
-        coding.S = Array(codes[(shard.rows.lowerBound * h)..<(shard.rows.upperBound * h)])
+        for i in 0..<(d * h) { coding.W[i] = W[i] }
+        for i in 0..<(coding.n * h) { coding.S[i] = codes[shard.rows.lowerBound * h + i] }
     }
 
     public func codes(ofRows rows: Range<Int>) -> [Float] {
         let h = coding.h, first = rows.lowerBound - shard.rows.lowerBound
-        return coding.S[(first * h)..<((first + rows.count) * h)].map(Float.init)
+        return (0..<(rows.count * h)).map { Float(coding.S[first * h + $0]) }
     }
 
     /// dictionary.npy (d, h): column j is atom j.
     public func outputs() throws -> ModelOutputs {
         let (d, h) = (coding.d, coding.h)
         var out = ModelOutputs()
-        out.arrays = [("dictionary.npy", [d, h], coding.W.map(Float.init))]
+        out.arrays = [("dictionary.npy", [d, h], dictionary.map(Float.init))]
         out.filters = (0..<min(64, h)).map { j in (0..<d).map { Float(coding.W[$0 * h + j]) } }
         return out
     }

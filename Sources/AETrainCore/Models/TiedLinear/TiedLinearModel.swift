@@ -48,12 +48,7 @@ public final class TiedLinearModel: TrainableModel {
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
         let d = shard.d, k = settings.hidden, m = settings.batchSize
         var clock = Stopwatch()
-        sampler.next(into: indices)
-        var mr = 0
-        for i in 0..<m where shard.rows.contains(Int(indices[i])) {
-            shard.copyRow(Int(indices[i]), to: batch + mr * d)
-            mr += 1
-        }
+        let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
         let sse = TiedLinear.lossAndGradient(grad: store.grads, s: s, r: r, rw: rw, x: batch, W: store.params, mr: mr, m: m, d: d, k: k)
         store.setReduced(slot: Slot.squaredError.rawValue, sse)
         store.setReduced(slot: Slot.squaredNorm.rawValue, mr > 0 ? Float.dot(mr * d, batch, batch) : 0)
@@ -81,21 +76,10 @@ public final class TiedLinearModel: TrainableModel {
     public var parametersAreFinite: Bool { store.parametersAreFinite() }
     public func perturb() { store.params[0] += 1e-3 }
 
-    public func checkpointState() throws -> ModelState {
-        let (p, m, v) = store.state()
-        return ModelState(sections: [("parameters", .f32(p)), ("moment1", .f32(m)), ("moment2", .f32(v)),
-                                     ("permutation", .i32(sampler.permutation))],
-                          samplerRNG: sampler.rng.state)
-    }
+    public func checkpointState() throws -> ModelState { store.checkpointState(sampler: sampler) }
 
     public func restore(_ checkpoint: Checkpoint, file: String) throws {
-        let n = store.layout.count
-        let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }
-        guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
-        try sampler.restore(permutation: checkpoint.i32("permutation", count: shard.info.examples, path: file), rngState: rng)
-        store.restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
-                      moment1: try checkpoint.f32("moment1", count: n, path: file),
-                      moment2: try checkpoint.f32("moment2", count: n, path: file), adamSteps: checkpoint.header.iteration)
+        try store.restore(checkpoint, sampler: &sampler, file: file)
     }
 
     /// s = Wᵀx of this rank's examples `rows`: (rows.count, k).
