@@ -13,7 +13,7 @@ extra=()
 for run in "dense 0" "sparse 1"; do
   set -- $run
   echo "== $1 autoencoder (lambda = $2), $NP ranks =="
-  mpirun -n "$NP" "${extra[@]}" .build/release/aetrain train --lambda "$2" --out "runs/$1"
+  mpirun -n "$NP" "${extra[@]}" .build/release/aetrain train --lambda "$2" --overwrite --out "runs/$1"
 done
 .build/release/aetrain compare runs/dense runs/sparse --out runs/compare
 .build/release/aetrain report runs/dense runs/sparse --out runs/report.html

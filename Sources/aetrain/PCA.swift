@@ -13,6 +13,8 @@ struct PCACommand: JobCommand {
     @OptionGroup var data: DataFlags
     @Option(help: "Components to keep (default 64).") var components: Int?
     @Option(help: "Output directory.") var out: String = "aetrain-pca"
+    @Flag(help: "Write into a directory that holds another run's files, removing them first (otherwise refused).")
+    var overwrite = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
@@ -29,6 +31,7 @@ struct PCACommand: JobCommand {
         plan.overrides.hidden = components
         plan.data = data.plan
         plan.output.directory = out
+        plan.output.overwrite = overwrite
         plan.output.quiet = quiet
         plan.output.progress = .never
         plan.output.commandLine = CommandLine.arguments

@@ -29,6 +29,8 @@ struct Train: JobCommand {
     var resume: String?
     @Option(help: "Output directory (default aetrain-run, or the --resume directory).")
     var out: String?
+    @Flag(help: "Start a new run in a directory that holds another run's files, removing them first (otherwise refused).")
+    var overwrite = false
     @Option(help: "Write a checkpoint every this many iterations (0: only at the end and when stopped).")
     var checkpointEvery: Int = 1000
     @Option(help: "Checkpoints to keep (the newest).")
@@ -73,6 +75,7 @@ struct Train: JobCommand {
         plan.start = resume.map(StartPoint.resume) ?? initDirectory.map(StartPoint.weights) ?? .fresh
         plan.checkpoints = CheckpointPolicy(every: checkpointEvery, keep: keepCheckpoints)
         plan.output.directory = out
+        plan.output.overwrite = overwrite
         plan.output.quiet = quiet
         plan.output.progress = progress
         plan.output.commandLine = CommandLine.arguments

@@ -21,6 +21,8 @@ public struct Checkpoint {
         public var version = 1
         /// nil in files from before other models had checkpoints: the sparse autoencoder.
         public var model: ModelKind?
+        /// The run that wrote it (config.json's `runID`); nil in older files.
+        public var runID: String?
         /// The next iteration to run (= Adam steps taken, alternations done).
         public var iteration: Int
         public var settings: TrainSettings
@@ -35,9 +37,9 @@ public struct Checkpoint {
         /// The payload's layout; nil in files that predate it (the sparse autoencoder's).
         public var sections: [Section]?
 
-        public init(model: ModelKind?, iteration: Int, settings: TrainSettings, datasetFingerprint: String, examples: Int,
+        public init(model: ModelKind?, runID: String? = nil, iteration: Int, settings: TrainSettings, datasetFingerprint: String, examples: Int,
                     shape: ModelShape, samplerRNG: [String]?, ranks: Int, written: String) {
-            self.model = model; self.iteration = iteration; self.settings = settings; self.datasetFingerprint = datasetFingerprint
+            self.model = model; self.runID = runID; self.iteration = iteration; self.settings = settings; self.datasetFingerprint = datasetFingerprint
             self.examples = examples; self.shape = shape; self.samplerRNG = samplerRNG; self.ranks = ranks; self.written = written
         }
     }
@@ -215,13 +217,19 @@ public struct CheckpointFolder {
         return target
     }
 
-    /// The newest checkpoint that reads back whole, and a warning for each newer one that did not.
-    public func newestValid() throws -> (checkpoint: Checkpoint, file: URL, warnings: [String]) {
+    /// The newest checkpoint that reads back whole (and, given `runID`, was written by that
+    /// run), and a warning for each newer one that did not.
+    public func newestValid(runID: String? = nil) throws -> (checkpoint: Checkpoint, file: URL, warnings: [String]) {
         var warnings: [String] = []
         for file in files() {
             do {
                 let data = try Data(contentsOf: file)
-                return (try Checkpoint.decode(data, path: file.path), file, warnings)
+                let checkpoint = try Checkpoint.decode(data, path: file.path)
+                if let runID, let other = checkpoint.header.runID, other != runID {
+                    warnings.append("warning: \(file.path) belongs to another run (\(other), not \(runID)); skipped")
+                    continue
+                }
+                return (checkpoint, file, warnings)
             } catch let e as UserError {
                 warnings.append("warning: \(e.message); trying an older one")
             } catch {
@@ -229,6 +237,6 @@ public struct CheckpointFolder {
             }
         }
         throw UserError(warnings.isEmpty ? "\(url.path): no checkpoint to resume from"
-                                         : "\(url.path): no usable checkpoint (\(warnings.count) damaged)")
+                                         : "\(url.path): no usable checkpoint (\(warnings.count) damaged or of another run)")
     }
 }

@@ -15,8 +15,9 @@ struct ResumePoint {
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
                 throw UserError("⟨resume⟩ \(directory): no such run directory")
             }
-            let found = try CheckpointFolder(run: URL(fileURLWithPath: directory)).newestValid()
             let config = (try? Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent("config.json"))) ?? Data()
+            let runID = (try? JSONDecoder().decode(RunConfig.self, from: config))?.runID
+            let found = try CheckpointFolder(run: URL(fileURLWithPath: directory)).newestValid(runID: runID)
             return (try Data(contentsOf: found.file), found.file.path, found.warnings, config)
         }
         let shared = try comm.broadcast(bytes, root: 0)

@@ -2,6 +2,8 @@
 public struct RunConfig: Codable {
     /// nil in runs from before every model recorded it: the sparse autoencoder.
     public var model: ModelKind?
+    /// Names this run in its checkpoints: a resumed run loads only its own.
+    public var runID: String?
     public var settings: TrainSettings
     public var dataset: DatasetInfo
     public var ranks: Int
@@ -29,9 +31,9 @@ public struct RunConfig: Codable {
         public var peerTimeoutSeconds: Double
     }
 
-    public init(model: ModelKind, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
+    public init(model: ModelKind, runID: String, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
                 commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution) {
-        self.model = model; self.settings = settings; self.dataset = dataset; self.ranks = ranks
+        self.model = model; self.runID = runID; self.settings = settings; self.dataset = dataset; self.ranks = ranks
         self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
         self.data = data.argument; self.lfw = data.lfw; self.imageShape = data.imageShape; self.resumedFrom = resumedFrom
         self.checkpoints = checkpoints; self.execution = execution

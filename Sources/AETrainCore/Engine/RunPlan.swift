@@ -34,6 +34,7 @@ public struct RunPlan {
             throw UserError("⟨init⟩ starts a sparse autoencoder from its weights; it does not apply to the \(model.rawValue) model")
         }
         if case .resume = start, model == .pca { throw UserError("⟨resume⟩ does not apply to pca: it is one pass") }
+        if case .resume = start, output.overwrite { throw UserError("⟨overwrite⟩ starts a new run; it does not combine with ⟨resume⟩") }
         if let data = data.lfw { try data.validate() }
         if data.argument?.isEmpty == true { throw UserError("⟨data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
         if output.directory?.isEmpty == true { throw UserError("⟨out⟩ is empty; give a directory") }
@@ -75,6 +76,9 @@ public struct OutputPolicy: Equatable {
     /// nil: the --resume directory, else `defaultDirectory`.
     public var directory: String?
     public var defaultDirectory = "aetrain-run"
+    /// A new run into a directory that holds another run's files removes them first
+    /// (otherwise it is refused).
+    public var overwrite = false
     /// Print nothing but errors.
     public var quiet = false
     public var progress = ProgressLine.Mode.auto

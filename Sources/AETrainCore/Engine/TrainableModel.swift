@@ -19,7 +19,8 @@ public protocol TrainableModel: AnyObject {
 
     /// Iteration `iteration` on this rank's shard (collective). `stop`: this rank was asked to
     /// stop; the model sums it with the other ranks' in a reduction it makes anyway and
-    /// returns whether any rank was. When the returned record holds a non-finite term, the
+    /// returns whether any rank was. A model whose iteration can run long also checks
+    /// `StopRequest` inside it, collectively, and may abandon the iteration (`completed`). When the returned record holds a non-finite term, the
     /// parameters are still those before the iteration.
     func iterate(_ iteration: Int, stop: Bool) throws -> Iteration
     /// Adds the statistics kept since the previous log line (dead units, time split) to
@@ -52,7 +53,13 @@ public struct Iteration {
     public var record: LogRecord
     /// Some rank was asked to stop.
     public var stopRequested: Bool
-    public init(record: LogRecord, stopRequested: Bool) { self.record = record; self.stopRequested = stopRequested }
+    /// False when a stop request cut the iteration short (a long inner loop) and the model
+    /// is still in its state from before it: the run checkpoints that state and stops, and a
+    /// resumed run does the whole iteration again.
+    public var completed = true
+    public init(record: LogRecord, stopRequested: Bool, completed: Bool = true) {
+        self.record = record; self.stopRequested = stopRequested; self.completed = completed
+    }
 }
 
 /// What a checkpoint holds beyond the engine's header.

@@ -52,11 +52,19 @@ public final class TrainingRun {
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         let first = resumed?.checkpoint.header.iteration ?? 0
 
-        // Only rank 0 touches the output directory; its errors stop every rank.
+        // Only rank 0 touches the output directory; its errors stop every rank. It claims the
+        // directory first: never another run's, never over an input.
         let directory = URL(fileURLWithPath: plan.output.directory ?? plan.start.resumeDirectory ?? plan.output.defaultDirectory)
+        let claim = try comm.collectively { () throws -> RunDirectoryClaim? in
+            guard comm.isRoot else { return nil }
+            try InputOutputPaths.check(output: directory, setting: "out", inputs: inputs(recordedData))
+            return try RunDirectoryClaim(directory, resuming: resumed != nil, overwrite: plan.output.overwrite)
+        }
+        defer { withExtendedLifetime(claim) {} }
+        let runID = resumed?.checkpoint.header.runID ?? resumed?.config?.runID ?? UUID().uuidString
         let observers = standardObservers(kind) + plan.observers
         let config = RunConfig(
-            model: kind, settings: settings, dataset: shard.info, ranks: comm.size, blasThreadsPerRank: threads,
+            model: kind, runID: runID, settings: settings, dataset: shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine,
             data: recordedData,
             resumedFrom: resumed?.file, checkpoints: model.checkpoints ? plan.checkpoints : nil,
@@ -79,7 +87,7 @@ public final class TrainingRun {
             guard model.checkpoints else { return }
             let state = try model.checkpointState()
             let header = Checkpoint.Header(
-                model: kind, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,
+                model: kind, runID: runID, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,
                 examples: shard.info.examples, shape: model.shape, samplerRNG: state.samplerRNG?.map { String($0, radix: 16) },
                 ranks: comm.size, written: ISO8601DateFormatter().string(from: Date()))
             try comm.collectively {
@@ -96,6 +104,11 @@ public final class TrainingRun {
         let start = DispatchTime.now().uptimeNanoseconds
         while iteration < settings.iterations {
             let step = try model.iterate(iteration, stop: StopRequest.received)
+            guard step.completed else {
+                try checkpoint(iteration)
+                outcome = .stopped(iteration: iteration)
+                break
+            }
             var record = step.record
             if let bad = record.firstNonFinite {
                 outcome = .diverged(iteration: iteration, term: bad.name, value: bad.value)
@@ -167,6 +180,13 @@ public final class TrainingRun {
         // What config.json records, so that --resume finds the same data.
         let isTree: Bool = if case .lfw = source { true } else { false }
         return (shard, DataPlan(argument: argument, lfw: isTree ? lfw : nil, imageShape: shape))
+    }
+
+    /// The files and directories the run reads: the data (a file or an LFW tree) and `--init`.
+    private func inputs(_ data: DataPlan) -> [URL] {
+        var urls = plan.start.weightsDirectory.map { [URL(fileURLWithPath: $0)] } ?? []
+        if let argument = data.argument, FileManager.default.fileExists(atPath: argument) { urls.append(URL(fileURLWithPath: argument)) }
+        return urls
     }
 
     private func makeModel(_ kind: ModelKind, shard: DatasetShard, settings: TrainSettings, initial: ModelWeights?) throws -> TrainableModel {

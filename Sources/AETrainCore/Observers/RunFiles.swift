@@ -11,8 +11,7 @@ public final class RunFiles: RunObserver {
     deinit { try? metrics?.close() }
 
     public func started(_ run: RunInfo) throws {
-        let url = run.directory
-        try Self.prepare(url)
+        let url = run.directory  // made and claimed by the engine (`RunDirectoryClaim`)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do { try DurableFile.write(try encoder.encode(run.config), to: url.appendingPathComponent("config.json")) } catch let e as UserError { throw e } catch {
@@ -49,20 +48,5 @@ public final class RunFiles: RunObserver {
 
     public func finished(_ result: RunResult) throws {
         try? metrics?.synchronize()
-    }
-
-    /// Creates the directory if needed and checks that it is writable.
-    static func prepare(_ url: URL) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw UserError("⟨out⟩ \(url.path): exists and is not a directory") }
-        } else {
-            do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-                throw UserError("⟨out⟩ \(url.path): cannot create the directory: \(error.localizedDescription)")
-            }
-        }
-        guard FileManager.default.isWritableFile(atPath: url.path) else {
-            throw UserError("⟨out⟩ \(url.path): the directory is not writable")
-        }
     }
 }

@@ -146,9 +146,17 @@ public final class SparseCoding {
 
     // MARK: Sources
 
+    /// FISTA steps between two calls of `updateSourcesFISTA`'s `stopRequested`.
+    public static let stopCheckInterval = 20
+
     /// FISTA from the current codes: `steps` accelerated proximal-gradient steps with step
     /// 1/L, L = 2 λ_max(WᵀW).
-    public func updateSourcesFISTA(steps: Int) throws {
+    ///
+    /// `stopRequested` (collective: every rank calls it after the same steps) is asked every
+    /// `stopCheckInterval` steps; when it says yes, the update is abandoned and the codes stay
+    /// as they were. Returns false then.
+    @discardableResult
+    public func updateSourcesFISTA(steps: Int, stopRequested: (() throws -> Bool)? = nil) throws -> Bool {
         gram()
         system.update(from: G, count: h * h)
         try LAPACK.symmetricEigen(system, n: h, eigenvalues: eigenvalues, work: eigenWork, count: eigenWorkCount)
@@ -157,7 +165,9 @@ public final class SparseCoding {
         current.update(from: S, count: n * h)
         momentum.update(from: S, count: n * h)
         var t = 1.0
-        for _ in 0..<steps where n > 0 {
+        for step in 0..<steps {
+            if let stopRequested, step % Self.stopCheckInterval == Self.stopCheckInterval - 1, try stopRequested() { return false }
+            guard n > 0 else { continue }
             Double.gemm(transA: false, transB: false, m: n, n: h, k: h, alpha: 1, a: momentum, lda: h, b: G, ldb: h, beta: 0, c: codeProduct, ldc: h)
             let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2
             let m = (t - 1) / tNext
@@ -170,6 +180,7 @@ public final class SparseCoding {
             t = tNext
         }
         keepBetter(current)
+        return true
     }
 
     /// The sheet's relaxed closed form s* = (WᵀW)⁻¹(Wᵀx − λq/2), q = sign(s), as the end point

@@ -37,7 +37,16 @@ public final class SparseCodingModel: TrainableModel {
         let start = DispatchTime.now().uptimeNanoseconds
         let waitedBefore = timed.nanoseconds
         switch options.sourceUpdate {
-        case .fista: try coding.updateSourcesFISTA(steps: options.fistaSteps)
+        case .fista:
+            // A long source step listens for stops: any rank's request abandons the alternation.
+            let completed = try coding.updateSourcesFISTA(steps: options.fistaSteps) {
+                var flag = [stop || StopRequest.received ? 1.0 : 0]
+                try self.timed.allreduceSum(&flag)
+                return flag[0] > 0
+            }
+            guard completed else {
+                return Iteration(record: LogRecord(iteration: iteration, rec: .nan, loss: .nan), stopRequested: true, completed: false)
+            }
         case .relaxed: try coding.updateSourcesRelaxed()
         }
         try coding.updateDictionary()

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A run directory belongs to one run. Rank 0 claims it before writing anything:
+///
+///  - an exclusive `flock` on `R/.lock`, held for the life of the process, so that a second
+///    run into R stops at once with the holder's pid instead of mixing its files with this
+///    run's;
+///  - a new run into a directory that already holds a run's files is refused unless
+///    `overwrite` is set, which first removes those files (only the ones aetrain writes);
+///  - a resumed run continues the run that is there.
+public final class RunDirectoryClaim {
+    public let url: URL
+    private let lock: Int32
+
+    /// The names aetrain writes into a run directory (any model); `checkpoints` is a folder.
+    public static let runFiles: Set<String> = [
+        "config.json", "metrics.jsonl", "checkpoints", "dataset.png", "filters.png", "activations.npy", "mean.npy",
+        "V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "dictionary.npy", "subspace_cosines.npy",
+        "components.npy", "explained_variance.npy",
+    ]
+
+    /// Creates the directory if needed, takes its lock, and checks (or clears) what it holds.
+    public init(_ url: URL, resuming: Bool, overwrite: Bool) throws {
+        try Self.prepare(url)
+        self.url = url
+        let path = url.appendingPathComponent(".lock").path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw UserError("⟨out⟩ \(url.relativePath): cannot create its lock file: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(fd)
+            throw UserError("⟨out⟩ \(url.relativePath) is in use by another aetrain run (pid \(holder.isEmpty ? "?" : holder)); "
+                            + "wait for it to end or choose another directory")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        lock = fd
+        guard !resuming else { return }
+        let held = Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }.sorted()
+        guard !held.isEmpty else { return }
+        guard overwrite else {
+            close(lock)
+            throw UserError("⟨out⟩ \(url.relativePath) holds a run (\(Self.describe(url, held))); continue it with ⟨resume⟩ "
+                            + "\(url.relativePath) or start over with ⟨overwrite⟩")
+        }
+        for name in held {
+            do { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) } catch {
+                close(lock)
+                throw UserError("⟨overwrite⟩: cannot remove \(url.appendingPathComponent(name).relativePath): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    deinit { close(lock) }
+
+    /// What the run in `url` is, from its config.json, or the files it holds.
+    static func describe(_ url: URL, _ held: [String]) -> String {
+        if let data = try? Data(contentsOf: url.appendingPathComponent("config.json")),
+           let config = try? JSONDecoder().decode(RunConfig.self, from: data) {
+            return "\((config.model ?? .sparseAutoencoder).rawValue), \(config.settings.iterations) iterations, started \(config.started)"
+        }
+        return held.prefix(4).joined(separator: ", ") + (held.count > 4 ? ", …" : "")
+    }
+
+    /// Creates the directory if needed and checks that it is writable.
+    static func prepare(_ url: URL) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw UserError("⟨out⟩ \(url.relativePath): exists and is not a directory") }
+        } else {
+            do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+                throw UserError("⟨out⟩ \(url.relativePath): cannot create the directory: \(error.localizedDescription)")
+            }
+        }
+        guard FileManager.default.isWritableFile(atPath: url.path) else {
+            throw UserError("⟨out⟩ \(url.relativePath): the directory is not writable")
+        }
+    }
+}
+
+/// Outputs never overwrite inputs: an output path may not be an input, lie inside an input
+/// directory (an LFW tree), or be a directory that holds an input.
+public enum InputOutputPaths {
+    /// The real path (symlinks resolved, `..` removed) of `path`, or of its nearest existing
+    /// ancestor with the rest appended.
+    static func real(_ url: URL) -> String {
+        url.standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    /// nil when `output` and `input` are apart; else why not.
+    public static func conflict(output: URL, input: URL) -> String? {
+        let o = real(output), i = real(input)
+        if o == i { return "is the input \(input.relativePath)" }
+        if i.hasPrefix(o.hasSuffix("/") ? o : o + "/") { return "holds the input \(input.relativePath)" }
+        if o.hasPrefix(i.hasSuffix("/") ? i : i + "/") { return "lies inside the input \(input.relativePath)" }
+        return nil
+    }
+
+    /// Throws when `output` (named by `setting`) would overwrite one of `inputs`.
+    public static func check(output: URL, setting: String, inputs: [URL]) throws {
+        for input in inputs {
+            if let why = conflict(output: output, input: input) {
+                throw UserError("⟨\(setting)⟩ \(output.relativePath) \(why); write the outputs elsewhere")
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import AETrainCore
+import Foundation
+import XCTest
+
+/// A run directory belongs to one run: a new run does not mix with an old one, two runs at
+/// once do not share a directory, resume loads only its own run's checkpoints, outputs never
+/// overwrite inputs, and a long inner loop still stops in bounded time.
+final class RunDirectoryTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try Harness.temporaryDirectory("rundir") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func snapshot(_ run: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: run.path) where name != ".lock" {
+            var isDir: ObjCBool = false
+            let url = run.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue { files[name] = try Data(contentsOf: url) }
+            else { files[name] = Data(try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().joined(separator: ",").utf8) }
+        }
+        return files
+    }
+
+    /// A new run into an old run's directory is refused and changes nothing; --overwrite
+    /// removes the old run first, so every checkpoint and file is the new run's.
+    func testANewRunDoesNotMixWithAnOldOne() throws {
+        let run = dir.appendingPathComponent("R")
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "300", "--checkpoint-every", "100", "--out", run.path]).status, 0)
+        let before = try snapshot(run)
+        let refused = try Harness.aetrain(["train", "--lambda", "1", "--iterations", "30", "--out", run.path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.errorLines.count, 1, refused.stderr)
+        let line = refused.errorLines.first ?? ""
+        XCTAssertTrue(line.hasPrefix("error: --out \(run.path) holds a run (sparse-autoencoder, 300 iterations, started 20"), line)
+        XCTAssertTrue(line.hasSuffix("); continue it with --resume \(run.path) or start over with --overwrite"), line)
+        XCTAssertEqual(try snapshot(run), before, "nothing in the old run changed")
+
+        let again = try Harness.aetrain(["train", "--lambda", "1", "--iterations", "30", "--checkpoint-every", "10", "--overwrite", "--out", run.path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        let runID = config?["runID"] as? String
+        XCTAssertNotNil(runID)
+        let files = CheckpointFolder(run: run).files()
+        XCTAssertEqual(files.map(\.lastPathComponent), ["step-000000030.ckpt", "step-000000020.ckpt", "step-000000010.ckpt"])
+        for file in files {
+            XCTAssertEqual(try Checkpoint.decode(Data(contentsOf: file), path: file.path).header.runID, runID, "every checkpoint is the new run's")
+        }
+        XCTAssertEqual(try Harness.metrics(run).map { $0["iteration"] as? Int ?? -1 }, [0, 29])
+    }
+
+    /// Two runs into one directory at once: the second stops at once, naming the first's pid.
+    func testTwoRunsAtOnceDoNotShareADirectory() throws {
+        let run = dir.appendingPathComponent("busy")
+        let first = try Harness.start(Harness.aetrain, ["train", "--quiet", "--iterations", "1000000", "--checkpoint-every", "0", "--out", run.path])
+        defer { kill(first.pid, SIGKILL); _ = first.wait(timeout: 10) }
+        try first.waitFor(file: run.appendingPathComponent("metrics.jsonl"), nonEmpty: true, timeout: 60)
+        for _ in 0..<3 {
+            let second = try Harness.mpirun(2, ["train", "--quiet", "--iterations", "30", "--overwrite", "--out", run.path])
+            XCTAssertEqual(second.status, 1)
+            XCTAssertEqual(second.errorLines, ["error: --out \(run.path) is in use by another aetrain run (pid \(first.pid)); "
+                                               + "wait for it to end or choose another directory"], second.stderr)
+        }
+        kill(first.pid, SIGTERM)
+        let r = first.wait(timeout: 60)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(CheckpointFolder(run: run).files().count, 1, "the first run's stop checkpoint")
+    }
+
+    /// A checkpoint of another run dropped into a run's folder is never loaded, even as the newest.
+    func testResumeLoadsOnlyItsOwnRunsCheckpoints() throws {
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        for run in [a, b] {
+            XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "40", "--checkpoint-every", "10", "--out", run.path]).status, 0)
+        }
+        let stranger = CheckpointFolder(run: b).files()[0]
+        try FileManager.default.copyItem(at: stranger, to: CheckpointFolder(run: a).url.appendingPathComponent("step-000000900.ckpt"))
+        let r = try Harness.aetrain(["train", "--resume", a.path, "--iterations", "50"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("belongs to another run"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("resumed at iteration 40 from \(a.path)/checkpoints/step-000000040.ckpt"), r.stdout)
+    }
+
+    /// Checkpoints are ordered by step number, past 10⁹ steps too.
+    func testCheckpointsAreOrderedByStepNumber() throws {
+        let folder = CheckpointFolder(run: dir)
+        try FileManager.default.createDirectory(at: folder.url, withIntermediateDirectories: true)
+        for step in [999_999_999, 1_000_000_000, 2, 12_345_678_901] {
+            FileManager.default.createFile(atPath: folder.file(iteration: step).path, contents: Data())
+        }
+        XCTAssertEqual(folder.files().map(\.lastPathComponent),
+                       ["step-12345678901.ckpt", "step-1000000000.ckpt", "step-999999999.ckpt", "step-000000002.ckpt"])
+    }
+
+    /// `--out` may not be the data, hold the data, lie inside an LFW tree or be the --init weights.
+    func testOutputsNeverOverwriteInputs() throws {
+        let data = dir.appendingPathComponent("D")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let faces = try Harness.python("""
+            import numpy as np
+            np.save("\(data.path)/faces.npy", np.random.default_rng(0).random((120, 5, 5), dtype=np.float32))
+            """)
+        XCTAssertEqual(faces.status, 0)
+        let npy = data.appendingPathComponent("faces.npy")
+        let original = try Data(contentsOf: npy)
+        let holds = try Harness.aetrain(["train", "--data", npy.path, "--out", data.path, "--iterations", "5"])
+        XCTAssertEqual(holds.status, 1)
+        XCTAssertEqual(holds.errorLines, ["error: --out \(data.path) holds the input \(npy.path); write the outputs elsewhere"], holds.stderr)
+        let same = try Harness.aetrain(["train", "--data", npy.path, "--out", npy.path, "--iterations", "5"])
+        XCTAssertEqual(same.status, 1)
+        XCTAssertTrue(same.stderr.contains("is the input"), same.stderr)
+        let inside = try Harness.aetrain(["train", "--data", data.path + "/../D/faces.npy", "--out", data.appendingPathComponent("faces.npy/x").path])
+        XCTAssertEqual(inside.status, 1, inside.stderr)
+        XCTAssertEqual(try Data(contentsOf: npy), original, "the data is untouched")
+
+        let weights = dir.appendingPathComponent("W")
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "5", "--out", weights.path]).status, 0)
+        let initOut = try Harness.aetrain(["train", "--init", weights.path, "--out", weights.path, "--iterations", "5", "--overwrite"])
+        XCTAssertEqual(initOut.status, 1)
+        XCTAssertTrue(initOut.stderr.contains("is the input \(weights.path)"), initOut.stderr)
+    }
+
+    /// Sparse coding with an endless source step (10¹² FISTA steps) still stops on SIGTERM to
+    /// one rank within seconds: the alternation under way is abandoned, the checkpoint holds the
+    /// state before it, and resuming continues from there.
+    func testALongInnerLoopStopsInBoundedTime() throws {
+        let run = dir.appendingPathComponent("sc")
+        let job = try Harness.start("/usr/bin/mpirun", ["-n", "2", "--oversubscribe", Harness.aetrain, "train", "--model", "sparse-coding",
+                                                       "--hidden", "64", "--fista-steps", "1000000000000", "--out", run.path])
+        try job.waitFor(file: run.appendingPathComponent("config.json"), nonEmpty: true, timeout: 60)
+        usleep(1_000_000)
+        let ranks = Harness.children(of: job.pid)
+        XCTAssertEqual(ranks.count, 2)
+        let sent = Date()
+        kill(ranks[1], SIGTERM)
+        let r = job.wait(timeout: 60)
+        let seconds = Date().timeIntervalSince(sent)
+        print("sparse coding with 10^12 FISTA steps stopped \(String(format: "%.2f", seconds)) s after SIGTERM")
+        XCTAssertLessThan(seconds, 5)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("stopped on request (SIGTERM or SIGINT) before iteration 0"), r.stdout)
+        let newest = try CheckpointFolder(run: run).newestValid()
+        XCTAssertEqual(newest.checkpoint.header.iteration, 0)
+    }
+}
