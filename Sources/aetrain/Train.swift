@@ -125,13 +125,15 @@ struct TrajectoryFlags: ParsableArguments {
     var fistaSteps: Int?
     @Option(help: "Sparse coding: source update, fista (exact L1) or relaxed (the sheet's closed form as a line-search end point).")
     var sourceUpdate: SparseCodingSettings.SourceUpdate?
+    @Option(help: "Hold out this fraction of the examples (seed-chosen, never trained on) and evaluate on them at every log line, in (0, 0.5].")
+    var evalFraction: Double?
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
         o.hidden = hidden; o.lambda = lambda; o.epsilon = eps; o.eta = eta; o.entropyFloor = entropyFloor
         o.learningRate = lr; o.beta1 = beta1; o.beta2 = beta2; o.adamEpsilon = adamEps
         o.batchSize = batchSize; o.seed = seed; o.iterations = iterations; o.logEvery = logEvery
-        o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate
+        o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
         return o
     }
 }

@@ -18,6 +18,9 @@ enum Harness {
 
     static var aetrain: String { products.appendingPathComponent("aetrain").path }
 
+    /// The embedded faces as shipped (raw pixels, (100, 25, 25) float32), beside the binary.
+    static var embeddedFaces: String { products.appendingPathComponent("aetrain_AETrainCore.resources/lfw_faces_25x25.npy").path }
+
     static func temporaryDirectory(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("aetrain-e2e-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

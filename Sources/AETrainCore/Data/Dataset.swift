@@ -88,6 +88,20 @@ public final class DatasetShard {
     /// The dataset's first examples as loaded, before standardization (on rank 0; empty
     /// elsewhere), for the dataset mosaic.
     public let preview: [[Float]]
+    /// The examples held out from training, if any (`--eval-fraction`); set before a model is
+    /// built on this shard.
+    public internal(set) var split: HeldOutSplit?
+    /// Examples the batch sampler draws from.
+    public var trainingCount: Int { split?.training.count ?? info.examples }
+    /// The global index of the sampler's `position`.
+    @inline(__always) public func trainingRow(_ position: Int) -> Int { split.map { Int($0.training[position]) } ?? position }
+    /// "the dataset (N examples)", or "the M training examples (K held out)".
+    public var trainingDescription: String {
+        guard let split else { return "the dataset (\(info.examples) examples)" }
+        return "the \(split.training.count) training examples (\(split.heldOut.count) held out)"
+    }
+    /// This rank's held-out examples (global indices).
+    public var heldOutRows: [Int] { split?.heldOut(in: rows) ?? [] }
     public static let previewCount = 64
 
     init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, pixelMean: [Double], preview: [[Float]]) {

@@ -24,6 +24,9 @@ public struct LogRecord: Codable, Equatable, Sendable {
     /// Fraction of this rank's steps since the previous logged iteration that ran on the
     /// sparse kernels (the sparse autoencoder).
     public var sparseStepFraction: Double?
+    /// The same measures over the held-out examples (`--eval-fraction`), all of them, under the
+    /// parameters after this iteration's update.
+    public var evalRec: Double?, evalL0: Double?, evalDeadUnits: Int?, evalExplainedVariance: Double?
 
     public init(iteration: Int, rec: Double, loss: Double) {
         self.iteration = iteration; self.rec = rec; self.loss = loss
@@ -43,6 +46,8 @@ public struct LogRecord: Codable, Equatable, Sendable {
         case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
         case optimizerSeconds = "optimizer_seconds"
         case sparseStepFraction = "sparse_step_fraction"
+        case evalRec = "eval_rec", evalL0 = "eval_l0", evalDeadUnits = "eval_dead_units"
+        case evalExplainedVariance = "eval_explained_variance"
     }
 }
 
@@ -52,6 +57,14 @@ public enum LogColumn: String, CaseIterable, Sendable {
     case rec, spa, ent, reg, loss
     // Right of the bar, aetrain's own.
     case l0, dead, ev, comp, comm, opt
+    // Right of a second bar, the held-out examples'.
+    case evalRec, evalL0, evalDead, evalEV
+
+    /// The held-out columns a model with these columns gets.
+    static func heldOut(after columns: [LogColumn]) -> [LogColumn] {
+        [.evalRec] + (columns.contains(.l0) ? [.evalL0] : []) + (columns.contains(.dead) ? [.evalDead] : []) + [.evalEV]
+    }
+    var isHeldOut: Bool { [.evalRec, .evalL0, .evalDead, .evalEV].contains(self) }
 
     var isSheetColumn: Bool { [.rec, .spa, .ent, .reg, .loss].contains(self) }
     var isTiming: Bool { [.comp, .comm, .opt].contains(self) }
@@ -59,6 +72,10 @@ public enum LogColumn: String, CaseIterable, Sendable {
         switch self {
         case .l0: "L0"
         case .ev: "EV"
+        case .evalRec: "e.rec"
+        case .evalL0: "e.L0"
+        case .evalDead: "e.dead"
+        case .evalEV: "e.EV"
         default: rawValue
         }
     }

@@ -22,6 +22,8 @@ public struct RunConfig: Codable {
     public var checkpoints: CheckpointPolicy?
     /// How the run computed (does not change the trajectory).
     public var execution: Execution?
+    /// The examples held out from training (`--eval-fraction`), global indices ascending.
+    public var heldOutRows: [Int]?
 
     public struct Execution: Codable, Equatable {
         public var kernels: String?
@@ -32,11 +34,11 @@ public struct RunConfig: Codable {
     }
 
     public init(model: ModelKind, runID: String, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
-                commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution) {
+                commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution, heldOutRows: [Int]? = nil) {
         self.model = model; self.runID = runID; self.settings = settings; self.dataset = dataset; self.ranks = ranks
         self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
         self.data = data.argument; self.lfw = data.lfw; self.imageShape = data.imageShape; self.resumedFrom = resumedFrom
-        self.checkpoints = checkpoints; self.execution = execution
+        self.checkpoints = checkpoints; self.execution = execution; self.heldOutRows = heldOutRows
     }
 }
 

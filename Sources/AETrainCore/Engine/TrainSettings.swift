@@ -24,6 +24,9 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     public var seed: UInt64 = 0
     /// Sparse coding's source step (nil for the other models).
     public var sparseCoding: SparseCodingSettings?
+    /// The fraction of the examples held out from training and evaluated at every log line
+    /// (nil: none).
+    public var evalFraction: Double?
     public init() {}
 }
 
@@ -42,7 +45,7 @@ public struct SparseCodingSettings: Equatable, Codable, Sendable {
 /// name to its flag).
 public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
-    case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps
+    case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction
 }
 
 /// The settings given explicitly (on the command line); nil where not given.
@@ -52,6 +55,7 @@ public struct SettingOverrides: Equatable, Sendable {
     public var learningRate: Double?, beta1: Double?, beta2: Double?, adamEpsilon: Double?
     public var batchSize: Int?, seed: UInt64?, iterations: Int?, logEvery: Int?
     public var sourceUpdate: SparseCodingSettings.SourceUpdate?, fistaSteps: Int?
+    public var evalFraction: Double?
     public init() {}
 
     /// The settings that were given, in `Setting` order.
@@ -60,7 +64,7 @@ public struct SettingOverrides: Equatable, Sendable {
             (.hidden, hidden), (.lambda, lambda), (.epsilon, epsilon), (.eta, eta), (.entropyFloor, entropyFloor),
             (.learningRate, learningRate), (.beta1, beta1), (.beta2, beta2), (.adamEpsilon, adamEpsilon),
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
-            (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps),
+            (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
     }
@@ -72,9 +76,9 @@ extension ModelKind {
         let common: Set<Setting> = [.hidden, .seed, .iterations, .logEvery]
         let adam: Set<Setting> = [.learningRate, .beta1, .beta2, .adamEpsilon, .batchSize]
         switch self {
-        case .sparseAutoencoder: return common.union(adam).union([.lambda, .epsilon, .eta, .entropyFloor])
+        case .sparseAutoencoder: return common.union(adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
         case .sparseCoding: return common.union([.lambda, .eta, .sourceUpdate, .fistaSteps])
-        case .tiedLinear: return common.union(adam)
+        case .tiedLinear: return common.union(adam).union([.evalFraction])
         case .pca: return [.hidden]
         }
     }
@@ -147,6 +151,7 @@ extension TrainSettings {
         if let v = o.seed { s.seed = v }
         if let v = o.iterations { s.iterations = v }
         if let v = o.logEvery { s.logEvery = v }
+        if let v = o.evalFraction { s.evalFraction = v }
         if o.sourceUpdate != nil || o.fistaSteps != nil {
             var sc = s.sparseCoding ?? SparseCodingSettings()
             if let v = o.sourceUpdate { sc.sourceUpdate = v }
@@ -170,6 +175,7 @@ extension TrainSettings {
             (.beta2, "\(adam.beta2)", "\(other.adam.beta2)"), (.adamEpsilon, "\(adam.epsilon)", "\(other.adam.epsilon)"),
             (.sourceUpdate, sparseCoding?.sourceUpdate.rawValue ?? "-", other.sparseCoding?.sourceUpdate.rawValue ?? "-"),
             (.fistaSteps, sparseCoding.map { "\($0.fistaSteps)" } ?? "-", other.sparseCoding.map { "\($0.fistaSteps)" } ?? "-"),
+            (.evalFraction, evalFraction.map { "\($0)" } ?? "none", other.evalFraction.map { "\($0)" } ?? "none"),
         ]
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
@@ -189,6 +195,9 @@ extension TrainSettings {
         guard a.learningRate > 0, a.learningRate.isFinite else { throw UserError("\(Setting.learningRate.marker) must be positive, got \(a.learningRate)") }
         for (v, s) in [(a.beta1, Setting.beta1), (a.beta2, .beta2)] where !(v >= 0 && v < 1) {
             throw UserError("\(s.marker) must be in [0, 1), got \(v)")
+        }
+        if let f = evalFraction, !(f > 0 && f <= 0.5) {
+            throw UserError("\(Setting.evalFraction.marker) must be in (0, 0.5], got \(f)")
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
         if model == .sparseCoding {

@@ -41,10 +41,27 @@ public protocol TrainableModel: AnyObject {
     func codes(ofRows rows: Range<Int>) -> [Float]
     /// Files and lines for the end of the run (collective); rank 0's are written.
     func outputs() throws -> ModelOutputs
+    /// Whether `heldOutSums` measures anything (the same on every rank).
+    var evaluatesHeldOut: Bool { get }
+    /// Held-out evaluation, local: the sums over this rank's examples `rows` (global indices
+    /// it holds, never trained on) under the current parameters; the engine reduces them.
+    func heldOutSums(ofRows rows: [Int]) -> HeldOutSums
 }
 
 extension TrainableModel {
     public var checkpoints: Bool { true }
+    public var evaluatesHeldOut: Bool { false }
+    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
+}
+
+/// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`
+/// terms of a log line.
+public struct HeldOutSums {
+    /// Σ‖x_i − x̂_i‖², Σ‖x_i‖² (SST about the centred data's zero mean), active units, examples.
+    public var squaredError = 0.0, squaredNorm = 0.0, active = 0.0, examples = 0.0
+    /// (h) in how many examples each unit fired; empty for a model whose codes do not "fire".
+    public var fired: [Double]
+    public init(units: Int) { fired = [Double](repeating: 0, count: units) }
 }
 
 /// One iteration's outcome.

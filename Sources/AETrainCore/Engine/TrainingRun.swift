@@ -41,6 +41,13 @@ public final class TrainingRun {
         }
         let settings = try TrainSettings.merged(plan.overrides, over: resumed?.checkpoint.header.settings, model: kind,
                                                 defaultHidden: initial?.shape.h)
+        if let fraction = settings.evalFraction {
+            let split = HeldOutSplit(examples: shard.info.examples, fraction: fraction, seed: settings.seed)
+            guard !split.heldOut.isEmpty else {
+                throw UserError("⟨eval-fraction⟩ \(fraction) of \(shard.info.examples) examples holds out none; give a larger fraction")
+            }
+            shard.split = split
+        }
         let model = try comm.collectively { () throws -> TrainableModel in
             guard settings.batchSize >= comm.size || kind == .sparseCoding || kind == .pca else {
                 throw UserError("⟨batch-size⟩ \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
@@ -51,6 +58,7 @@ public final class TrainingRun {
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         let first = resumed?.checkpoint.header.iteration ?? 0
+        let evaluating = shard.split != nil && model.evaluatesHeldOut
 
         // Only rank 0 touches the output directory; its errors stop every rank. It claims the
         // directory first: never another run's, never over an input.
@@ -68,10 +76,10 @@ public final class TrainingRun {
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine,
             data: recordedData,
             resumedFrom: resumed?.file, checkpoints: model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: kind, comm: comm))
+            execution: RunConfig.Execution(plan.execution, kind: kind, comm: comm), heldOutRows: shard.split?.heldOut)
         let info = RunInfo(
             model: kind, settings: settings, dataset: shard.info, preview: shard.preview, directory: directory, config: config,
-            columns: model.columns,
+            columns: model.columns + (evaluating ? LogColumn.heldOut(after: model.columns) : []),
             banner: "aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), \(model.banner), "
                 + "\(comm.size) rank(s) × \(threads) BLAS thread(s)"
                 + (resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
@@ -121,6 +129,7 @@ public final class TrainingRun {
                 }
                 record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 model.closeWindow(&record)
+                if evaluating { try evaluateHeldOut(model, shard: shard, into: &record) }
                 let steps = iteration - previousLog
                 try onRoot(observers) { try $0.logged(record, steps: steps) }
                 previousLog = iteration
@@ -215,6 +224,20 @@ public final class TrainingRun {
         try comm.collectively {
             guard comm.isRoot else { return }
             for o in observers { try body(o) }
+        }
+    }
+
+    /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
+    private func evaluateHeldOut(_ model: TrainableModel, shard: DatasetShard, into record: inout LogRecord) throws {
+        let sums = model.heldOutSums(ofRows: shard.heldOutRows)
+        var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
+        try comm.allreduceSum(&values)
+        let n = max(values[3], 1)
+        record.evalRec = values[0] / n
+        record.evalExplainedVariance = values[1] > 0 ? 1 - values[0] / values[1] : nil
+        if !sums.fired.isEmpty {
+            record.evalL0 = values[2] / n
+            record.evalDeadUnits = values[4...].filter { $0 == 0 }.count
         }
     }
 

@@ -43,15 +43,18 @@ public struct GlobalBatchSampler {
 }
 
 extension GlobalBatchSampler {
-    /// Draws the next global batch into `indices` (batchSize) and copies the rows of it that
-    /// `shard` holds into `batch` (at most batchSize × d), in batch order. Returns how many
+    /// Draws the next global batch into `indices` (batchSize positions among the shard's
+    /// training examples) and copies the rows of it that `shard` holds into `batch` (at most
+    /// batchSize × d), in batch order. Returns how many
     /// (mr): every rank sees the same batch and takes its own part of it.
     public mutating func nextLocalBatch(of shard: DatasetShard, indices: UnsafeMutablePointer<Int32>,
                                         into batch: UnsafeMutablePointer<Float>) -> Int {
         next(into: indices)
         var mr = 0
-        for k in 0..<batchSize where shard.rows.contains(Int(indices[k])) {
-            shard.copyRow(Int(indices[k]), to: batch + mr * shard.d)
+        for k in 0..<batchSize {
+            let row = shard.trainingRow(Int(indices[k]))
+            guard shard.rows.contains(row) else { continue }
+            shard.copyRow(row, to: batch + mr * shard.d)
             mr += 1
         }
         return mr
@@ -62,25 +65,5 @@ extension GlobalBatchSampler {
         let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }
         guard rng.count == 4 else { throw UserError("\(file): damaged checkpoint (sampler state)") }
         try restore(permutation: checkpoint.i32("permutation", count: exampleCount, path: file), rngState: rng)
-    }
-}
-
-extension ParameterStore where T == Float {
-    /// The state of a model trained with Adam on sampled batches: θ, both moments (float32,
-    /// in layout order), the sampler's permutation and generator. Adam's step is the iteration.
-    public func checkpointState(sampler: GlobalBatchSampler) -> ModelState {
-        let (p, m, v) = state()
-        return ModelState(sections: [("parameters", .f32(p)), ("moment1", .f32(m)), ("moment2", .f32(v)),
-                                     ("permutation", .i32(sampler.permutation))],
-                          samplerRNG: sampler.rng.state)
-    }
-
-    /// Restores what `checkpointState(sampler:)` saved.
-    public func restore(_ checkpoint: Checkpoint, sampler: inout GlobalBatchSampler, file: String) throws {
-        let n = layout.count
-        try sampler.restore(from: checkpoint, file: file)
-        restore(parameters: try checkpoint.f32("parameters", count: n, path: file),
-                moment1: try checkpoint.f32("moment1", count: n, path: file),
-                moment2: try checkpoint.f32("moment2", count: n, path: file), adamSteps: checkpoint.header.iteration)
     }
 }

@@ -47,12 +47,12 @@ public final class LogTable: RunObserver {
 
     /// `nbit` and the sheet's columns, then ` |` and aetrain's.
     public static func header(_ columns: [LogColumn]) -> String {
-        let sheet = columns.filter(\.isSheetColumn), own = columns.filter { !$0.isSheetColumn }
+        let sheet = columns.filter(\.isSheetColumn), own = columns.filter { !$0.isSheetColumn && !$0.isHeldOut }
+        let heldOut = columns.filter(\.isHeldOut)
         var text = (["nbit".leftPadded(to: 7, with: " ")] + sheet.map { $0.title.leftPadded(to: 8, with: " ") }).joined(separator: " ")
-        if !own.isEmpty {
-            text += " |" + own.map { $0.title.leftPadded(to: 7, with: " ") }.joined(separator: " ")
-            if own.contains(where: \.isTiming) { text += "  (ms/step)" }
-        }
+        if !own.isEmpty { text += " |" + own.map { $0.title.leftPadded(to: 7, with: " ") }.joined(separator: " ") }
+        if !heldOut.isEmpty { text += " |" + heldOut.map { $0.title.leftPadded(to: 8, with: " ") }.joined(separator: " ") }
+        if own.contains(where: \.isTiming) { text += "  (ms/step)" }
         return text
     }
 
@@ -76,12 +76,18 @@ public final class LogTable: RunObserver {
             case .ev: String(format: "%7.4f", r.explainedVariance ?? .nan)
             case .comp: String(format: "%7.2f", (r.computeSeconds ?? .nan) / perStep)
             case .comm: String(format: "%7.2f", (r.communicationSeconds ?? .nan) / perStep)
+            case .evalRec: String(format: "%8.2f", r.evalRec ?? .nan)
+            case .evalL0: String(format: "%8.1f", r.evalL0 ?? .nan)
+            case .evalDead: String(format: "%8d", r.evalDeadUnits ?? 0)
+            case .evalEV: String(format: "%8.4f", r.evalExplainedVariance ?? .nan)
             default: String(format: "%7.2f", (r.optimizerSeconds ?? .nan) / perStep)
             }
         }
-        let sheetColumns = columns.filter(\.isSheetColumn), ownColumns = columns.filter { !$0.isSheetColumn }
+        let sheetColumns = columns.filter(\.isSheetColumn), ownColumns = columns.filter { !$0.isSheetColumn && !$0.isHeldOut }
+        let heldOut = columns.filter(\.isHeldOut)
         var text = ([String(format: "%7d", r.iteration)] + sheetColumns.map(sheet)).joined(separator: " ")
         if !ownColumns.isEmpty { text += " | " + ownColumns.map(own).joined(separator: " ") }
+        if !heldOut.isEmpty { text += " | " + heldOut.map(own).joined(separator: " ") }
         return text
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// The sheet's Exercise 3, data-parallel: every rank samples the same global batch, computes
 /// the part of it it holds (`DistributedStep`), and applies the same Adam step to the same
 /// parameters.
-public final class SparseAutoencoder: TrainableModel {
+public final class SparseAutoencoder: AdamTrainedModel {
     public static let kind = ModelKind.sparseAutoencoder
     public let shard: DatasetShard
     public let settings: TrainSettings
@@ -17,10 +17,14 @@ public final class SparseAutoencoder: TrainableModel {
         return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)"
     }
 
-    private var sampler: GlobalBatchSampler
+    public var sampler: GlobalBatchSampler
     private let scratch: Arena
     private let indices: UnsafeMutablePointer<Int32>   // (m) global batch
     private let batch: UnsafeMutablePointer<Float>     // (m, d) this rank's rows of it
+    // Held-out evaluation, up to m examples at a time:
+    private let evalZ: UnsafeMutablePointer<Float>       // (m, h)
+    private let evalResidual: UnsafeMutablePointer<Float> // (m, d)
+    private let evalColumnSums: UnsafeMutablePointer<Float> // (h)
     private var optimizerNanoseconds: UInt64 = 0
 
     /// - initial: weights to start from (`--init`); otherwise V ~ N(0, 1/d), W = b = a = 0.
@@ -29,8 +33,8 @@ public final class SparseAutoencoder: TrainableModel {
                 options: StepOptions = StepOptions()) throws {
         try settings.validate()
         let m = settings.batchSize
-        guard m <= shard.info.examples else {
-            throw UserError("⟨batch-size⟩ \(m) is larger than the dataset (\(shard.info.examples) examples); batches are drawn without replacement")
+        guard m <= shard.trainingCount else {
+            throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription); batches are drawn without replacement")
         }
         self.shard = shard
         self.settings = settings
@@ -47,13 +51,17 @@ public final class SparseAutoencoder: TrainableModel {
         }
         // Every rank can hold every row of a batch (with one rank, or an unlucky draw).
         gradient = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
-        sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
+        sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
         var size = Arena.Size()
         size.add(Int32.self, m)
         size.add(Float.self, m * shape.d)
+        size.add(Float.self, m * shape.h); size.add(Float.self, m * shape.d); size.add(Float.self, shape.h)
         scratch = Arena(size)
         indices = scratch.take(Int32.self, m)
         batch = scratch.take(Float.self, m * shape.d)
+        evalZ = scratch.take(Float.self, m * shape.h)
+        evalResidual = scratch.take(Float.self, m * shape.d)
+        evalColumnSums = scratch.take(Float.self, shape.h)
     }
 
     /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
@@ -91,16 +99,6 @@ public final class SparseAutoencoder: TrainableModel {
         optimizerNanoseconds = 0
     }
 
-    public func checksum() -> UInt64 { store.checksum() }
-    public var parametersAreFinite: Bool { store.parametersAreFinite() }
-    public func perturb() { store.params[0] += 1e-3 }
-
-    public func checkpointState() throws -> ModelState { store.checkpointState(sampler: sampler) }
-
-    public func restore(_ checkpoint: Checkpoint, file: String) throws {
-        try store.restore(checkpoint, sampler: &sampler, file: file)
-    }
-
     /// Z = relu(X V + b) of this rank's examples `rows`.
     public func codes(ofRows rows: Range<Int>) -> [Float] {
         let h = settings.hidden
@@ -110,6 +108,31 @@ public final class SparseAutoencoder: TrainableModel {
             Objective.encoderForward(z: &z, columnSums: &sums, x: x, V: store.V, b: store.b, mr: rows.count, d: shard.d, h: h)
         }
         return z
+    }
+
+    public var evaluatesHeldOut: Bool { true }
+
+    /// rec, L0, the units that fire and SST over `rows`, in chunks of the batch size (the
+    /// batch buffer is free between iterations).
+    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums {
+        let d = shape.d, h = shape.h, m = settings.batchSize
+        var sums = HeldOutSums(units: h)
+        var start = 0
+        while start < rows.count {
+            let mr = min(m, rows.count - start)
+            for i in 0..<mr { shard.copyRow(rows[start + i], to: batch + i * d) }
+            let active = Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
+            let (sse, _) = Objective.decoderForward(g: evalResidual, z: evalZ, x: batch, W: store.W, a: store.a, mr: mr, m: mr, d: d, h: h)
+            sums.squaredError += Double(sse)
+            sums.squaredNorm += Double(Float.dot(mr * d, batch, batch))
+            sums.active += Double(active)
+            sums.examples += Double(mr)
+            for i in 0..<mr {
+                for j in 0..<h where evalZ[i * h + j] > 0 { sums.fired[j] += 1 }
+            }
+            start += mr
+        }
+        return sums
     }
 
     public func outputs() throws -> ModelOutputs {

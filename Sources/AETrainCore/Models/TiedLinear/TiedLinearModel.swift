@@ -3,7 +3,7 @@ import Foundation
 /// Trains a tied linear autoencoder (`TiedLinear`) with Adam on global batches,
 /// data-parallel, as the sparse autoencoder is trained. At the end it compares the learned
 /// directions with the principal subspace (the sheet's Exercise 2 says they span it).
-public final class TiedLinearModel: TrainableModel {
+public final class TiedLinearModel: AdamTrainedModel {
     public static let kind = ModelKind.tiedLinear
     public let shard: DatasetShard
     public let settings: TrainSettings
@@ -15,7 +15,7 @@ public final class TiedLinearModel: TrainableModel {
     public var banner: String { "tied linear autoencoder, k = \(settings.hidden), lr = \(settings.adam.learningRate)" }
 
     private enum Slot: Int, CaseIterable { case squaredError, squaredNorm, stopRequest }
-    private var sampler: GlobalBatchSampler
+    public var sampler: GlobalBatchSampler
     private let scratch: Arena
     private let indices: UnsafeMutablePointer<Int32>  // (m)
     private let batch: UnsafeMutablePointer<Float>    // (m, d) this rank's rows of the batch
@@ -27,8 +27,8 @@ public final class TiedLinearModel: TrainableModel {
     public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator) throws {
         try settings.validate(for: .tiedLinear)
         let d = shard.d, k = settings.hidden, m = settings.batchSize
-        guard m <= shard.info.examples else {
-            throw UserError("⟨batch-size⟩ \(m) is larger than the dataset (\(shard.info.examples) examples)")
+        guard m <= shard.trainingCount else {
+            throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription)")
         }
         guard k <= d else { throw UserError("⟨hidden⟩ \(k) is larger than d = \(d) for a tied linear autoencoder") }
         self.shard = shard; self.settings = settings; self.comm = comm
@@ -36,7 +36,7 @@ public final class TiedLinearModel: TrainableModel {
                                reducedSlots: Slot.allCases.count)
         var rng = Xoshiro256(seed: settings.seed)
         for i in 0..<(d * k) { store.params[i] = Float(rng.normal() / Double(d).squareRoot()) }
-        sampler = GlobalBatchSampler(exampleCount: shard.info.examples, batchSize: m, seed: settings.seed)
+        sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
         var size = Arena.Size()
         size.add(Int32.self, m); size.add(Float.self, m * d); size.add(Float.self, m * k)
         size.add(Float.self, m * d); size.add(Float.self, m * k)
@@ -72,14 +72,26 @@ public final class TiedLinearModel: TrainableModel {
         compute = 0; communication = 0; optimizer = 0
     }
 
-    public func checksum() -> UInt64 { store.checksum() }
-    public var parametersAreFinite: Bool { store.parametersAreFinite() }
-    public func perturb() { store.params[0] += 1e-3 }
+    public var evaluatesHeldOut: Bool { true }
 
-    public func checkpointState() throws -> ModelState { store.checkpointState(sampler: sampler) }
-
-    public func restore(_ checkpoint: Checkpoint, file: String) throws {
-        try store.restore(checkpoint, sampler: &sampler, file: file)
+    /// rec and SST over `rows`, in chunks of the batch size (the batch buffers are free
+    /// between iterations). Every direction is active: no L0 or dead units.
+    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums {
+        let d = shard.d, k = settings.hidden, m = settings.batchSize
+        var sums = HeldOutSums(units: 0)
+        var start = 0
+        while start < rows.count {
+            let mr = min(m, rows.count - start)
+            for i in 0..<mr { shard.copyRow(rows[start + i], to: batch + i * d) }
+            Float.gemm(transA: false, transB: false, m: mr, n: k, k: d, alpha: 1, a: batch, lda: d, b: store.params, ldb: k, beta: 0, c: s, ldc: k)
+            Float.gemm(transA: false, transB: true, m: mr, n: d, k: k, alpha: 1, a: s, lda: k, b: store.params, ldb: k, beta: 0, c: r, ldc: d)
+            Float.axpy(mr * d, -1, batch, r)
+            sums.squaredError += Double(Float.dot(mr * d, r, r))
+            sums.squaredNorm += Double(Float.dot(mr * d, batch, batch))
+            sums.examples += Double(mr)
+            start += mr
+        }
+        return sums
     }
 
     /// s = Wᵀx of this rank's examples `rows`: (rows.count, k).
