@@ -1,10 +1,7 @@
 import Foundation
 
-/// Runs a `BenchPlan` on every rank; rank 0 gets the report.
-///
-/// The training step is timed through the trainer's own code path
-/// (`SparseAutoencoder.evaluate()` then `update()`), after `warmup` untimed steps, as the
-/// median of 10 blocks (`BlockTiming`); the floor is `GEMMFloor` at the same shape.
+/// Runs a `BenchPlan` on every rank; rank 0 gets the report. `aetrain bench` is this call
+/// and the printing of `text()` or `json()`.
 public enum Benchmark {
     /// The plan's benchmark on this rank; the report on rank 0, nil elsewhere. Sets this
     /// rank's BLAS threads and flushes denormals, as training does.
@@ -17,7 +14,7 @@ public enum Benchmark {
         switch plan.kind {
         case .sparsity(let densities):
             return try SparsityBenchmark.run(plan, densities: densities, shard: shard, threadsPerRank: threadsPerRank, comm: comm)
-        case .step, .allreduce:
+        case .step, .allreduce:  // .allreduce returned above
             let initial = try plan.initDirectory.map { dir in
                 try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
             }

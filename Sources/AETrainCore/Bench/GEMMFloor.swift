@@ -7,28 +7,29 @@ import CProcessControl
 /// G_Z (m, h), dV (d, h), dW (h, d).
 public final class GEMMFloor {
     public let rows: Int, d: Int, h: Int
-    // Each buffer is allocated once with exactly its shape's count and freed in deinit.
-    private let x, v, z, w, g, gz, dV, dW: UnsafeMutableBufferPointer<Float>
+    /// Holds the eight buffers below, in the order of `init`; they live as long as it does.
+    private let arena: Arena
+    private let x, v, z, w, g, gz, dV, dW: UnsafeMutablePointer<Float>
 
     public init(rows: Int, d: Int, h: Int) {
         self.rows = rows; self.d = d; self.h = h
-        func buffer(_ n: Int) -> UnsafeMutableBufferPointer<Float> {
-            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+        let counts = [rows * d, d * h, rows * h, h * d, rows * d, rows * h, d * h, h * d]  // x, v, z, w, g, gz, dV, dW
+        var size = Arena.Size()
+        for n in counts { size.add(Float.self, n) }
+        let arena = Arena(size)
+        let buffers = counts.map { n in
+            let b = arena.take(Float.self, n)
             var rng = Xoshiro256(seed: UInt64(n))
             for i in 0..<n { b[i] = Float(rng.normal()) * 0.1 }
             return b
         }
-        x = buffer(rows * d); v = buffer(d * h); z = buffer(rows * h); w = buffer(h * d)
-        g = buffer(rows * d); gz = buffer(rows * h); dV = buffer(d * h); dW = buffer(h * d)
+        self.arena = arena
+        (x, v, z, w) = (buffers[0], buffers[1], buffers[2], buffers[3])
+        (g, gz, dV, dW) = (buffers[4], buffers[5], buffers[6], buffers[7])
     }
-
-    deinit { for b in [x, v, z, w, g, gz, dV, dW] { b.deallocate() } }
 
     /// The five products once.
     public func run() {
-        guard let x = x.baseAddress, let v = v.baseAddress, let z = z.baseAddress, let w = w.baseAddress,
-              let g = g.baseAddress, let gz = gz.baseAddress, let dV = dV.baseAddress, let dW = dW.baseAddress
-        else { return }
         let m = rows
         Float.gemm(transA: false, transB: false, m: m, n: h, k: d, alpha: 1, a: x, lda: d, b: v, ldb: h, beta: 0, c: z, ldc: h)   // P = X V
         Float.gemm(transA: false, transB: false, m: m, n: d, k: h, alpha: 1, a: z, lda: h, b: w, ldb: d, beta: 0, c: g, ldc: d)   // X̂ = Z W

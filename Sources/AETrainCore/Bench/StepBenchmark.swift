@@ -2,7 +2,14 @@ import Dispatch
 import Foundation
 
 /// The training step against the GEMM floor, at the plan's shape or at each of the sweep's.
+///
+/// The step is timed through the trainer's own code path (`SparseAutoencoder.evaluate()` then
+/// `update()`), after `warmup` untimed steps, as the median of 10 blocks (`BlockTiming`); the
+/// floor is `GEMMFloor` at the same shape. The first model's first step also gives the
+/// seconds from process start to a first step.
 public enum StepBenchmark {
+    /// Every rank times; the report on rank 0, nil elsewhere. `initial`: trained weights
+    /// (their h replaces the plan's).
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
         let options = StepOptions(kernels: plan.kernels, overlap: plan.overlap.enabled(comm))
