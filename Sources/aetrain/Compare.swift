@@ -36,19 +36,7 @@ struct Compare: JobCommand {
 
     func run(comm: MPICommunicator) throws {
         try list.onRoot(comm) { runs in
-            let dir = URL(fileURLWithPath: out)
-            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                throw UserError("--out \(out): cannot create the directory: \(error.localizedDescription)")
-            }
-            try DurableFile.write(Data(RunComparison.sparsityChart(runs).svg().utf8), to: dir.appendingPathComponent("sparsity.svg"))
-            for (name, chart) in RunComparison.curveCharts(runs) {
-                try DurableFile.write(Data(chart.svg().utf8), to: dir.appendingPathComponent("curve-\(name).svg"))
-            }
-            var csv = "run,lambda," + RunComparison.thresholds.map { "at_or_below_\($0)" }.joined(separator: ",") + "\n"
-            for r in runs {
-                csv += "\(r.name),\(r.config.settings.objective.lambda)," + r.fractionAtOrBelow(RunComparison.thresholds).map { "\($0)" }.joined(separator: ",") + "\n"
-            }
-            try DurableFile.write(Data(csv.utf8), to: dir.appendingPathComponent("sparsity.csv"))
+            try RunComparison.write(runs, to: URL(fileURLWithPath: out))
             print(RunComparison.sparsityTable(runs))
             print("wrote \(out)/sparsity.svg, sparsity.csv and curve-{\(RunComparison.curves.map(\.name).joined(separator: ","))}.svg")
         }
@@ -65,7 +53,7 @@ struct Report: JobCommand {
 
     func run(comm: MPICommunicator) throws {
         try list.onRoot(comm) { runs in
-            try DurableFile.write(Data(HTMLReport.render(runs).utf8), to: URL(fileURLWithPath: out))
+            try HTMLReport.write(runs, to: URL(fileURLWithPath: out))
             print("wrote \(out)")
         }
     }

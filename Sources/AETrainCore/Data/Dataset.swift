@@ -219,20 +219,14 @@ public final class DatasetShard {
 
     /// Rows 0..<k of a per-example quantity (`width` values each) spread over the ranks'
     /// shards, gathered in order on rank 0 (empty elsewhere). `local` holds this rank's rows
-    /// of 0..<k, which may be none.
+    /// of 0..<k, which may be none; k ≤ n.
     public static func gatherFirstRows<T: BinaryFloatingPoint>(_ k: Int, width: Int, local: [T], examples n: Int,
                                                                 comm: Communicator) throws -> [T] {
+        precondition(k <= n, "gatherFirstRows: \(k) rows of \(n) examples")
         let counts = (0..<comm.size).map {
-            shardRange(examples: n, rank: $0, size: comm.size).clamped(to: 0..<k).count * width * MemoryLayout<T>.stride
+            shardRange(examples: n, rank: $0, size: comm.size).clamped(to: 0..<k).count * width
         }
-        precondition(local.count * MemoryLayout<T>.stride == counts[comm.rank])
-        var all = [T](repeating: 0, count: comm.isRoot ? k * width : 0)
-        try local.withUnsafeBytes { send in
-            try all.withUnsafeMutableBytes { receive in
-                try comm.gather(send, into: receive.baseAddress, counts: counts, root: 0)
-            }
-        }
-        return all
+        return try comm.gather(local, counts: counts, root: 0)
     }
 
     static func shardRows(examples n: Int, comm: Communicator, path: String) throws -> Range<Int> {

@@ -36,6 +36,11 @@ public protocol Communicator: AnyObject {
     /// What the peer watchdog says, after its own message, when a collective times out:
     /// how to recover (where the last checkpoint is). Local.
     func setRecoveryHint(_ hint: String)
+    /// A barrier that sleeps while it waits instead of spinning, so that one rank can use
+    /// every core of the node while the others wait (the benchmark's GEMM floor). A peer
+    /// watchdog allows `extraSeconds` beyond its timeout: the time the others are known to
+    /// spend working before they arrive.
+    func idleBarrier(allowing extraSeconds: Double) throws
 }
 
 /// One process alone: every collective is the identity.
@@ -53,6 +58,7 @@ public final class SingleProcess: Communicator {
     public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
         if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
     }
+    public func idleBarrier(allowing extraSeconds: Double) throws {}
 }
 
 /// How many non-blocking reductions a communicator holds at once (the step uses 3).
@@ -74,6 +80,24 @@ extension Communicator {
         var v = value
         try allreduce(&v, count: 1, kind: .uint64, op: op)
         return v
+    }
+
+    /// An `idleBarrier` whose peers arrive without extra work first.
+    public func idleBarrier() throws { try idleBarrier(allowing: 0) }
+
+    /// Each rank's `local` array, concatenated in rank order on `root` (empty elsewhere).
+    /// `counts` holds every rank's element count; `local.count` must be `counts[rank]`.
+    public func gather<T: Numeric>(_ local: [T], counts: [Int], root: Int) throws -> [T] {
+        precondition(counts.count == size && local.count == counts[rank], "gather: counts do not match the ranks' arrays")
+        let stride = MemoryLayout<T>.stride
+        var all = [T](repeating: 0, count: rank == root ? counts.reduce(0, +) : 0)
+        try local.withUnsafeBytes { send in
+            try all.withUnsafeMutableBytes { receive in
+                // `receive` holds sum(counts) elements on root; its address is ignored elsewhere.
+                try gather(send, into: receive.baseAddress, counts: counts.map { $0 * stride }, root: root)
+            }
+        }
+        return all
     }
 
     public func allreduceSum(_ values: inout [Double]) throws {

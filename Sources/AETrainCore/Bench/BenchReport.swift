@@ -1,0 +1,206 @@
+import Foundation
+
+/// What a benchmark measured, as the text table `aetrain bench` prints and as JSON
+/// (`--json`, through `JSONEncoder`). Numbers are rounded as the table prints them.
+public protocol BenchReport: Encodable {
+    /// The lines of the text table.
+    func text() -> [String]
+}
+
+extension BenchReport {
+    /// One line of JSON, keys sorted.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// `value` rounded to `places` decimals, as `%.<places>f` prints it.
+func rounded(_ value: Double, _ places: Int) -> Double {
+    guard value.isFinite else { return value }
+    let scale = pow(10, Double(places))
+    return (value * scale).rounded() / scale
+}
+
+/// The training step against the GEMM floor, at one shape or at each shape of the sweep.
+public struct StepReport: BenchReport {
+    /// One timed shape. All times are ms per step, medians of blocks, the slowest rank's.
+    public struct Shape: Encodable, Sendable {
+        public var batch: Int, hidden: Int
+        /// The whole step: evaluate (forward, backward, allreduce) and the Adam update.
+        public var stepMs: Double
+        /// The Adam update alone.
+        public var optimizerMs: Double
+        /// Time waiting on communication that computation did not hide.
+        public var communicationMs: Double
+        /// The five products of the whole batch in one process (`GEMMFloor`).
+        public var floorMs: Double
+        public var ratio: Double { stepMs / floorMs }
+
+        enum CodingKeys: String, CodingKey {
+            case batch = "batch_size", hidden, stepMs = "ms_per_step", floorMs = "gemm_floor_ms", ratio
+            case optimizerMs = "optimizer_ms", communicationMs = "exposed_communication_ms"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(batch, forKey: .batch)
+            try c.encode(hidden, forKey: .hidden)
+            try c.encode(rounded(stepMs, 4), forKey: .stepMs)
+            try c.encode(rounded(floorMs, 4), forKey: .floorMs)
+            try c.encode(rounded(ratio, 3), forKey: .ratio)
+            try c.encode(rounded(optimizerMs, 4), forKey: .optimizerMs)
+            try c.encode(rounded(communicationMs, 4), forKey: .communicationMs)
+        }
+    }
+
+    public var ranks: Int
+    public var threadsPerRank: Int
+    public var cores: Int
+    public var examples: Int
+    public var imageShape: ImageShape
+    /// The data's description (`DatasetInfo.source`).
+    public var source: String
+    public var lambda: Double
+    public var steps: Int
+    public var stepsPerBlock: Int
+    /// Set when a trained model was timed: its directory and the kernels asked for.
+    public var initDirectory: String?
+    public var kernels: KernelChoice
+    public var shapes: [Shape]
+    /// Each rank's peak resident set, KiB, in rank order.
+    public var peakRSSKiB: [Int]
+    /// Seconds from process start to the end of the first step's evaluation.
+    public var secondsToFirstStep: Double
+
+    var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps
+        case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results
+    }
+
+    /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
+    public func encode(to encoder: Encoder) throws {
+        if shapes.count == 1, let only = shapes.first { try only.encode(to: encoder) }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ranks, forKey: .ranks)
+        try c.encode(threadsPerRank, forKey: .threadsPerRank)
+        try c.encode(examples, forKey: .examples)
+        try c.encode(imageShape.pixels, forKey: .d)
+        try c.encode(lambda, forKey: .lambda)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
+        try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
+        if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
+    }
+
+    public func text() -> [String] {
+        var lines = ["aetrain bench: \(examples) examples of \(imageShape) (d = \(imageShape.pixels), \(source)), λ = \(lambda), "
+                     + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
+                     + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(stepsPerBlock) steps"]
+        lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
+        for r in shapes {
+            lines.append(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f  %22.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.ratio,
+                                r.optimizerMs, r.communicationMs))
+        }
+        lines.append("  GEMM floor: the step's five products for the whole batch, 1 process × all \(cores) cores")
+        lines.append("  peak RSS per rank: \(peakRSSMB.map { String(format: "%.1f", $0) }.joined(separator: ", ")) MB; "
+                     + "\(String(format: "%.2f", secondsToFirstStep)) s from process start to the first step")
+        return lines
+    }
+}
+
+/// The dense and the sparse kernels at set activation densities (`SparsityBenchmark`).
+public struct SparsityReport: BenchReport {
+    /// One density. Times are ms per step, Adam included.
+    public struct Row: Encodable, Sendable {
+        /// The fraction of activations the bias was set to make nonzero, and the fraction
+        /// that was, averaged over the timed steps of the sparse kernels.
+        public var density: Double, measuredDensity: Double
+        public var denseMs: Double, sparseMs: Double
+
+        enum CodingKeys: String, CodingKey {
+            case density, measuredDensity = "measured_density", denseMs = "dense_ms", sparseMs = "sparse_ms"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(rounded(density, 4), forKey: .density)
+            try c.encode(rounded(measuredDensity, 4), forKey: .measuredDensity)
+            try c.encode(rounded(denseMs, 4), forKey: .denseMs)
+            try c.encode(rounded(sparseMs, 4), forKey: .sparseMs)
+        }
+    }
+
+    public var ranks: Int
+    public var threadsPerRank: Int
+    public var cores: Int
+    public var batchSize: Int, hidden: Int, d: Int
+    public var stepsPerBlock: Int
+    public var floorMs: Double
+    public var rows: [Row]
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, batchSize = "batch_size", hidden, d, floorMs = "gemm_floor_ms", rows = "results"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ranks, forKey: .ranks)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(d, forKey: .d)
+        try c.encode(rounded(floorMs, 4), forKey: .floorMs)
+        try c.encode(rows, forKey: .rows)
+    }
+
+    public func text() -> [String] {
+        var lines = ["aetrain bench --sparsity: batch \(batchSize), d = \(d), h = \(hidden), \(ranks) rank(s) × \(threadsPerRank) BLAS thread(s); "
+                     + "ms per step (Adam included), medians of 10 blocks of \(stepsPerBlock) steps"]
+        lines.append("  nonzero  (measured)   dense kernels   sparse kernels   sparse/dense   sparse/floor")
+        for r in rows {
+            lines.append(String(format: "  %6.1f%%  (%6.2f%%)   %13.3f   %14.3f   %12.2f   %12.2f",
+                                100 * r.density, 100 * r.measuredDensity, r.denseMs, r.sparseMs, r.sparseMs / r.denseMs, r.sparseMs / floorMs))
+        }
+        lines.append(String(format: "  GEMM floor (five dense products, 1 process × all %d cores): %.3f ms", cores, floorMs))
+        return lines
+    }
+}
+
+/// Allreduce times by message size and the fit T(bytes) = α + β·bytes (`AllreduceBenchmark`).
+public struct AllreduceReport: BenchReport {
+    /// One message size: its bytes and the median ms per call, the slowest rank's.
+    public struct Point: Sendable {
+        public var bytes: Double, ms: Double
+    }
+
+    public var ranks: Int
+    /// Latency: the smallest message's time, ms.
+    public var alphaMs: Double
+    /// Least-squares slope over 64 KB … 4 MB, ms per byte.
+    public var betaMsPerByte: Double
+    public var points: [Point]
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, alphaMs = "alpha_ms", msPerMB = "ms_per_mb", points
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ranks, forKey: .ranks)
+        try c.encode(rounded(alphaMs, 5), forKey: .alphaMs)
+        try c.encode(rounded(betaMsPerByte * 1e6, 4), forKey: .msPerMB)
+        try c.encode(points.map { [rounded($0.bytes, 0), rounded($0.ms, 5)] }, forKey: .points)
+    }
+
+    public func text() -> [String] {
+        var lines = ["aetrain bench --allreduce: \(ranks) rank(s), float32 sum, median of repeated calls (the slowest rank's)"]
+        lines.append("       bytes        ms   GB/s (algorithm)")
+        for r in points { lines.append(String(format: "  %10.0f  %8.4f  %6.2f", r.bytes, r.ms, r.bytes / r.ms / 1e6)) }
+        lines.append(String(format: "  fit: T = %.4f ms + %.4f ms/MB × size", alphaMs, betaMsPerByte * 1e6))
+        return lines
+    }
+}
