@@ -119,6 +119,43 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertTrue(initOut.stderr.contains("is the input \(weights.path)"), initOut.stderr)
     }
 
+    /// report, compare and prepare-lfw never write over what they read, nor over each other.
+    func testReportCompareAndPrepareNeverOverwriteInputs() throws {
+        let run = dir.appendingPathComponent("R")
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "5", "--out", run.path]).status, 0)
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let report = try Harness.aetrain(["report", run.path, "--out", run.appendingPathComponent("config.json").path])
+        XCTAssertEqual(report.status, 1)
+        XCTAssertEqual(report.errorLines, ["error: --out \(run.path)/config.json is the input \(run.path)/config.json; write the outputs elsewhere"],
+                       report.stderr)
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("config.json")), config)
+        let compare = try Harness.aetrain(["compare", run.path, "--out", run.path])
+        XCTAssertEqual(compare.status, 1)
+        XCTAssertTrue(compare.stderr.contains("holds the input"), compare.stderr)
+        XCTAssertEqual(try Harness.aetrain(["report", run.path, "--out", run.appendingPathComponent("report.html").path]).status, 0,
+                       "a new file beside a run's files is fine")
+
+        let tree = dir.appendingPathComponent("lfw")
+        _ = try Harness.python("""
+            import numpy as np, os
+            from PIL import Image
+            os.makedirs("\(tree.path)/Ann_Lee", exist_ok=True)
+            for k in (1, 2):
+                Image.fromarray(np.full((250, 250, 3), 40 * k, np.uint8)).save(f"\(tree.path)/Ann_Lee/Ann_Lee_{k:04d}.jpg")
+            """)
+        let image = tree.appendingPathComponent("Ann_Lee/Ann_Lee_0001.jpg")
+        let jpeg = try Data(contentsOf: image)
+        let inside = try Harness.aetrain(["prepare-lfw", tree.path, "--out", image.path])
+        XCTAssertEqual(inside.status, 1)
+        XCTAssertTrue(inside.stderr.contains("lies inside the input \(tree.path)"), inside.stderr)
+        XCTAssertEqual(try Data(contentsOf: image), jpeg)
+        let csv = dir.appendingPathComponent("faces.csv")
+        let sidecar = try Harness.aetrain(["prepare-lfw", tree.path, "--out", csv.path])
+        XCTAssertEqual(sidecar.status, 1)
+        XCTAssertTrue(sidecar.stderr.contains("the CSV sidecar would be the same file"), sidecar.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: csv.path))
+    }
+
     /// Sparse coding with an endless source step (10¹² FISTA steps) still stops on SIGTERM to
     /// one rank within seconds: the alternation under way is abandoned, the checkpoint holds the
     /// state before it, and resuming continues from there.

@@ -19,7 +19,7 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertTrue(rows.allSatisfy { $0.firstIndex(of: "|") == $0.index($0.startIndex, offsetBy: 7 + 4 * 9 + 1) }, "column widths")
         XCTAssertTrue(rows[0].hasPrefix("      0   625.00"), "standardized 25x25 data: rec at step 0 is d = 625: \(rows[0])")
 
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out.path)), Set(["V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "filters.png", "activations.npy", "mean.npy", "config.json", "metrics.jsonl", "dataset.png", "checkpoints"]))
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out.path)), Set(["V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "filters.png", "activations.npy", "mean.npy", "config.json", "metrics.jsonl", "dataset.png", "checkpoints", ".lock"]))
         // Weights readable by numpy, with the documented shapes.
         let py = try Harness.python("""
             import numpy as np, sys
@@ -151,10 +151,10 @@ final class TrainBinaryTests: XCTestCase {
         let plain = try Harness.aetrain(["train", "--out", out.path, "--iterations", "30", "--log-every", "10"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertFalse(plain.stdout.contains("\r") || plain.stdout.contains("steps/s"), "no live line when not a terminal")
-        let ranks = try Harness.mpirun(2, ["train", "--out", out.path, "--iterations", "300", "--log-every", "100"])
+        let ranks = try Harness.mpirun(2, ["train", "--overwrite", "--out", out.path, "--iterations", "300", "--log-every", "100"])
         XCTAssertEqual(ranks.status, 0, ranks.stderr)
         XCTAssertFalse(ranks.stdout.contains("steps/s"), "no live line under mpirun (its pty is not the user's terminal)")
-        let quiet = try Harness.aetrain(["train", "--quiet", "--out", out.path, "--iterations", "30", "--log-every", "10"])
+        let quiet = try Harness.aetrain(["train", "--quiet", "--overwrite", "--out", out.path, "--iterations", "30", "--log-every", "10"])
         XCTAssertEqual(quiet.status, 0, quiet.stderr)
         XCTAssertEqual(quiet.stdout, "")
         XCTAssertEqual(quiet.stderr, "")

@@ -37,7 +37,15 @@ public struct LFWPreparation {
 
     /// Runs on every rank; returns what rank 0 wrote (on every rank).
     public func run(comm: Communicator, progress: (Event) -> Void) throws -> Summary {
-        let (entries, rows) = try comm.collectively { try listAndShare(comm: comm) }
+        let (entries, rows) = try comm.collectively { () throws -> ([LFWEntry], Range<Int>) in
+            // The outputs never overwrite an input, nor each other.
+            try InputOutputPaths.check(output: output, setting: "out", inputs: [URL(fileURLWithPath: directory)])
+            try InputOutputPaths.check(output: sidecar, setting: "out", inputs: [URL(fileURLWithPath: directory)])
+            guard InputOutputPaths.conflict(output: sidecar, input: output) == nil else {
+                throw UserError("⟨out⟩ \(output.relativePath): the CSV sidecar would be the same file; name the array with .npy")
+            }
+            return try listAndShare(comm: comm)
+        }
         let shape = settings.imageShape
         if comm.isRoot {
             progress(.listed(images: entries.count, people: Set(entries.map(\.person)).count, shape: shape, ranks: comm.size))

@@ -97,6 +97,15 @@ public enum InputOutputPaths {
         return nil
     }
 
+    /// Throws when `output` (named by `setting`) would overwrite a file of the run directories
+    /// `runs` (what compare and report read); a new file inside a run directory is fine.
+    public static func check(output: URL, setting: String, runs: [URL]) throws {
+        let files = runs.flatMap { run in
+            RunDirectoryClaim.runFiles.map { run.appendingPathComponent($0) }.filter { FileManager.default.fileExists(atPath: $0.path) }
+        }
+        try check(output: output, setting: setting, inputs: files + runs.filter { real(output) == real($0) })
+    }
+
     /// Throws when `output` (named by `setting`) would overwrite one of `inputs`.
     public static func check(output: URL, setting: String, inputs: [URL]) throws {
         for input in inputs {

@@ -6,6 +6,7 @@ extension RunComparison {
     /// term (runs overlaid) and sparsity.csv (per run: λ and the fraction of activations at or
     /// below each of `thresholds`).
     public static func write(_ runs: [RunSummary], to directory: URL) throws {
+        try InputOutputPaths.check(output: directory, setting: "out", runs: runs.map(\.directory))
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw UserError("⟨out⟩ \(directory.relativePath): cannot create the directory: \(error.localizedDescription)")
         }
@@ -29,6 +30,7 @@ extension RunComparison {
 extension HTMLReport {
     /// Writes `render(runs)` to `file` through `DurableFile`.
     public static func write(_ runs: [RunSummary], to file: URL) throws {
+        try InputOutputPaths.check(output: file, setting: "out", runs: runs.map(\.directory))
         try DurableFile.write(Data(render(runs).utf8), to: file)
     }
 }
