@@ -41,10 +41,14 @@ public protocol TrainableModel: AnyObject {
     func codes(ofRows rows: Range<Int>) -> [Float]
     /// Files and lines for the end of the run (collective); rank 0's are written.
     func outputs() throws -> ModelOutputs
+    /// The first filters of `outputs().filters` as they are now, for a log line (local, cheap).
+    /// Empty (the default): the model shows its filters only at the end.
+    func currentFilters() -> [[Float]]
 }
 
 extension TrainableModel {
     public var checkpoints: Bool { true }
+    public func currentFilters() -> [[Float]] { [] }
 }
 
 /// One iteration's outcome.
