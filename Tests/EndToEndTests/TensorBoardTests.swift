@@ -23,8 +23,10 @@ final class TensorBoardTests: XCTestCase {
 
     /// Checks the event files in `events` against the run in `run` (metrics.jsonl,
     /// filters.png, config.json's h) with tensorboard's EventAccumulator and raw loader.
-    func check(events: URL, run: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Found {
-        let r = try Harness.python("import sys; sys.argv = ['check', \(pythonString(events.path)), \(pythonString(run.path))]\n" + Self.checker,
+    /// `rawRepeats`: a (tag, step) may be in two files (TensorBoard drops the older).
+    func check(events: URL, run: URL, rawRepeats: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws -> Found {
+        let args = [events.path, run.path] + (rawRepeats ? ["raw-repeats"] : [])
+        let r = try Harness.python("import sys; sys.argv = ['check', \(args.map(pythonString).joined(separator: ", "))]\n" + Self.checker,
                                    file: file, line: line)
         guard let json = r.stdout.split(separator: "\n").last else { throw UserError("the checker printed nothing: \(r.stderr)") }
         return try JSONDecoder().decode(Found.self, from: Data(json.utf8))
@@ -66,11 +68,11 @@ final class TensorBoardTests: XCTestCase {
     }
 
     func testTensorBoardDirectoryAndResume() throws {
-        // --tensorboard DIR: the events go there, none into the run directory.
+        // --tensorboard DIR, two ranks: one file (rank 0's) goes there, none into the run directory.
         let out = dir.appendingPathComponent("run"), events = dir.appendingPathComponent("tb/run")
         let model = ["train", "--quiet", "--lambda", "1", "--hidden", "32", "--log-every", "10"]
         let common = model + ["--iterations", "100"]
-        let elsewhere = try Harness.aetrain(common + ["--out", out.path, "--tensorboard", events.path])
+        let elsewhere = try Harness.mpirun(2, common + ["--out", out.path, "--tensorboard", events.path])
         XCTAssertEqual(elsewhere.status, 0, elsewhere.stderr)
         XCTAssertEqual(eventFiles(out), [])
         XCTAssertEqual(eventFiles(events).count, 1)
@@ -99,6 +101,25 @@ final class TensorBoardTests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(eventFiles(stopped).count, 1)
         XCTAssertEqual(try check(events: stopped, run: stopped).lossSteps, [0, 10, 19])
+    }
+
+    /// A session that crashed after its last checkpoint logged steps the resumed session logs
+    /// again: the resumed file starts with SessionLog.START, and TensorBoard keeps the new values.
+    func testResumeAfterLostCheckpointShowsEachStepOnce() throws {
+        let out = dir.appendingPathComponent("crashed")
+        let stop = try Harness.aetrain(["train", "--quiet", "--lambda", "1", "--hidden", "32", "--iterations", "60", "--log-every", "10",
+                                        "--checkpoint-every", "20", "--out", out.path, "--debug-signal-rank", "0", "--debug-signal-at", "40"])
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        // As if the process had died before the checkpoint at 41: the run resumes at 40, which it logged.
+        try FileManager.default.removeItem(at: CheckpointFolder(run: out).url.appendingPathComponent("step-000000041.ckpt"))
+        let resume = try Harness.aetrain(["train", "--quiet", "--resume", out.path])
+        XCTAssertEqual(resume.status, 0, resume.stderr)
+        XCTAssertTrue(try String(contentsOf: out.appendingPathComponent("config.json"), encoding: .utf8).contains("step-000000040.ckpt"))
+        let found = try check(events: out, run: out, rawRepeats: true)  // the values of the resumed session, as metrics.jsonl
+        XCTAssertEqual(found.files, 2)
+        XCTAssertEqual(found.lossSteps, [0, 10, 20, 30, 40, 50, 59])
+        XCTAssertEqual(found.imageSteps, found.lossSteps)
+        XCTAssertEqual(found.histogramSteps, [59], "the first session's histogram at 40 is dropped")
     }
 
     /// Models that show their filters only at the end: one image, at the last iteration.
@@ -135,17 +156,19 @@ final class TensorBoardTests: XCTestCase {
     import numpy as np
     from PIL import Image
 
-    events, run = sys.argv[1], sys.argv[2]
+    events, run, raw_repeats = sys.argv[1], sys.argv[2], len(sys.argv) > 3
     files = sorted(glob.glob(os.path.join(events, "events.out.tfevents.*")))
     if not files:
         sys.exit("no event file in %s" % events)
 
-    # Raw events, file by file: no (tag, step) twice across the files.
-    seen = set()
+    # Raw events, file by file: no (tag, step) twice across the files; where sessions start.
+    seen, starts = set(), []
     for f in files:
         for e in LegacyEventFileLoader(f).Load():
+            if e.HasField("session_log") and e.session_log.status == e.session_log.START:
+                starts.append(e.step)
             for v in e.summary.value:
-                if (v.tag, e.step) in seen:
+                if (v.tag, e.step) in seen and not raw_repeats:
                     sys.exit("%s: step %d of %s written twice" % (f, e.step, v.tag))
                 seen.add((v.tag, e.step))
 
@@ -153,7 +176,9 @@ final class TensorBoardTests: XCTestCase {
     acc.Reload()
     tags = acc.Tags()
 
-    # Every scalar against metrics.jsonl: the same step, the same value in float32.
+    # Every scalar against metrics.jsonl: the same step, the same value in float32. The time
+    # split is per iteration of the line's window, which starts after the previous line or at
+    # the session's start.
     lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl")) if l.strip()]
     direct = {"rec": "losses/rec", "spa": "losses/spa", "ent": "losses/ent", "reg": "losses/reg", "loss": "losses/loss",
               "l0": "metrics/l0", "explained_variance": "metrics/explained_variance", "dead_units": "sparsity/dead_units",
@@ -168,9 +193,10 @@ final class TensorBoardTests: XCTestCase {
         for key, tag in direct.items():
             if key in line:
                 expected[(tag, it)] = np.float32(line[key])
+        start = max([s for s in starts if s <= it], default=0)
         for key, tag in timing.items():
             if key in line:
-                expected[(tag, it)] = np.float32(line[key] * 1000 / (it - previous))
+                expected[(tag, it)] = np.float32(line[key] * 1000 / (it - max(previous, start - 1)))
         previous = it
     written = {}
     for tag in tags["scalars"]:
