@@ -27,10 +27,12 @@ install_system_packages() {
   fi
 }
 
-# numpy, Pillow and safetensors: the tests' independent readers and writers of .npy, PNG and
-# safetensors files, and the reference for LFW's crop/resize (scikit-learn resizes with Pillow).
+# numpy, Pillow, safetensors and tensorboard: the tests' independent readers and writers of .npy,
+# PNG, safetensors and TensorBoard event files, and the reference for LFW's crop/resize
+# (scikit-learn resizes with Pillow).
 install_python_test_packages() {
   python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy
   python3 -c 'import PIL' 2>/dev/null || python3 -m pip install -q pillow
   python3 -c 'import safetensors' 2>/dev/null || python3 -m pip install -q safetensors
+  python3 -c 'import tensorboard' 2>/dev/null || python3 -m pip install -q tensorboard
 }

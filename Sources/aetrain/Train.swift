@@ -29,6 +29,8 @@ struct Train: JobCommand {
     var resume: String?
     @Option(help: "Output directory (default aetrain-run, or the --resume directory).")
     var out: String?
+    @Option(help: "Write the TensorBoard event file to this directory instead of the output directory.")
+    var tensorboard: String?
     @Flag(help: "Start a new run in a directory that holds another run's files, removing them first (otherwise refused).")
     var overwrite = false
     @Option(help: "Write a checkpoint every this many iterations (0: only at the end and when stopped).")
@@ -75,6 +77,7 @@ struct Train: JobCommand {
         plan.start = resume.map(StartPoint.resume) ?? initDirectory.map(StartPoint.weights) ?? .fresh
         plan.checkpoints = CheckpointPolicy(every: checkpointEvery, keep: keepCheckpoints)
         plan.output.directory = out
+        plan.output.tensorboard = tensorboard
         plan.output.overwrite = overwrite
         plan.output.quiet = quiet
         plan.output.progress = progress

@@ -13,6 +13,7 @@ public final class RunDirectoryClaim {
     private let lock: Int32
 
     /// The names aetrain writes into a run directory (any model); `checkpoints` is a folder.
+    /// TensorBoard's event files (`TensorBoardWriter.prefix`) count too.
     public static let runFiles: Set<String> = [
         "config.json", "metrics.jsonl", "checkpoints", "dataset.png", "filters.png", "activations.npy", "mean.npy",
         "V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "dictionary.npy", "subspace_cosines.npy",
@@ -37,7 +38,8 @@ public final class RunDirectoryClaim {
         _ = pwrite(fd, pid, pid.count, 0)
         lock = fd
         guard !resuming else { return }
-        let held = Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }.sorted()
+        let events = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasPrefix(TensorBoardWriter.prefix) }
+        let held = (Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) } + events).sorted()
         guard !held.isEmpty else { return }
         guard overwrite else {
             close(lock)

@@ -42,6 +42,9 @@ public struct RunInfo {
     public var warnings: [String]
     /// The iteration this session starts at (past 0 when resumed).
     public var firstIteration: Int
+    /// The model's filters as they are now (`TrainableModel.currentFilters`; local, rank 0's):
+    /// call it from `logged` for the filters of that iteration.
+    public var currentFilters: () -> [[Float]] = { [] }
 }
 
 /// How a run ended.

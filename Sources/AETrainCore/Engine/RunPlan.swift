@@ -38,6 +38,7 @@ public struct RunPlan {
         if let data = data.lfw { try data.validate() }
         if data.argument?.isEmpty == true { throw UserError("⟨data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
         if output.directory?.isEmpty == true { throw UserError("⟨out⟩ is empty; give a directory") }
+        if output.tensorboard?.isEmpty == true { throw UserError("⟨tensorboard⟩ is empty; give a directory") }
     }
 }
 
@@ -76,6 +77,8 @@ public struct OutputPolicy: Equatable {
     /// nil: the --resume directory, else `defaultDirectory`.
     public var directory: String?
     public var defaultDirectory = "aetrain-run"
+    /// Where the TensorBoard event file goes; nil: the run directory.
+    public var tensorboard: String?
     /// A new run into a directory that holds another run's files removes them first
     /// (otherwise it is refused).
     public var overwrite = false

@@ -46,12 +46,16 @@ public protocol TrainableModel: AnyObject {
     /// Held-out evaluation, local: the sums over this rank's examples `rows` (global indices
     /// it holds, never trained on) under the current parameters; the engine reduces them.
     func heldOutSums(ofRows rows: [Int]) -> HeldOutSums
+    /// The first filters of `outputs().filters` as they are now, for a log line (local, cheap).
+    /// Empty (the default): the model shows its filters only at the end.
+    func currentFilters() -> [[Float]]
 }
 
 extension TrainableModel {
     public var checkpoints: Bool { true }
     public var evaluatesHeldOut: Bool { false }
     public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
+    public func currentFilters() -> [[Float]] { [] }
 }
 
 /// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`

@@ -83,7 +83,7 @@ public final class TrainingRun {
             banner: "aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), \(model.banner), "
                 + "\(comm.size) rank(s) × \(threads) BLAS thread(s)"
                 + (resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
-            warnings: resumed?.warnings ?? [], firstIteration: first)
+            warnings: resumed?.warnings ?? [], firstIteration: first, currentFilters: model.currentFilters)
         try onRoot(observers) { try $0.started(info) }
 
         let checkpoints = CheckpointFolder(run: directory)
@@ -211,12 +211,12 @@ public final class TrainingRun {
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and
-    /// metrics.jsonl, dataset.png and filters.png, and the model's files.
+    /// metrics.jsonl, dataset.png and filters.png, the model's files and the TensorBoard events.
     private func standardObservers(_ kind: ModelKind) -> [RunObserver] {
         guard comm.isRoot else { return [] }
         let table = LogTable(quiet: plan.output.quiet)
         return [table, ProgressLine(mode: plan.output.quiet ? .never : plan.output.progress, table: table),
-                RunFiles(), ImageExport(), ModelFiles()]
+                RunFiles(), ImageExport(), ModelFiles(), TensorBoardWriter(directory: plan.output.tensorboard)]
     }
 
     /// Calls `body` on each observer on rank 0; a failure there stops every rank.

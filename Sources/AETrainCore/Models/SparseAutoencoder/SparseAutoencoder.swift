@@ -137,11 +137,16 @@ public final class SparseAutoencoder: AdamTrainedModel {
 
     public func outputs() throws -> ModelOutputs {
         let weights = ModelWeights(store)
-        let d = shape.d
         var out = ModelOutputs()
         out.arrays = weights.arrays
         out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
-        out.filters = (0..<min(64, shape.h)).map { Array(weights.W[($0 * d)..<(($0 + 1) * d)]) }
+        out.filters = currentFilters()
         return out
+    }
+
+    /// The first 64 rows of W (h, d), as `outputs` shows them.
+    public func currentFilters() -> [[Float]] {
+        let d = shape.d, W = store.tensor(store.layout.W)
+        return (0..<min(64, shape.h)).map { Array(W[($0 * d)..<(($0 + 1) * d)]) }
     }
 }
