@@ -13,10 +13,10 @@ final class HeldOutTests: XCTestCase {
         var last: [[String: Any]] = []
         for ranks in [1, 2] {
             let out = dir.appendingPathComponent("r\(ranks)")
-            let r = try Harness.mpirun(ranks, ["train", "--lambda", "1", "--eval-fraction", "0.2", "--iterations", "400", "--log-every", "100",
+            let r = try Harness.mpirun(ranks, ["train", "--lambda", "1", "--eval-fraction", "0.2", "--batch-size", "50", "--iterations", "400", "--log-every", "100",
                                                "--out", out.path])
             XCTAssertEqual(r.status, 0, r.stderr)
-            XCTAssertTrue(r.stdout.contains("|    e.rec     e.L0   e.dead     e.EV"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(" |   e.rec     e.L0   e.dead     e.EV"), r.stdout)
             let lines = try Harness.metrics(out)
             XCTAssertEqual(lines.count, 5)
             for line in lines {
@@ -55,7 +55,7 @@ final class HeldOutTests: XCTestCase {
     /// The held-out rows are never drawn: training on the other rows alone gives the same run.
     func testTrainingNeverSeesTheHeldOutRows() throws {
         let out = dir.appendingPathComponent("split")
-        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--eval-fraction", "0.5", "--iterations", "5", "--out", out.path]).status, 0)
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--eval-fraction", "0.5", "--batch-size", "50", "--iterations", "5", "--out", out.path]).status, 0)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any]
         let rows = config?["heldOutRows"] as? [Int] ?? []
         XCTAssertEqual(rows.count, 50)

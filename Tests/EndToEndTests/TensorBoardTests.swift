@@ -41,7 +41,7 @@ final class TensorBoardTests: XCTestCase {
     func testSparseAutoencoderScalarsImagesAndHistogram() throws {
         let out = dir.appendingPathComponent("sae")
         let r = try Harness.aetrain(["train", "--quiet", "--lambda", "1", "--hidden", "64", "--iterations", "60", "--log-every", "10",
-                                     "--eval-fraction", "0.2", "--out", out.path])
+                                     "--eval-fraction", "0.2", "--batch-size", "50", "--out", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let files = eventFiles(out)
         XCTAssertEqual(files.count, 1, "one event file: \(files)")
