@@ -21,9 +21,6 @@ public final class TrainingRun {
         self.comm = comm
     }
 
-    /// The examples whose codes the sheet's sparsity plot shows.
-    public static let codeExamples = 25
-
     @discardableResult
     public func run() throws -> RunOutcome {
         try plan.validate()
@@ -31,11 +28,30 @@ public final class TrainingRun {
         let threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
         BLASThreads.set(threads)
         Denormals.flushToZero()
+        let session = try open(try prepare(), threads: threads)
+        let outcome = try session.loop()
+        try session.finish(outcome)
+        return outcome
+    }
 
+    /// What a run starts from: the model built (and restored) on this rank's shard.
+    struct Prepared {
+        var kind: ModelKind
+        var resumed: ResumePoint?
+        var shard: DatasetShard
+        /// The data as config.json records it, so that --resume finds the same.
+        var data: DataPlan
+        var settings: TrainSettings
+        var model: TrainableModel
+    }
+
+    /// Loads the data, settles the settings (the model's defaults or the checkpoint's, then
+    /// the flags), holds out the evaluation rows, and builds the model — restored when resuming.
+    private func prepare() throws -> Prepared {
         // A resumed run starts from its checkpoint: model, settings and data as recorded.
         let resumed = try plan.start.resumeDirectory.map { try ResumePoint.load(directory: $0, comm: comm) }
         let kind = try resolveModel(resumed)
-        let (shard, recordedData) = try loadData(resumed)
+        let (shard, data) = try loadData(resumed)
         let initial = try plan.start.weightsDirectory.map { dir in
             try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
         }
@@ -57,113 +73,39 @@ public final class TrainingRun {
             return model
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
-        let first = resumed?.checkpoint.header.iteration ?? 0
-        let evaluating = shard.split != nil && model.evaluatesHeldOut
+        return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model)
+    }
 
-        // Only rank 0 touches the output directory; its errors stop every rank. It claims the
-        // directory first: never another run's, never over an input.
+    /// Claims the output directory (rank 0; never another run's, never over an input), records
+    /// the run and starts the observers.
+    private func open(_ p: Prepared, threads: Int) throws -> RunSession {
         let directory = URL(fileURLWithPath: plan.output.directory ?? plan.start.resumeDirectory ?? plan.output.defaultDirectory)
         let claim = try comm.collectively { () throws -> RunDirectoryClaim? in
             guard comm.isRoot else { return nil }
-            try InputOutputPaths.check(output: directory, setting: "out", inputs: inputs(recordedData))
-            return try RunDirectoryClaim(directory, resuming: resumed != nil, overwrite: plan.output.overwrite)
+            try InputOutputPaths.check(output: directory, setting: "out", inputs: inputs(p.data))
+            return try RunDirectoryClaim(directory, resuming: p.resumed != nil, overwrite: plan.output.overwrite)
         }
-        defer { withExtendedLifetime(claim) {} }
-        let runID = resumed?.checkpoint.header.runID ?? resumed?.config?.runID ?? UUID().uuidString
-        let observers = standardObservers(kind) + plan.observers
+        let first = p.resumed?.checkpoint.header.iteration ?? 0
+        let runID = p.resumed?.checkpoint.header.runID ?? p.resumed?.config?.runID ?? UUID().uuidString
+        let session = RunSession(plan: plan, comm: comm, prepared: p, directory: directory, claim: claim, runID: runID,
+                                 first: first, observers: standardObservers(p.kind) + plan.observers)
         let config = RunConfig(
-            model: kind, runID: runID, settings: settings, dataset: shard.info, ranks: comm.size, blasThreadsPerRank: threads,
-            started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine,
-            data: recordedData,
-            resumedFrom: resumed?.file, checkpoints: model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: kind, comm: comm), heldOutRows: shard.split?.heldOut)
+            model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
+            started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
+            resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
+            execution: RunConfig.Execution(plan.execution, kind: p.kind, comm: comm), heldOutRows: p.shard.split?.heldOut)
         let info = RunInfo(
-            model: kind, settings: settings, dataset: shard.info, preview: shard.preview, directory: directory, config: config,
-            columns: model.columns + (evaluating ? LogColumn.heldOut(after: model.columns) : []),
-            banner: "aetrain: \(shard.info.examples) examples of \(shard.info.imageShape) from \(shard.info.source), \(model.banner), "
-                + "\(comm.size) rank(s) × \(threads) BLAS thread(s)"
-                + (resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
-            warnings: resumed?.warnings ?? [], firstIteration: first, currentFilters: model.currentFilters)
-        try onRoot(observers) { try $0.started(info) }
-
-        let checkpoints = CheckpointFolder(run: directory)
-        var lastCheckpoint = resumed.map { URL(fileURLWithPath: $0.file) }
-        comm.setRecoveryHint(model.checkpoints
-            ? "the last checkpoint is in \(checkpoints.url.relativePath); continue with: aetrain train --resume \(directory.relativePath)"
+            model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
+            columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
+            banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.imageShape) from \(p.shard.info.source), "
+                + "\(p.model.banner), \(comm.size) rank(s) × \(threads) BLAS thread(s)"
+                + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
+            warnings: p.resumed?.warnings ?? [], firstIteration: first, currentFilters: p.model.currentFilters)
+        try session.onRoot { try $0.started(info) }
+        comm.setRecoveryHint(p.model.checkpoints
+            ? "the last checkpoint is in \(session.checkpointFolder.url.relativePath); continue with: aetrain train --resume \(directory.relativePath)"
             : "run the command again")
-        func checkpoint(_ iteration: Int) throws {
-            guard model.checkpoints else { return }
-            let state = try model.checkpointState()
-            let header = Checkpoint.Header(
-                model: kind, runID: runID, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,
-                examples: shard.info.examples, shape: model.shape, samplerRNG: state.samplerRNG?.map { String($0, radix: 16) },
-                ranks: comm.size, written: ISO8601DateFormatter().string(from: Date()))
-            try comm.collectively {
-                guard comm.isRoot else { return }
-                let file = try checkpoints.write(Checkpoint(header: header, values: state.sections), keep: plan.checkpoints.keep)
-                lastCheckpoint = file
-                for o in observers { o.checkpointed(file) }
-            }
-        }
-
-        // The loop.
-        var outcome = RunOutcome.finished
-        var iteration = first, previousLog = first - 1
-        let start = DispatchTime.now().uptimeNanoseconds
-        while iteration < settings.iterations {
-            let step = try model.iterate(iteration, stop: StopRequest.received)
-            guard step.completed else {
-                try checkpoint(iteration)
-                outcome = .stopped(iteration: iteration)
-                break
-            }
-            var record = step.record
-            if let bad = record.firstNonFinite {
-                outcome = .diverged(iteration: iteration, term: bad.name, value: bad.value)
-                break
-            }
-            if comm.isRoot { for o in observers { o.iterated(iteration, loss: record.loss) } }
-            if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
-                guard try comm.allAgree(on: model.checksum()) else {
-                    throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
-                }
-                record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                model.closeWindow(&record)
-                if evaluating { try evaluateHeldOut(model, shard: shard, into: &record) }
-                let steps = iteration - previousLog
-                try onRoot(observers) { try $0.logged(record, steps: steps) }
-                previousLog = iteration
-            }
-            iteration += 1
-            applyTestHooks(after: iteration, model: model)
-            if step.stopRequested {
-                try checkpoint(iteration)
-                outcome = .stopped(iteration: iteration)
-                break
-            }
-            if plan.checkpoints.every > 0, iteration % plan.checkpoints.every == 0, iteration < settings.iterations {
-                try checkpoint(iteration)
-            }
-        }
-        if outcome == .finished { try checkpoint(iteration) }
-
-        // Outputs: only finite parameters are written; the rest describes them.
-        let finite = model.parametersAreFinite
-        let outputs = finite ? try model.outputs() : nil
-        let activations = finite ? try firstCodes(model, shard: shard, h: settings.hidden) : nil
-        if plan.testHooks.rankChecksums {
-            let file = directory.appendingPathComponent("checksum.rank\(comm.rank)")
-            try comm.collectively { try DurableFile.write(Data(String(model.checksum(), radix: 16).utf8), to: file) }
-        }
-        let result = RunResult(outcome: outcome, directory: directory, outputs: outputs, activations: activations,
-                               hidden: settings.hidden, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
-        try onRoot(observers) { try $0.finished(result) }
-        if case let .diverged(at, term, value) = outcome {
-            let kept = finite ? "the weights from before iteration \(at) are in \(directory.relativePath)" : "no weights were written (they were no longer finite)"
-            let last = lastCheckpoint.map { "; the last good checkpoint is \($0.path)" } ?? ""
-            throw UserError("the loss became non-finite at iteration \(at) (\(term) = \(value)); \(kept)\(last). Try a smaller ⟨learning-rate⟩.")
-        }
-        return outcome
+        return session
     }
 
     // MARK: Parts of `run`
@@ -219,42 +161,6 @@ public final class TrainingRun {
                 RunFiles(), ImageExport(), ModelFiles(), TensorBoardWriter(directory: plan.output.tensorboard)]
     }
 
-    /// Calls `body` on each observer on rank 0; a failure there stops every rank.
-    private func onRoot(_ observers: [RunObserver], _ body: (RunObserver) throws -> Void) throws {
-        try comm.collectively {
-            guard comm.isRoot else { return }
-            for o in observers { try body(o) }
-        }
-    }
-
-    /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
-    private func evaluateHeldOut(_ model: TrainableModel, shard: DatasetShard, into record: inout LogRecord) throws {
-        let sums = model.heldOutSums(ofRows: shard.heldOutRows)
-        var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
-        try comm.allreduceSum(&values)
-        let n = max(values[3], 1)
-        record.evalRec = values[0] / n
-        record.evalExplainedVariance = values[1] > 0 ? 1 - values[0] / values[1] : nil
-        if !sums.fired.isEmpty {
-            record.evalL0 = values[2] / n
-            record.evalDeadUnits = values[4...].filter { $0 == 0 }.count
-        }
-    }
-
-    /// The codes (k, h) of the dataset's first k examples, gathered on rank 0 (nil elsewhere).
-    private func firstCodes(_ model: TrainableModel, shard: DatasetShard, h: Int) throws -> [Float]? {
-        let k = min(Self.codeExamples, shard.info.examples)
-        let mine = shard.rows.clamped(to: 0..<k)
-        let local = mine.isEmpty ? [] : model.codes(ofRows: mine)
-        let all = try DatasetShard.gatherFirstRows(k, width: h, local: local, examples: shard.info.examples, comm: comm)
-        return comm.isRoot ? all : nil
-    }
-
-    private func applyTestHooks(after done: Int, model: TrainableModel) {
-        let hooks = plan.testHooks
-        if hooks.perturbRank == comm.rank, done == 1 { model.perturb() }
-        if hooks.signalRank == comm.rank, hooks.signalAt == done { StopRequest.raise(SIGTERM) }
-    }
 }
 
 extension StartPoint {

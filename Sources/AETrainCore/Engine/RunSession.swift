@@ -1,0 +1,152 @@
+import Foundation
+
+/// One session of a run, once it is set up (`TrainingRun.open`): the loop, checkpoints, stops
+/// and the end. Everything that could fail on one rank alone runs under
+/// `Communicator.collectively`, so no rank is left waiting.
+final class RunSession {
+    let plan: RunPlan
+    let comm: Communicator
+    let kind: ModelKind
+    let model: TrainableModel
+    let shard: DatasetShard
+    let settings: TrainSettings
+    let directory: URL
+    let runID: String
+    /// The iteration this session starts at (past 0 when resumed).
+    let first: Int
+    /// Rank 0's observers (none elsewhere).
+    let observers: [RunObserver]
+    let checkpointFolder: CheckpointFolder
+    /// Held-out examples are evaluated at each log line.
+    let evaluating: Bool
+    /// The newest checkpoint written, or resumed from.
+    private(set) var lastCheckpoint: URL?
+    /// Rank 0's hold on the run directory, for the session's life.
+    private let claim: RunDirectoryClaim?
+
+    /// The examples whose codes the sheet's sparsity plot shows.
+    static let codeExamples = 25
+
+    init(plan: RunPlan, comm: Communicator, prepared p: TrainingRun.Prepared, directory: URL, claim: RunDirectoryClaim?,
+         runID: String, first: Int, observers: [RunObserver]) {
+        self.plan = plan; self.comm = comm; kind = p.kind; model = p.model; shard = p.shard; settings = p.settings
+        self.directory = directory; self.claim = claim; self.runID = runID; self.first = first; self.observers = observers
+        checkpointFolder = CheckpointFolder(run: directory)
+        evaluating = p.shard.split != nil && p.model.evaluatesHeldOut
+        lastCheckpoint = p.resumed.map { URL(fileURLWithPath: $0.file) }
+    }
+
+    /// Iterations `first ..< settings.iterations`, until the end, a stop request or a
+    /// non-finite loss: log lines (with the ranks' checksum and the held-out terms),
+    /// periodic checkpoints and the checkpoint of a stop.
+    func loop() throws -> RunOutcome {
+        var iteration = first, previousLog = first - 1
+        let start = DispatchTime.now().uptimeNanoseconds
+        while iteration < settings.iterations {
+            let step = try model.iterate(iteration, stop: StopRequest.received)
+            guard step.completed else {  // abandoned on a stop request: its state is still the one before it
+                try checkpoint(iteration)
+                return .stopped(iteration: iteration)
+            }
+            var record = step.record
+            if let bad = record.firstNonFinite { return .diverged(iteration: iteration, term: bad.name, value: bad.value) }
+            if comm.isRoot { for o in observers { o.iterated(iteration, loss: record.loss) } }
+            if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
+                guard try comm.allAgree(on: model.checksum()) else {
+                    throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
+                }
+                record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                model.closeWindow(&record)
+                if evaluating { try evaluateHeldOut(into: &record) }
+                let steps = iteration - previousLog
+                try onRoot { try $0.logged(record, steps: steps) }
+                previousLog = iteration
+            }
+            iteration += 1
+            applyTestHooks(after: iteration)
+            if step.stopRequested {
+                try checkpoint(iteration)
+                return .stopped(iteration: iteration)
+            }
+            if plan.checkpoints.every > 0, iteration % plan.checkpoints.every == 0, iteration < settings.iterations {
+                try checkpoint(iteration)
+            }
+        }
+        try checkpoint(iteration)
+        return .finished
+    }
+
+    /// The model's state before `iteration`, gathered and written by rank 0.
+    func checkpoint(_ iteration: Int) throws {
+        guard model.checkpoints else { return }
+        let state = try model.checkpointState()
+        let header = Checkpoint.Header(
+            model: kind, runID: runID, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,
+            examples: shard.info.examples, shape: model.shape, samplerRNG: state.samplerRNG?.map { String($0, radix: 16) },
+            ranks: comm.size, written: ISO8601DateFormatter().string(from: Date()))
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            let file = try checkpointFolder.write(Checkpoint(header: header, values: state.sections), keep: plan.checkpoints.keep)
+            lastCheckpoint = file
+            for o in observers { o.checkpointed(file) }
+        }
+    }
+
+    /// The outputs (only finite parameters are written; the rest describes them), and the
+    /// error of a diverged run.
+    func finish(_ outcome: RunOutcome) throws {
+        let finite = model.parametersAreFinite
+        let outputs = finite ? try model.outputs() : nil
+        let activations = finite ? try firstCodes() : nil
+        if plan.testHooks.rankChecksums {
+            let file = directory.appendingPathComponent("checksum.rank\(comm.rank)")
+            try comm.collectively { try DurableFile.write(Data(String(model.checksum(), radix: 16).utf8), to: file) }
+        }
+        let result = RunResult(outcome: outcome, directory: directory, outputs: outputs, activations: activations,
+                               hidden: settings.hidden, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
+        try onRoot { try $0.finished(result) }
+        if case let .diverged(at, term, value) = outcome {
+            let kept = finite ? "the weights from before iteration \(at) are in \(directory.relativePath)"
+                              : "no weights were written (they were no longer finite)"
+            let last = lastCheckpoint.map { "; the last good checkpoint is \($0.path)" } ?? ""
+            throw UserError("the loss became non-finite at iteration \(at) (\(term) = \(value)); \(kept)\(last). Try a smaller ⟨learning-rate⟩.")
+        }
+    }
+
+    /// Calls `body` on each observer on rank 0; a failure there stops every rank.
+    func onRoot(_ body: (RunObserver) throws -> Void) throws {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            for o in observers { try body(o) }
+        }
+    }
+
+    /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
+    private func evaluateHeldOut(into record: inout LogRecord) throws {
+        let sums = model.heldOutSums(ofRows: shard.heldOutRows)
+        var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
+        try comm.allreduceSum(&values)
+        let n = max(values[3], 1)
+        record.evalRec = values[0] / n
+        record.evalExplainedVariance = values[1] > 0 ? 1 - values[0] / values[1] : nil
+        if !sums.fired.isEmpty {
+            record.evalL0 = values[2] / n
+            record.evalDeadUnits = values[4...].filter { $0 == 0 }.count
+        }
+    }
+
+    /// The codes (k, h) of the dataset's first k examples, gathered on rank 0 (nil elsewhere).
+    private func firstCodes() throws -> [Float]? {
+        let k = min(Self.codeExamples, shard.info.examples)
+        let mine = shard.rows.clamped(to: 0..<k)
+        let local = mine.isEmpty ? [] : model.codes(ofRows: mine)
+        let all = try DatasetShard.gatherFirstRows(k, width: settings.hidden, local: local, examples: shard.info.examples, comm: comm)
+        return comm.isRoot ? all : nil
+    }
+
+    private func applyTestHooks(after done: Int) {
+        let hooks = plan.testHooks
+        if hooks.perturbRank == comm.rank, done == 1 { model.perturb() }
+        if hooks.signalRank == comm.rank, hooks.signalAt == done { StopRequest.raise(SIGTERM) }
+    }
+}
