@@ -38,7 +38,8 @@ public final class PCAModel: TrainableModel {
 
     public func closeWindow(_ record: inout LogRecord) { record.computeSeconds = seconds }
 
-    public func checksum() -> UInt64 { (result?.eigenvalues ?? []).withUnsafeBytes { FNV1a.hash($0) } }
+    /// FNV-1a over the eigenvalues' bit patterns, a word at a time.
+    public func checksum() -> UInt64 { (result?.eigenvalues ?? []).reduce(FNV1a.offset) { ($0 ^ $1.bitPattern) &* FNV1a.prime } }
     public var parametersAreFinite: Bool { result?.eigenvalues.allSatisfy(\.isFinite) ?? false }
     public func perturb() {}
     public func checkpointState() throws -> ModelState { ModelState(sections: []) }

@@ -75,6 +75,12 @@ public final class SparseCoding {
         eigenvalues = scratch.take(Double.self, h); eigenWork = scratch.take(Double.self, eigenWorkCount)
     }
 
+    /// W (d, h) and this rank's S (n, h), as arrays (checkpoints, outputs).
+    public var dictionary: [Double] { Array(UnsafeBufferPointer(start: W, count: d * h)) }
+    public var codes: [Double] { Array(UnsafeBufferPointer(start: S, count: n * h)) }
+    /// FNV-1a over W's bit patterns: equal on every rank when the ranks agree.
+    public func checksum() -> UInt64 { FNV1a.hash(UnsafeRawBufferPointer(start: W, count: d * h * MemoryLayout<Double>.stride)) }
+
     // MARK: Objective
 
     /// (rec, spa, reg, J) over all ranks' examples.

@@ -71,14 +71,13 @@ public final class SparseCodingModel: TrainableModel {
         compute = 0
     }
 
-    public func checksum() -> UInt64 { FNV1a.hash(UnsafeRawBufferPointer(start: coding.W, count: 8 * coding.d * coding.h)) }
+    public func checksum() -> UInt64 { coding.checksum() }
     public var parametersAreFinite: Bool { dictionary.allSatisfy(\.isFinite) }
-    /// W (d, h) as an array.
-    var dictionary: [Double] { Array(UnsafeBufferPointer(start: coding.W, count: coding.d * coding.h)) }
+    var dictionary: [Double] { coding.dictionary }
     public func perturb() { coding.W[0] += 1e-3 }
 
     public func checkpointState() throws -> ModelState {
-        let local = Array(UnsafeBufferPointer(start: coding.S, count: coding.n * coding.h))
+        let local = coding.codes
         let codes = try DatasetShard.gatherFirstRows(shard.info.examples, width: coding.h, local: local,
                                                      examples: shard.info.examples, comm: comm)
         return ModelState(sections: [("dictionary", .f64(dictionary)), ("codes", .f64(codes))])
