@@ -58,6 +58,13 @@ enum Entry {
         var code: Int32 = 0
         var commandType: ParsableCommand.Type = Train.self
         do {
+            // Swift decodes arguments as UTF-8, repairing what is not: a path that is not
+            // UTF-8 would silently become another path. Refuse it instead.
+            for i in 1..<Int(CommandLine.argc) {
+                guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) != nil else {
+                    throw ValidationError("argument \(i) is not valid UTF-8; aetrain takes paths and values in UTF-8")
+                }
+            }
             var command = try AETrain.parseAsRoot()
             commandType = type(of: command)
             if let rankCommand = command as? RankCommand {

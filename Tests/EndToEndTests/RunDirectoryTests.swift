@@ -156,6 +156,19 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: csv.path))
     }
 
+    /// A path that is not UTF-8 is refused, not turned into another path.
+    func testNonUTF8PathsAreRefused() throws {
+        let r = try Harness.python("""
+            import os, subprocess, sys
+            out = os.path.join(b"\(dir.path)".decode(), "bad\\udcff").encode("utf-8", "surrogateescape")
+            p = subprocess.run([b"\(Harness.aetrain)", b"train", b"--out", out], capture_output=True)
+            made = [n for n in os.listdir(b"\(dir.path)")]
+            print(p.returncode, p.stderr.decode().strip(), made)
+            """)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "64 error: argument 3 is not valid UTF-8; aetrain takes paths and values in UTF-8 (aetrain help lists the commands and flags) []")
+    }
+
     /// Sparse coding with an endless source step (10¹² FISTA steps) still stops on SIGTERM to
     /// one rank within seconds: the alternation under way is abandoned, the checkpoint holds the
     /// state before it, and resuming continues from there.
