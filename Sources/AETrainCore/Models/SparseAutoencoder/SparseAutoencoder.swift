@@ -34,7 +34,14 @@ public final class SparseAutoencoder: TrainableModel {
         }
         self.shard = shard
         self.settings = settings
-        let shape = ModelShape(d: shard.d, h: settings.hidden)
+        let shape = try ModelShape(checkingD: shard.d, h: settings.hidden)
+        let (d, h) = (shape.d, shape.h)
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
+        need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
+        need.add(Float.self, m, d)                                                             // the batch
+        try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
         store = ParameterStore(layout: ParameterLayout(shape))
         if let initial {
             try initial.check(against: shape)
