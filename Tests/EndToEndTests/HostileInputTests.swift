@@ -102,6 +102,18 @@ final class HostileInputTests: XCTestCase {
                                 ["needs", "sparse coding with h = 100000000", "this rank can use"])
     }
 
+    /// Memory allowing, a buffer that one BLAS or MPI call covers (32-bit counts) must still
+    /// fit in one: refused before anything is allocated.
+    func testCountsBeyondOneBLASOrMPICall() throws {
+        try assertOneErrorAlone(andOnTwoRanks: ["train", "--data", "synthetic:100,4,4", "--hidden", "100000000", "--max-memory", "1P", "--out", out],
+                                ["--hidden 100000000 with d = 16 pixels", "beyond the 2147483647"])
+        try assertOneErrorAlone(andOnTwoRanks: ["pca", "--data", "synthetic:2,220,220", "--max-memory", "1P", "--out", out],
+                                ["48400×48400 covariance", "beyond the 2147483647"])
+        assertOneError(try Harness.aetrain(["train", "--model", "sparse-coding", "--data", "synthetic:10,4,4", "--hidden", "50000",
+                                            "--max-memory", "1P", "--out", out]),
+                       ["--hidden 50000 with d = 16 pixels", "beyond the 2147483647"])
+    }
+
     /// `--max-memory` sets the budget: a small one refuses what the node could hold, and says
     /// so; a malformed one is a usage error.
     func testMaxMemoryFlag() throws {

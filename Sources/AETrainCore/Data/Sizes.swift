@@ -17,6 +17,21 @@ public enum Sizes {
         }
         return total
     }
+
+    /// The most values one BLAS or MPI call takes: both count in 32-bit integers (OpenBLAS's
+    /// `blasint`, MPI's `int`), as do the batch sampler's example indices.
+    public static let maxCount = Int(Int32.max)
+
+    /// The product of `factors` when it is at most `maxCount`; otherwise a `UserError` naming
+    /// `what`. For a buffer that one BLAS or MPI call covers whole.
+    public static func count(_ factors: [Int], naming what: @autoclosure () -> String) throws -> Int {
+        let n = try product(factors, naming: what())
+        guard n <= maxCount else {
+            let product = factors.count > 1 ? factors.map(String.init).joined(separator: " × ") + " = " : ""
+            throw UserError("\(what()) is too large: \(product)\(n) values, beyond the \(maxCount) one BLAS or MPI call takes")
+        }
+        return n
+    }
 }
 
 extension ImageShape {
@@ -29,9 +44,16 @@ extension ImageShape {
 extension ModelShape {
     /// A model of `h` units on `d`-pixel data whose weight matrix (h·d values), and the four
     /// copies of it that parameters, gradients and Adam's moments make, have a representable
-    /// size. Model constructors call this before they size anything from h.
+    /// size. Model constructors call this before they size anything from h, then
+    /// `MemoryBudget.check`, then `checkCounts()`.
     public init(checkingD d: Int, h: Int) throws {
         _ = try Sizes.product([4, 2, d, h], naming: "⟨hidden⟩ \(h) with d = \(d) pixels")
         self.init(d: d, h: h)
+    }
+
+    /// Checks that both weight matrices, their biases and a few reduced sums fit in one BLAS
+    /// or MPI call (`Sizes.maxCount`): the gradient is reduced in one allreduce.
+    public func checkCounts() throws {
+        _ = try Sizes.count([2 * d * h + d + h + 16], naming: "⟨hidden⟩ \(h) with d = \(d) pixels (2·h·d + h + d parameters)")
     }
 }

@@ -27,6 +27,7 @@ public final class PCAModel: TrainableModel {
         need.add(Double.self, 2, d, d)                                // the covariance, then its scaled copy
         need.add(Double.self, 256, d); need.add(Double.self, components, d)  // row chunks; the components
         try MemoryBudget.check(need, for: "the \(d)×\(d) covariance of d = \(d) pixels (and this rank's data)", comm: comm)
+        _ = try Sizes.count([d, d], naming: "the \(d)×\(d) covariance, reduced across ranks in one call,")
         self.shard = shard; self.components = components; self.comm = comm
     }
 

@@ -55,6 +55,8 @@ public final class SparseCoding {
         need.add(Double.self, 2, d, h); need.add(Double.self, 4, h, h)   // W, Σ_XS; the h×h systems (and dsyev's query)
         if comm.isRoot { need.add(Double.self, 2, shard.info.examples, h) }  // a checkpoint's codes, gathered
         try MemoryBudget.check(need, for: "sparse coding with h = \(h) on \(n) examples of d = \(d) pixels (its n×h and h×h buffers and this rank's data)", comm: comm)
+        _ = try Sizes.count([d + h, h], naming: "⟨hidden⟩ \(h) with d = \(d) pixels (the reduced Σ_XS and Σ_SS)")
+        _ = try Sizes.count([n, max(d, h)], naming: "sparse coding's \(n) examples on this rank with h = \(h) and d = \(d)")
         self.init(d: shard.d, h: hidden, n: shard.rows.count, examples: shard.info.examples, lambda: lambda, eta: eta, comm: comm)
         for i in 0..<(n * d) { x[i] = Double(shard.values[i]) }
         var rng = Xoshiro256(seed: seed)

@@ -36,7 +36,11 @@ public final class TiedLinearModel: TrainableModel {
         need.add(bytes: shard.bytes)
         need.add(Float.self, 4, d, k)                              // W, its gradient, Adam's moments
         need.add(Float.self, 2, m, d); need.add(Float.self, 2, m, k)  // batch, R; S, R W
+        need.add(Int32.self, shard.info.examples)                   // the sampler
         try MemoryBudget.check(need, for: "a tied linear autoencoder with k = \(k) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
+        _ = try Sizes.count([d, k + 1], naming: "⟨hidden⟩ \(k) with d = \(d) pixels")
+        _ = try Sizes.count([m, d], naming: "⟨batch-size⟩ \(m) with d = \(d)")
+        _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
         self.shard = shard; self.settings = settings; self.comm = comm
         store = ParameterStore(layout: ParameterLayout(shape: shape, tensors: [("W", [d, k])]),
                                reducedSlots: Slot.allCases.count)
