@@ -44,8 +44,7 @@ let package = Package(
             name: "AETrainCore",
             dependencies: ["COpenBLAS", "CKernels", "CImageIO", "CProcessControl"],
             exclude: ["Data/Resources/make_lfw_faces.py"],
-            resources: [.copy("Data/Resources/lfw_faces_25x25.npy")],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            resources: [.copy("Data/Resources/lfw_faces_25x25.npy")]
         ),
         // The MPI implementation of `Communicator`.
         .target(name: "AETrainMPI", dependencies: ["AETrainCore", "CMPI", "CProcessControl"]),

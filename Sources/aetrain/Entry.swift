@@ -69,6 +69,7 @@ enum Entry {
             commandType = type(of: command)
             if let rankCommand = command as? RankCommand {
                 comm.startWatchdog(timeout: rankCommand.peerTimeout)
+                MemoryBudget.limit = (command as? JobCommand)?.job.maxMemoryBytes
                 try rankCommand.run(comm: comm)
             } else if comm.isRoot {
                 try command.run()  // `aetrain help ...`: prints help

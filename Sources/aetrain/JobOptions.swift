@@ -1,3 +1,4 @@
+import AETrainCore
 import AETrainMPI
 import ArgumentParser
 
@@ -10,7 +11,17 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Seconds a rank waits in a collective before it declares a peer dead and ends the job.")
     var peerTimeout: Double = MPICommunicator.defaultPeerTimeout
 
+    @Option(help: ArgumentHelp("Memory each rank may use, e.g. 8G, 512M or bytes (default: this node's memory / ranks on this node).",
+                               valueName: "size"))
+    var maxMemory: String?
+
+    /// `--max-memory` in bytes (nil: the node's memory shared by its ranks).
+    var maxMemoryBytes: Int? { maxMemory.flatMap(MemoryBudget.parse) }
+
     func validate() throws {
+        if let maxMemory, MemoryBudget.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory must be a positive size such as 8G, 512M or a number of bytes, got '\(maxMemory)'")
+        }
         guard peerTimeout.isFinite, peerTimeout > 0 else { throw ValidationError("--peer-timeout must be positive, got \(peerTimeout)") }
         guard peerTimeout <= Self.maxPeerTimeout else {
             throw ValidationError("--peer-timeout must be at most \(Int(Self.maxPeerTimeout)) s, got \(peerTimeout)")

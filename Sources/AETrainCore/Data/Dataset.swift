@@ -71,6 +71,14 @@ struct RowStorage {
         base.initialize(repeating: 0, count: max(1, count))
         self.count = count
     }
+    /// `rows` examples of `d` pixels, once the memory budget allows them (`of` names the data).
+    init(rows: Int, d: Int, of what: String, comm: Communicator) throws {
+        let count = try Sizes.product([rows, d], naming: "\(what): this rank's \(rows) examples of \(d) pixels")
+        var estimate = MemoryEstimate()
+        estimate.add(Float.self, count)
+        try MemoryBudget.check(estimate, for: "this rank's \(rows) examples of \(d) pixels of \(what)", comm: comm)
+        self.init(count: count)
+    }
     func deallocate() { base.deallocate() }
     var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
 }
@@ -82,6 +90,8 @@ public final class DatasetShard {
     public var d: Int { info.imageShape.pixels }
     /// (rows.count, d) standardized pixels, row-major.
     public var values: UnsafeMutableBufferPointer<Float> { storage.buffer }
+    /// Bytes this shard holds (for the memory budget of what is allocated next to it).
+    public var bytes: Int { storage.count * MemoryLayout<Float>.stride }
     private let storage: RowStorage
     /// (d) per-pixel mean subtracted during standardization.
     public let pixelMean: [Double]
@@ -133,8 +143,9 @@ public final class DatasetShard {
             () throws -> (Int, ImageShape, String, Range<Int>, RowStorage, String) in
             switch source {
             case .synthetic(let spec, let seed):
+                try spec.check()
                 let rows = try shardRows(examples: spec.examples, comm: comm, path: source.description)
-                let values = RowStorage(count: rows.count * spec.shape.pixels)
+                let values = try RowStorage(rows: rows.count, d: spec.shape.pixels, of: source.description, comm: comm)
                 for (i, row) in rows.enumerated() {
                     spec.generate(row: row, seed: seed, into: values.base + i * spec.shape.pixels)
                 }
@@ -143,7 +154,7 @@ public final class DatasetShard {
                 let entries = try LFWTree.list(root, minFaces: settings.minFacesPerPerson)
                 let shape = settings.imageShape
                 let rows = try shardRows(examples: entries.count, comm: comm, path: root)
-                let values = RowStorage(count: rows.count * shape.pixels)
+                let values = try RowStorage(rows: rows.count, d: shape.pixels, of: root, comm: comm)
                 do {
                     for (i, row) in rows.enumerated() {
                         try LFWTree.load(root: root, entry: entries[row], settings: settings, into: values.base + i * shape.pixels)
@@ -161,7 +172,7 @@ public final class DatasetShard {
             let header = reader.header
             let shape = try resolveImageShape(header: header, given: imageShape, path: path)
             let rows = try shardRows(examples: header.rowCount, comm: comm, path: path)
-            let values = RowStorage(count: rows.count * shape.pixels)
+            let values = try RowStorage(rows: rows.count, d: shape.pixels, of: path, comm: comm)
             do {
                 try reader.readRows(rows, into: values.buffer)
                 try checkFinite(values, rows: rows, d: shape.pixels, path: path)
@@ -243,15 +254,16 @@ public final class DatasetShard {
             if let given, given != shape {
                 throw UserError("\(path): images are \(shape), but ⟨image-shape⟩ says \(given)")
             }
-            guard shape.pixels > 0 else { throw UserError("\(path): images have no pixels (shape \(header.shape))") }
+            guard try shape.checkedPixels(naming: "\(path): the image shape \(shape)") > 0 else { throw UserError("\(path): images have no pixels (shape \(header.shape))") }
             return shape
         case 2:
             let dims = header.shape[1]
             guard let given else {
                 throw UserError("\(path): data is N×D (\(header.shape[0])×\(dims)); pass ⟨image-shape⟩ HxW with H·W = \(dims)")
             }
-            guard given.pixels == dims else {
-                throw UserError("\(path): ⟨image-shape⟩ \(given) has \(given.pixels) pixels, but each row has \(dims)")
+            let pixels = try given.checkedPixels(naming: "⟨image-shape⟩ \(given)")
+            guard pixels == dims else {
+                throw UserError("\(path): ⟨image-shape⟩ \(given) has \(pixels) pixels, but each row has \(dims)")
             }
             return given
         default:

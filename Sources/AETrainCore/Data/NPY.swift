@@ -118,11 +118,14 @@ extension NPYHeader {
         guard v.hasPrefix("("), v.hasSuffix(")") else { throw fail("bad 'shape' \(v)") }
         let parts = v.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var dims: [Int] = []
+        // Over the nonzero dimensions: a zero must not hide a product that overflows (rows of
+        // (0, 2⁶², 4) would still be 2⁶⁴ elements long). Below 2⁵⁰ elements, any product of
+        // dimensions times an element's 8 bytes fits in an Int.
         var total = 1
         for p in parts {
             guard let n = Int(p), n >= 0 else { throw fail("bad 'shape' \(v)") }
-            let (t, overflow) = total.multipliedReportingOverflow(by: n)
-            guard !overflow, t < 1 << 50 else { throw fail("shape \(v) is too large") }
+            let (t, overflow) = total.multipliedReportingOverflow(by: max(1, n))
+            guard !overflow, t < 1 << 50 else { throw fail("shape \(v) is too large (2⁵⁰ elements or more)") }
             total = t
             dims.append(n)
         }
@@ -152,7 +155,8 @@ public final class NPYReader {
         header = try NPYHeader.parse([UInt8](head), path: path)
         let fileSize: UInt64
         do { fileSize = try handle.seekToEnd() } catch { throw UserError("\(path): cannot seek: \(error.localizedDescription)") }
-        let expected = UInt64(header.dataOffset) + UInt64(header.shape.reduce(1, *) * header.element.byteCount)
+        let dataBytes = try Sizes.product(header.shape + [header.element.byteCount], naming: "\(path): the array \(header.shape)")
+        let expected = UInt64(header.dataOffset) + UInt64(dataBytes)
         guard fileSize >= expected else {
             throw UserError("\(path): truncated: shape \(header.shape) needs \(expected) bytes, the file has \(fileSize)")
         }

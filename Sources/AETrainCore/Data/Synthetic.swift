@@ -14,7 +14,16 @@ public struct SyntheticSpec: Equatable, Sendable {
         guard parts.count == 3, let n = parts[0], let h = parts[1], let w = parts[2], n > 0, h > 0, w > 0 else {
             throw UserError("bad synthetic data spec '\(text)': expected synthetic:N,H,W with positive integers, e.g. synthetic:13233,37,28")
         }
-        return SyntheticSpec(examples: n, shape: ImageShape(height: h, width: w))
+        let spec = SyntheticSpec(examples: n, shape: ImageShape(height: h, width: w))
+        try spec.check()
+        return spec
+    }
+
+    /// Checks that N·H·W float32 values have a representable size (the spec is then safe to
+    /// size buffers from; whether they fit in memory is `MemoryBudget`'s question).
+    public func check() throws {
+        _ = try Sizes.product([examples, shape.height, shape.width, MemoryLayout<Float>.stride],
+                              naming: "synthetic data \(examples),\(shape.height),\(shape.width) (N·H·W float32 values)")
     }
 
     /// Writes row `index` (H·W pixels) into `out`.

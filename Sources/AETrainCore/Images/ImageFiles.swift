@@ -15,12 +15,20 @@ public struct Image8: Equatable {
 }
 
 public enum JPEGFile {
-    /// Decodes a JPEG file to RGB with libjpeg; the error names the file.
+    /// The largest width and height decoded (LFW's images are 250×250). The header is read
+    /// first: a larger image is refused before its pixels are allocated.
+    public static let maxSide = 4096
+
+    /// Decodes a JPEG file to RGB with libjpeg (CMYK and YCCK converted as Pillow does);
+    /// the error names the file.
     public static func readRGB(path: String) throws -> Image8 {
         var error = [CChar](repeating: 0, count: 512)
         var pixels: UnsafeMutablePointer<UInt8>?
         var width: Int32 = 0, height: Int32 = 0
-        let status = aet_jpeg_read_rgb(path, &pixels, &width, &height, &error, error.count)
+        let status = aet_jpeg_read_rgb(path, Int32(maxSide), &pixels, &width, &height, &error, error.count)
+        if status == -2 {
+            throw UserError("\(path): the JPEG header says \(width)×\(height) pixels, beyond the \(maxSide)×\(maxSide) aetrain decodes (LFW images are 250×250)")
+        }
         guard status == 0, let pixels else {
             throw UserError("\(path): not a readable JPEG (\(String(cString: error)))")
         }

@@ -20,6 +20,14 @@ public final class PCAModel: TrainableModel {
         guard components >= 1, components <= shard.d else {
             throw UserError("⟨hidden⟩ must be between 1 and d = \(shard.d), got \(components)")
         }
+        let d = shard.d
+        _ = try Sizes.product([d, d, MemoryLayout<Double>.stride], naming: "the \(d)×\(d) covariance of d = \(d) pixels")
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Double.self, 2, d, d)                                // the covariance, then its scaled copy
+        need.add(Double.self, 256, d); need.add(Double.self, components, d)  // row chunks; the components
+        try MemoryBudget.check(need, for: "the \(d)×\(d) covariance of d = \(d) pixels (and this rank's data)", comm: comm)
+        _ = try Sizes.count([d, d], naming: "the \(d)×\(d) covariance, reduced across ranks in one call,")
         self.shard = shard; self.components = components; self.comm = comm
     }
 

@@ -16,7 +16,7 @@ public struct PrincipalComponents {
 
     public static func covariance(_ shard: DatasetShard, comm: Communicator) throws -> [Double] {
         let d = shard.d, n = shard.rows.count
-        var c = [Double](repeating: 0, count: d * d)
+        var c = [Double](repeating: 0, count: try Sizes.product([d, d], naming: "the covariance of d = \(d) pixels"))
         let chunk = 256
         var rows = [Double](repeating: 0, count: chunk * d)
         var start = 0

@@ -38,7 +38,17 @@ public final class SparseAutoencoder: AdamTrainedModel {
         }
         self.shard = shard
         self.settings = settings
-        let shape = ModelShape(d: shard.d, h: settings.hidden)
+        let shape = try ModelShape(checkingD: shard.d, h: settings.hidden)
+        let (d, h) = (shape.d, shape.h)
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
+        need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
+        need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
+        try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
+        try shape.checkCounts()
+        _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
+        _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
         store = ParameterStore(layout: ParameterLayout(shape))
         if let initial {
             try initial.check(against: shape)

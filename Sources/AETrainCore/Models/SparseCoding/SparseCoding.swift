@@ -45,6 +45,18 @@ public final class SparseCoding {
     public convenience init(shard: DatasetShard, hidden: Int, lambda: Double, eta: Double, seed: UInt64, comm: Communicator) throws {
         guard eta > 0 else { throw UserError("sparse coding needs ⟨eta⟩ > 0 (the dictionary step solves with Σ_SS + ηI)") }
         guard lambda >= 0, hidden > 0 else { throw UserError("sparse coding needs ⟨lambda⟩ ≥ 0 and ⟨hidden⟩ > 0") }
+        let (d, h, n) = (shard.d, hidden, shard.rows.count)
+        _ = try ModelShape(checkingD: d, h: h)
+        _ = try Sizes.product([8, shard.info.examples, h], naming: "sparse coding's codes for \(shard.info.examples) examples and ⟨hidden⟩ \(h)")
+        _ = try Sizes.product([8, 4, h, h], naming: "sparse coding's h×h systems for ⟨hidden⟩ \(h)")
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Double.self, 2, n, d); need.add(Double.self, 6, n, h)   // x, residual; the n×h buffers
+        need.add(Double.self, 2, d, h); need.add(Double.self, 4, h, h)   // W, Σ_XS; the h×h systems (and dsyev's query)
+        if comm.isRoot { need.add(Double.self, 2, shard.info.examples, h) }  // a checkpoint's codes, gathered
+        try MemoryBudget.check(need, for: "sparse coding with h = \(h) on \(n) examples of d = \(d) pixels (its n×h and h×h buffers and this rank's data)", comm: comm)
+        _ = try Sizes.count([d + h, h], naming: "⟨hidden⟩ \(h) with d = \(d) pixels (the reduced Σ_XS and Σ_SS)")
+        _ = try Sizes.count([n, max(d, h)], naming: "sparse coding's \(n) examples on this rank with h = \(h) and d = \(d)")
         self.init(d: shard.d, h: hidden, n: shard.rows.count, examples: shard.info.examples, lambda: lambda, eta: eta, comm: comm)
         for i in 0..<(n * d) { x[i] = Double(shard.values[i]) }
         var rng = Xoshiro256(seed: seed)

@@ -31,8 +31,18 @@ public final class TiedLinearModel: AdamTrainedModel {
             throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription)")
         }
         guard k <= d else { throw UserError("⟨hidden⟩ \(k) is larger than d = \(d) for a tied linear autoencoder") }
+        let shape = try ModelShape(checkingD: d, h: k)
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Float.self, 4, d, k)                              // W, its gradient, Adam's moments
+        need.add(Float.self, 2, m, d); need.add(Float.self, 2, m, k)  // batch, R; S, R W
+        need.add(Int32.self, shard.info.examples)                   // the sampler
+        try MemoryBudget.check(need, for: "a tied linear autoencoder with k = \(k) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
+        _ = try Sizes.count([d, k + 1], naming: "⟨hidden⟩ \(k) with d = \(d) pixels")
+        _ = try Sizes.count([m, d], naming: "⟨batch-size⟩ \(m) with d = \(d)")
+        _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
         self.shard = shard; self.settings = settings; self.comm = comm
-        store = ParameterStore(layout: ParameterLayout(shape: ModelShape(d: d, h: k), tensors: [("W", [d, k])]),
+        store = ParameterStore(layout: ParameterLayout(shape: shape, tensors: [("W", [d, k])]),
                                reducedSlots: Slot.allCases.count)
         var rng = Xoshiro256(seed: settings.seed)
         for i in 0..<(d * k) { store.params[i] = Float(rng.normal() / Double(d).squareRoot()) }
