@@ -44,7 +44,7 @@ final class EncodeExportTests: XCTestCase {
         """
 
     func check(_ script: String, _ args: [String]) throws {
-        let r = try Harness.run("/usr/bin/env", ["python3", "-c", Self.reference + script] + args, timeout: 120)
+        let r = try Harness.run("/usr/bin/env", ["python3", "-c", Self.reference + "\n" + script] + args, timeout: 120)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("ok"), r.stdout + r.stderr)
     }
