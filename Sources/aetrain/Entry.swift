@@ -33,7 +33,7 @@ struct AETrain: ParsableCommand {
             Run alone for one process, or under mpirun for many: `mpirun -n 4 aetrain train --data faces.npy`.
             With no subcommand, `aetrain` is `aetrain train`.
             """,
-        subcommands: [Train.self, PrepareLFW.self, PCACommand.self, Compare.self, Report.self, Bench.self],
+        subcommands: [Train.self, PrepareLFW.self, PCACommand.self, Compare.self, Report.self, Bench.self, Encode.self, Export.self],
         defaultSubcommand: Train.self)
 }
 

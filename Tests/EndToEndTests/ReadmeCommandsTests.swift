@@ -51,7 +51,7 @@ final class ReadmeCommandsTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let resources = repository.appendingPathComponent("Sources/AETrainCore/Data/Resources")
-    static let subcommands: Set<String> = ["train", "pca", "prepare-lfw", "compare", "report", "bench", "help"]
+    static let subcommands: Set<String> = ["train", "pca", "prepare-lfw", "compare", "report", "bench", "encode", "export", "help"]
 
     struct Example {
         enum Kind { case shell, python }

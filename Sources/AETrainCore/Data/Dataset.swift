@@ -136,8 +136,10 @@ public final class DatasetShard {
     }
 
     /// Reads this rank's shard (only its byte range of the file), checks it, and standardizes
-    /// it with the dataset's global per-pixel mean and standard deviation, reduced in double.
-    public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator) throws -> DatasetShard {
+    /// it with the dataset's global per-pixel mean and standard deviation, reduced in double,
+    /// or with `standardization` (a trained run's statistics, for encoding new data) when given.
+    public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator,
+                            standardization: (mean: [Double], std: Double)? = nil) throws -> DatasetShard {
         // Local part: every error here is made collective, so all ranks stop together.
         let (n, shape, dtype, rows, values, path) = try comm.collectively {
             () throws -> (Int, ImageShape, String, Range<Int>, RowStorage, String) in
@@ -191,6 +193,20 @@ public final class DatasetShard {
         let preview = (0..<(gathered.count / d)).map { Array(gathered[($0 * d)..<(($0 + 1) * d)]) }
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
         let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
+
+        if let given = standardization {
+            guard given.mean.count == d else {
+                values.deallocate()
+                throw UserError("\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
+            }
+            for i in 0..<rows.count {
+                let row = values.base + i * d
+                for k in 0..<d { row[k] = Float((Double(row[k]) - given.mean[k]) / given.std) }
+            }
+            let info = DatasetInfo(source: source.description, examples: n, imageShape: shape, dtype: dtype, std: given.std,
+                                   fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
+            return DatasetShard(info: info, rows: rows, values: values, pixelMean: given.mean, preview: preview)
+        }
 
         // Per-pixel mean over all N examples.
         var mean = [Double](repeating: 0, count: d)

@@ -1,0 +1,196 @@
+import Foundation
+
+/// How `encode` writes the codes.
+public enum CodeFormat: String, CaseIterable, Sendable {
+    /// (N, h) float32 `.npy`.
+    case npy
+    /// One F32 tensor "codes" (N, h); with `sparse`, the CSR tensors instead.
+    case safetensors
+}
+
+/// `aetrain encode`: a trained run, the data to encode and where the codes go.
+public struct EncodePlan {
+    public var run: String
+    public var data = DataPlan()
+    /// The codes file.
+    public var out: String
+    /// x̂ in the data's own units, (N, d), in the same format as the codes (tensor "reconstruction").
+    public var reconstruct: String?
+    public var format: CodeFormat = .npy
+    /// CSR arrays `indptr` (N+1) I64, `indices` (nnz) I32, `values` (nnz) F32 in one safetensors file.
+    public var sparse = false
+
+    public init(run: String, out: String) { self.run = run; self.out = out }
+
+    /// The rules between flags, before any work.
+    public func validate() throws {
+        if sparse && format == .npy { throw UserError("⟨sparse⟩ writes a safetensors file; use ⟨format⟩ safetensors or leave ⟨format⟩ out") }
+        if let reconstruct, InputOutputPaths.conflict(output: URL(fileURLWithPath: reconstruct), input: URL(fileURLWithPath: out)) != nil {
+            throw UserError("⟨reconstruct⟩ \(reconstruct) and ⟨out⟩ \(out) name the same file")
+        }
+    }
+}
+
+/// What `encode` wrote.
+public struct EncodeSummary: Sendable {
+    public var examples: Int
+    public var d: Int
+    public var hidden: Int
+    /// Nonzero codes over all examples.
+    public var nonzero: Int
+    /// Bytes of the codes file, and of the dense (N, h) float32 codes.
+    public var bytes: Int
+    public var denseBytes: Int
+}
+
+/// Encodes a dataset with a trained sparse autoencoder, z = relu(x_n V + b) with x_n the data
+/// standardized by the run's statistics, on every rank's shard. Rank 0 writes the rows in
+/// order: the ranks' codes are gathered in chunks of bounded size (at most `chunkBytes`
+/// on rank 0 per collective), and rank 0 writes each rank's piece with pwrite at its row's
+/// offset, so no rank ever holds the whole output.
+public enum Encoding {
+    static let chunkBytes = 32 << 20
+
+    public static func run(_ plan: EncodePlan, comm: Communicator) throws -> EncodeSummary {
+        try plan.validate()
+        let model = try comm.collectively { try TrainedAutoencoder.load(plan.run, for: "encode") }
+        let source = try comm.collectively { () throws -> DataSource in
+            let source = try DataSource(argument: plan.data.argument, seed: model.config.settings.seed, lfw: plan.data.lfw ?? LFWSettings())
+            if comm.isRoot { try checkPaths(plan, model: model, source: source) }
+            return source
+        }
+        let imageShape = try comm.collectively { try resolveImageShape(plan, source: source, model: model) }
+        let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, standardization: model.standardization)
+        let n = shard.info.examples, d = model.shape.d, h = model.shape.h
+
+        var files: [OffsetFile] = []
+        defer { for f in files { f.abandon() } }
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            files.append(try OffsetFile(URL(fileURLWithPath: plan.out)))
+            if let r = plan.reconstruct { files.append(try OffsetFile(URL(fileURLWithPath: r))) }
+        }
+        let encoder = ShardEncoder(model: model, shard: shard)
+        var summary = EncodeSummary(examples: n, d: d, hidden: h, nonzero: 0, bytes: 0, denseBytes: n * h * 4)
+        if plan.sparse {
+            (summary.nonzero, summary.bytes) = try writeSparse(encoder, to: files.first, comm: comm)
+        } else {
+            let (header, offset) = denseHeader(plan.format, name: "codes", rows: n, width: h)
+            files.first?.write(header, at: 0)
+            summary.nonzero = try writeDense(width: h, start: offset, shard: shard, to: files.first, comm: comm) { rows, out in
+                encoder.codes(rows, into: out)
+            }
+            summary.bytes = offset + n * h * 4
+        }
+        if plan.reconstruct != nil {
+            let (header, offset) = denseHeader(plan.format, name: "reconstruction", rows: n, width: d)
+            files.last?.write(header, at: 0)
+            _ = try writeDense(width: d, start: offset, shard: shard, to: files.last, comm: comm) { rows, out in
+                encoder.reconstruction(rows, into: out)
+            }
+        }
+        try comm.collectively { for f in files { try f.finish() } }
+        files = []
+        return summary
+    }
+
+    /// Outputs never overwrite the run's files or the data, and go into existing directories.
+    static func checkPaths(_ plan: EncodePlan, model: TrainedAutoencoder, source: DataSource) throws {
+        var inputs = model.inputs
+        switch source {
+        case .npy(let path), .lfw(let path, _): inputs.append(URL(fileURLWithPath: path))
+        case .embedded, .synthetic: break
+        }
+        for (setting, path) in [("out", plan.out), ("reconstruct", plan.reconstruct)] {
+            guard let path else { continue }
+            let url = URL(fileURLWithPath: path)
+            try InputOutputPaths.check(output: url, setting: setting, runs: [model.directory])
+            try InputOutputPaths.check(output: url, setting: setting, inputs: inputs)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                throw UserError("⟨\(setting)⟩ \(path) is a directory; name a file")
+            }
+            let parent = url.deletingLastPathComponent().path
+            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
+                throw UserError("⟨\(setting)⟩ \(path): the directory \(parent) does not exist")
+            }
+        }
+    }
+
+    /// N×D `.npy` data takes the run's image shape (it only names the rows' length); other
+    /// data keeps its own, and a D that differs from the model's is refused when it loads.
+    static func resolveImageShape(_ plan: EncodePlan, source: DataSource, model: TrainedAutoencoder) throws -> ImageShape? {
+        if let text = plan.data.imageShape {
+            guard let shape = ImageShape(parsing: text) else { throw UserError("⟨image-shape⟩ \(text): expected HxW") }
+            return shape
+        }
+        guard case .npy(let path) = source else { return nil }
+        let header = try NPYReader(path: path).header
+        guard header.shape.count == 2 else { return nil }
+        guard header.shape[1] == model.shape.d else {
+            throw UserError("\(path): examples have D = \(header.shape[1]) values, but the model takes D = \(model.shape.d)")
+        }
+        return model.config.dataset.imageShape
+    }
+
+    /// The header of one dense F32 (rows, width) tensor, and where its data starts.
+    static func denseHeader(_ format: CodeFormat, name: String, rows: Int, width: Int) -> (Data, Int) {
+        switch format {
+        case .npy:
+            // As NPYWriter's: magic, version 1.0, length, the dict padded so that data starts at a multiple of 64.
+            var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(width)), }"
+            dict += String(repeating: " ", count: (64 - (10 + dict.utf8.count + 1) % 64) % 64) + "\n"
+            var header = Data(NPYHeader.magic + [1, 0])
+            header.append(contentsOf: [UInt8(dict.utf8.count & 0xff), UInt8(dict.utf8.count >> 8)])
+            header.append(contentsOf: Array(dict.utf8))
+            return (header, header.count)
+        case .safetensors:
+            let (bytes, offsets) = SafeTensors.header([SafeTensors.Entry(name, .F32, [rows, width])])
+            return (bytes, offsets[0])
+        }
+    }
+
+    /// Row pieces of every rank for chunk `c`: rank r's rows [lo + c·k, lo + (c+1)·k) ∩ its shard.
+    static func pieces(chunk c: Int, rowsPerChunk k: Int, examples n: Int, comm: Communicator) -> [Range<Int>] {
+        (0..<comm.size).map { r in
+            let s = DatasetShard.shardRange(examples: n, rank: r, size: comm.size)
+            let lo = min(s.upperBound, s.lowerBound + c * k)
+            return lo..<min(s.upperBound, lo + k)
+        }
+    }
+
+    /// Collective. Every rank computes `width` floats per row of its shard with `produce`, a
+    /// chunk at a time; rank 0 writes row i at `start + i·width·4`. Returns the nonzero count.
+    static func writeDense(width: Int, start: Int, shard: DatasetShard, to file: OffsetFile?, comm: Communicator,
+                           produce: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) throws -> Int {
+        let n = shard.info.examples
+        let k = max(1, chunkBytes / max(1, width * 4 * comm.size))
+        let largest = (0..<comm.size).map { DatasetShard.shardRange(examples: n, rank: $0, size: comm.size).count }.max() ?? 0
+        let chunks = (largest + k - 1) / k
+        var local = [Float](repeating: 0, count: k * width)
+        var nonzero = 0
+        for c in 0..<chunks {
+            let all = pieces(chunk: c, rowsPerChunk: k, examples: n, comm: comm)
+            let mine = all[comm.rank]
+            local.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress, !mine.isEmpty else { return }  // k·width ≥ 1 element: never nil
+                produce(mine, base)
+                for i in 0..<(mine.count * width) where base[i] != 0 { nonzero += 1 }
+            }
+            let gathered = try comm.gather(Array(local[0..<(mine.count * width)]), counts: all.map { $0.count * width }, root: 0)
+            guard let file else { continue }
+            var at = 0
+            gathered.withUnsafeBytes { bytes in
+                for piece in all {
+                    let count = piece.count * width * 4
+                    file.write(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + count)]), at: start + piece.lowerBound * width * 4)
+                    at += count
+                }
+            }
+        }
+        var total = [Double(nonzero)]
+        try comm.allreduceSum(&total)
+        return Int(total[0])
+    }
+}
+

@@ -1,0 +1,74 @@
+import Foundation
+
+/// `aetrain export RUN --format saelens`: the run as a SAELens `standard` SAE
+/// (`SAE.load_from_disk(DIR)`): cfg.json and sae_weights.safetensors with
+///
+///     W_enc (D, h)   b_enc (h)   W_dec (h, D)   b_dec (D)   float32
+///
+/// SAELens computes z = relu(x W_enc + b_enc) (with `apply_b_dec_to_input` false) and
+/// x̂ = z W_dec + b_dec on raw inputs. The run standardized its data, x_n = (x − μ)/σ, so the
+/// standardization is folded into the weights:
+///
+///     z = relu(x_n V + b) = relu(x (V/σ) + (b − (μ/σ) V))    W_enc = V/σ,  b_enc = b − (μ/σ)·V
+///     x̂ = (z W + a)·σ + μ                                     W_dec = W·σ,  b_dec = a·σ + μ
+public enum SAELensExport {
+    public static let configFile = "cfg.json", weightsFile = "sae_weights.safetensors"
+
+    /// The four tensors, computed in double and rounded once.
+    public static func tensors(_ model: TrainedAutoencoder) -> [(name: String, shape: [Int], values: [Float])] {
+        let d = model.shape.d, h = model.shape.h, w = model.weights, mu = model.mean, sigma = model.std
+        var wEnc = [Float](repeating: 0, count: d * h), bEnc = [Double](w.b.map(Double.init))
+        for k in 0..<d {
+            for j in 0..<h {
+                let v = Double(w.V[k * h + j])
+                wEnc[k * h + j] = Float(v / sigma)
+                bEnc[j] -= mu[k] / sigma * v
+            }
+        }
+        let wDec = w.W.map { Float(Double($0) * sigma) }
+        let bDec = (0..<d).map { Float(Double(w.a[$0]) * sigma + mu[$0]) }
+        return [("W_enc", [d, h], wEnc), ("b_enc", [h], bEnc.map(Float.init)), ("W_dec", [h, d], wDec), ("b_dec", [d], bDec)]
+    }
+
+    /// cfg.json as SAELens's `SAEConfig.to_dict()` writes it for a `StandardSAE`: the config's
+    /// fields, `metadata` (free-form: SAELens fills what is missing with None) and `architecture`.
+    public static func config(_ model: TrainedAutoencoder) throws -> Data {
+        let object: [String: Any] = [
+            "architecture": "standard",
+            "d_in": model.shape.d,
+            "d_sae": model.shape.h,
+            "dtype": "float32",
+            "device": "cpu",
+            "apply_b_dec_to_input": false,
+            "normalize_activations": "none",
+            "reshape_activations": "none",
+            "metadata": [
+                "model_name": NSNull(),
+                "hook_name": NSNull(),
+                "dataset_path": model.config.dataset.source,
+                "aetrain_run": model.directory.path,
+                "aetrain_standardization": "folded into the weights: inputs and reconstructions are in the data's own units",
+            ] as [String: Any],
+        ]
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// Collective: reads the run, and rank 0 writes `directory`/cfg.json and
+    /// sae_weights.safetensors (each durably). Returns the files written.
+    public static func write(run: String, to directory: String, comm: Communicator) throws -> [URL] {
+        try comm.collectively {
+            let model = try TrainedAutoencoder.load(run, for: "export")
+            guard comm.isRoot else { return [] }
+            let out = URL(fileURLWithPath: directory)
+            try InputOutputPaths.check(output: out, setting: "out", runs: [model.directory])
+            try InputOutputPaths.check(output: out, setting: "out", inputs: model.inputs)
+            let files = [out.appendingPathComponent(configFile), out.appendingPathComponent(weightsFile)]
+            for file in files { try InputOutputPaths.check(output: file, setting: "out", inputs: model.inputs) }
+            try RunDirectoryClaim.prepare(out)
+            let weights = SafeTensors.encode(tensors(model), metadata: ["format": "pt"])
+            try DurableFile.write(weights, to: files[1])
+            try DurableFile.write(try config(model), to: files[0])
+            return files
+        }
+    }
+}

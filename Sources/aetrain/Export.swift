@@ -1,0 +1,27 @@
+import AETrainCore
+import AETrainMPI
+import ArgumentParser
+import Foundation
+
+struct Export: JobCommand {
+    enum Format: String, ExpressibleByArgument, CaseIterable { case saelens }
+
+    static let configuration = CommandConfiguration(
+        abstract: "Export a trained sparse autoencoder for another tool (SAELens: cfg.json and sae_weights.safetensors).",
+        discussion: """
+            The run's standardization is folded into the weights: the exported SAE (architecture standard, \
+            apply_b_dec_to_input false, normalize_activations none) takes raw inputs and returns raw reconstructions. \
+            Load it with sae_lens.SAE.load_from_disk(DIR).
+            """)
+
+    @Argument(help: "A sparse autoencoder's run directory.") var run: String
+    @Option(help: "saelens.") var format: Format
+    @Option(help: "Output directory.") var out: String
+    @OptionGroup var job: JobOptions
+    @Flag(help: "Print nothing but errors.") var quiet = false
+
+    func run(comm: MPICommunicator) throws {
+        let files = try SAELensExport.write(run: run, to: out, comm: comm)
+        if comm.isRoot, !quiet { print("wrote " + files.map(\.relativePath).joined(separator: " and ")) }
+    }
+}

@@ -1,0 +1,135 @@
+import AETrainCore
+import Foundation
+import XCTest
+
+/// `aetrain encode` and `aetrain export --format saelens` against numpy's forward pass on the
+/// run's own files.
+final class EncodeExportTests: XCTestCase {
+    /// One small trained run shared by the tests.
+    static let run: URL? = {
+        guard let dir = try? Harness.temporaryDirectory("encode") else { return nil }
+        let r = try? Harness.aetrain(["train", "--lambda", "1", "--iterations", "300", "--quiet", "--out", dir.appendingPathComponent("R").path])
+        return r?.status == 0 ? dir : nil
+    }()
+
+    func workspace() throws -> (dir: URL, run: String) {
+        let dir = try XCTUnwrap(Self.run, "training the shared run failed")
+        return (dir, dir.appendingPathComponent("R").path)
+    }
+
+    /// numpy's codes and reconstruction of the raw faces with the run's files, compared with ours.
+    static let reference = """
+        import json, sys, numpy as np
+        from safetensors.numpy import load_file
+        R, faces = sys.argv[1], sys.argv[2]
+        x = np.load(faces).reshape(100, -1).astype(np.float64)
+        mean = np.load(R + '/mean.npy').astype(np.float64); std = json.load(open(R + '/config.json'))['dataset']['std']
+        V, b, W, a = [np.load(R + '/%s.npy' % n).astype(np.float64) for n in 'VbWa']
+        z = np.maximum(((x - mean) / std) @ V + b, 0)
+        rec = (z @ W + a) * std + mean
+        def rel(u, v): return float(np.abs(np.asarray(u, np.float64) - v).max() / max(np.abs(v).max(), 1e-30))
+        def dense(path):
+            if path.endswith('.npy'): return np.load(path)
+            t = load_file(path)
+            if 'codes' in t: return t['codes']
+            ip, ix, vv = t['indptr'], t['indices'], t['values']
+            assert ip.dtype == np.int64 and ix.dtype == np.int32 and vv.dtype == np.float32 and ip.shape == (101,)
+            try:
+                import scipy.sparse
+                return scipy.sparse.csr_matrix((vv, ix, ip), shape=(100, z.shape[1])).toarray()
+            except ImportError:
+                out = np.zeros((100, z.shape[1]), np.float32)
+                for i in range(100): out[i, ix[ip[i]:ip[i+1]]] = vv[ip[i]:ip[i+1]]
+                return out
+        """
+
+    func check(_ script: String, _ args: [String]) throws {
+        let r = try Harness.run("/usr/bin/env", ["python3", "-c", Self.reference + "\n" + script] + args, timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("ok"), r.stdout + r.stderr)
+    }
+
+    func testCodesEqualNumpyOnOneAndTwoRanks() throws {
+        let (dir, run) = try workspace()
+        let out = dir.appendingPathComponent("out-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        func p(_ name: String) -> String { out.appendingPathComponent(name).path }
+        let jobs: [(Bool, [String])] = [
+            (false, ["encode", run, "--data", "embedded", "--out", p("c1.npy"), "--reconstruct", p("r1.npy")]),
+            (false, ["encode", run, "--data", Harness.embeddedFaces, "--out", p("c2.npy")]),
+            (true, ["encode", run, "--out", p("c3.npy"), "--reconstruct", p("r3.npy")]),
+            (true, ["encode", run, "--out", p("c4.safetensors"), "--format", "safetensors"]),
+            (true, ["encode", run, "--out", p("c5.safetensors"), "--sparse"]),
+        ]
+        for (mpi, args) in jobs {
+            let r = mpi ? try Harness.mpirun(2, args) : try Harness.aetrain(args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+        }
+        try check("""
+            for f in ['c1.npy', 'c2.npy', 'c3.npy', 'c4.safetensors', 'c5.safetensors']:
+                c = dense(sys.argv[3] + '/' + f)
+                assert c.shape == z.shape and rel(c, z) < 1e-5, (f, rel(c, z))
+            act = np.load(R + '/activations.npy')
+            assert rel(np.load(sys.argv[3] + '/c1.npy')[:25], act) < 1e-5
+            for f in ['r1.npy', 'r3.npy']:
+                assert rel(np.load(sys.argv[3] + '/' + f), rec) < 1e-5, f
+            print('ok')
+            """, [run, Harness.embeddedFaces, out.path])
+    }
+
+    func testSAELensExportTakesRawInputs() throws {
+        let (dir, run) = try workspace()
+        let sae = dir.appendingPathComponent("sae-\(UUID().uuidString.prefix(6))").path
+        let codes = dir.appendingPathComponent("codes-\(UUID().uuidString.prefix(6)).npy").path
+        let r = try Harness.mpirun(2, ["export", run, "--format", "saelens", "--out", sae])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try Harness.aetrain(["encode", run, "--out", codes]).status, 0)
+        try check("""
+            t = load_file(sys.argv[3] + '/sae_weights.safetensors')
+            assert {k: v.shape for k, v in t.items()} == {'W_enc': (625, 400), 'b_enc': (400,), 'W_dec': (400, 625), 'b_dec': (625,)}
+            assert all(v.dtype == np.float32 for v in t.values())
+            ze = np.maximum(x @ t['W_enc'].astype(np.float64) + t['b_enc'], 0)
+            assert rel(ze, np.load(sys.argv[4])) < 1e-5, rel(ze, np.load(sys.argv[4]))
+            assert rel(ze @ t['W_dec'].astype(np.float64) + t['b_dec'], rec) < 1e-5
+            cfg = json.load(open(sys.argv[3] + '/cfg.json'))
+            assert cfg['architecture'] == 'standard' and cfg['d_in'] == 625 and cfg['d_sae'] == 400
+            assert cfg['dtype'] == 'float32' and cfg['device'] == 'cpu' and cfg['apply_b_dec_to_input'] is False
+            assert cfg['normalize_activations'] == 'none' and cfg['reshape_activations'] == 'none'
+            assert isinstance(cfg['metadata'], dict)
+            print('ok')
+            """, [run, Harness.embeddedFaces, sae, codes])
+    }
+
+    func testBadInputsGiveOneLineAndWriteNothing() throws {
+        let (dir, run) = try workspace()
+        let bad = dir.appendingPathComponent("bad-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        func p(_ name: String) -> String { bad.appendingPathComponent(name).path }
+        _ = try Harness.python("import numpy as np; np.save('\(p("d10.npy"))', np.ones((20, 10), 'f4') * np.arange(10, dtype='f4'))")
+        let pca = try Harness.aetrain(["pca", "--components", "4", "--quiet", "--out", p("pca")])
+        XCTAssertEqual(pca.status, 0, pca.stderr)
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: bad.path))
+        let runFiles = Set(try FileManager.default.contentsOfDirectory(atPath: run))
+        let cases: [([String], String)] = [
+            (["encode", run, "--data", p("d10.npy"), "--out", p("c.npy")], "D = 10"),
+            (["encode", bad.path, "--out", p("c.npy")], "not a run directory"),
+            (["encode", p("missing"), "--out", p("c.npy")], "no such run directory"),
+            (["encode", p("pca"), "--out", p("c.npy")], "pca run"),
+            (["encode", run, "--data", p("nofile.npy"), "--out", p("c.npy")], "no such file"),
+            (["encode", run, "--out", run + "/V.npy"], "is the input"),
+            (["encode", run, "--data", p("d10.npy"), "--out", p("d10.npy")], "is the input"),
+            (["encode", run, "--out", p("c.npy"), "--sparse", "--format", "npy"], "--sparse"),
+            (["export", p("pca"), "--format", "saelens", "--out", p("sae")], "pca run"),
+            (["export", bad.path, "--format", "saelens", "--out", p("sae")], "not a run directory"),
+            (["export", run, "--format", "saelens", "--out", run], "input"),
+        ]
+        for (args, expected) in cases {
+            let r = try Harness.mpirun(2, args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertEqual(r.errorLines.count, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.errorLines.first?.contains(expected) ?? false, "\(args): \(r.errorLines)")
+        }
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: bad.path)), before)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: run)), runFiles)
+    }
+}
