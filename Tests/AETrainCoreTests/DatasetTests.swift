@@ -58,4 +58,13 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(try DataSource(argument: "./embedded", seed: 0), .npy(path: "./embedded"))
         XCTAssertEqual(try DataSource(argument: "embedded.npy", seed: 0), .npy(path: "embedded.npy"))
     }
+
+    /// A resize far beyond 1 is refused before the image shape is computed (found by the
+    /// property test: Int(1e308 · 125) used to trap).
+    func testHugeLFWResizeIsAnErrorNotATrap() {
+        for resize in [1e308, .infinity, -.infinity, .nan, 0, 2] {
+            XCTAssertThrowsError(try LFWSettings(resize: resize).validate(), "\(resize)")
+        }
+        XCTAssertNoThrow(try LFWSettings(resize: 0.3).validate())
+    }
 }

@@ -16,10 +16,11 @@ public struct LFWSettings: Equatable, Codable, Sendable {
     }
 
     public func validate() throws {
-        guard resize > 0, resize.isFinite, imageShape.height >= 1, imageShape.width >= 1 else {
+        // The bound first: `imageShape` converts resize·125 to Int, which traps beyond Int's range.
+        guard resize.isFinite, resize <= 1 else { throw UserError("⟨lfw-resize⟩ must be at most 1 (the crop is 125×94 pixels), got \(resize)") }
+        guard resize > 0, imageShape.height >= 1, imageShape.width >= 1 else {
             throw UserError("⟨lfw-resize⟩ must give images of at least 1×1 pixels (resize·125 and resize·94 ≥ 1), got \(resize)")
         }
-        guard resize <= 1 else { throw UserError("⟨lfw-resize⟩ must be at most 1 (the crop is 125×94 pixels), got \(resize)") }
         guard minFacesPerPerson >= 0 else { throw UserError("⟨min-faces-per-person⟩ must be ≥ 0, got \(minFacesPerPerson)") }
     }
 }
