@@ -67,7 +67,11 @@ final class SettingsMergeTests: XCTestCase {
         XCTAssertEqual(extended.objective, base.objective, "ε and η stay as recorded")
         XCTAssertEqual(extended.iterations, 5000)
         XCTAssertNil(extended.trajectoryDifference(from: base))
-        // λ given again: ε and η follow it, and the trajectory differs from the checkpoint's.
+        // λ given again, as it was: the checkpoint's ε stays, so the run continues.
+        let same = try merged(.sparseAutoencoder, base: base) { $0.lambda = 1 }
+        XCTAssertEqual(same.objective, base.objective)
+        XCTAssertNil(same.trajectoryDifference(from: base))
+        // Another λ: ε and η follow it, and the trajectory differs from the checkpoint's.
         let changed = try merged(.sparseAutoencoder, base: base) { $0.lambda = 2 }
         XCTAssertEqual(changed.objective.eta, 2)
         XCTAssertEqual(changed.trajectoryDifference(from: base), "⟨lambda⟩ 2.0 here, 1.0 in the checkpoint")

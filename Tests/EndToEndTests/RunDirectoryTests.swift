@@ -35,6 +35,8 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertTrue(line.hasSuffix("); continue it with --resume \(run.path) or start over with --overwrite"), line)
         XCTAssertEqual(try snapshot(run), before, "nothing in the old run changed")
 
+        // --overwrite removes aetrain's files only: a file of the user's in checkpoints/ stays.
+        try Data("mine".utf8).write(to: run.appendingPathComponent("checkpoints/notes.txt"))
         let again = try Harness.aetrain(["train", "--lambda", "1", "--iterations", "30", "--checkpoint-every", "10", "--overwrite", "--out", run.path])
         XCTAssertEqual(again.status, 0, again.stderr)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
@@ -42,6 +44,14 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertNotNil(runID)
         let files = CheckpointFolder(run: run).files()
         XCTAssertEqual(files.map(\.lastPathComponent), ["step-000000030.ckpt", "step-000000020.ckpt", "step-000000010.ckpt"])
+        XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("checkpoints/notes.txt"), encoding: .utf8), "mine")
+
+        // Resuming into another directory that holds a run is refused like a new run.
+        let other = dir.appendingPathComponent("other")
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "5", "--out", other.path]).status, 0)
+        let into = try Harness.aetrain(["train", "--resume", run.path, "--iterations", "40", "--out", other.path])
+        XCTAssertEqual(into.status, 1)
+        XCTAssertTrue(into.stderr.contains("--out \(other.path) holds a run"), into.stderr)
         for file in files {
             XCTAssertEqual(try Checkpoint.decode(Data(contentsOf: file), path: file.path).header.runID, runID, "every checkpoint is the new run's")
         }

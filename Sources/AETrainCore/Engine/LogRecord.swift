@@ -33,10 +33,13 @@ public struct LogRecord: Codable, Equatable, Sendable {
     }
 
     /// The first logged term that is not finite, by name, if any.
+    /// Checked every iteration: no collection is built (the training step allocates nothing).
     public var firstNonFinite: (name: String, value: Double)? {
-        for (name, v) in [("rec", rec), ("spa", spa), ("ent", ent), ("reg", reg), ("loss", loss)] {
-            if let v, !v.isFinite { return (name, v) }
-        }
+        if !rec.isFinite { return ("rec", rec) }
+        if let v = spa, !v.isFinite { return ("spa", v) }
+        if let v = ent, !v.isFinite { return ("ent", v) }
+        if let v = reg, !v.isFinite { return ("reg", v) }
+        if !loss.isFinite { return ("loss", loss) }
         return nil
     }
 
@@ -79,17 +82,4 @@ public enum LogColumn: String, CaseIterable, Sendable {
         default: rawValue
         }
     }
-}
-
-/// Wall-clock nanoseconds split into named counters (`lap` charges the time since the
-/// previous lap to one of them).
-public struct Stopwatch {
-    private var last = DispatchTime.now().uptimeNanoseconds
-    public init() {}
-    public mutating func lap(_ counter: inout UInt64) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        counter += now - last
-        last = now
-    }
-    public mutating func restart() { last = DispatchTime.now().uptimeNanoseconds }
 }

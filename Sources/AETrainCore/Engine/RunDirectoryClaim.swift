@@ -41,20 +41,30 @@ public final class RunDirectoryClaim {
         let events = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasPrefix(TensorBoardWriter.prefix) }
         let held = (Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) } + events).sorted()
         guard !held.isEmpty else { return }
+        // From here on `deinit` closes the lock when a throw gives up the claim.
         guard overwrite else {
-            close(lock)
             throw UserError("⟨out⟩ \(url.relativePath) holds a run (\(Self.describe(url, held))); continue it with ⟨resume⟩ "
                             + "\(url.relativePath) or start over with ⟨overwrite⟩")
         }
         for name in held {
-            do { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) } catch {
-                close(lock)
+            do { try Self.remove(url.appendingPathComponent(name)) } catch {
                 throw UserError("⟨overwrite⟩: cannot remove \(url.appendingPathComponent(name).relativePath): \(error.localizedDescription)")
             }
         }
     }
 
     deinit { close(lock) }
+
+    /// Removes one of aetrain's files; of the checkpoints folder, only the checkpoints (and
+    /// their temporary files), and the folder itself if nothing else is left in it.
+    static func remove(_ url: URL) throws {
+        guard url.lastPathComponent == "checkpoints" else { return try FileManager.default.removeItem(at: url) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: url.path)
+        where name.hasPrefix("step-") || name.hasPrefix(".step-") {
+            try FileManager.default.removeItem(at: url.appendingPathComponent(name))
+        }
+        if try FileManager.default.contentsOfDirectory(atPath: url.path).isEmpty { try FileManager.default.removeItem(at: url) }
+    }
 
     /// What the run in `url` is, from its config.json, or the files it holds.
     static func describe(_ url: URL, _ held: [String]) -> String {

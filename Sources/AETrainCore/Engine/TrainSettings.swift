@@ -126,9 +126,9 @@ extension ModelKind {
 
 extension TrainSettings {
     /// The run's settings: `overrides` applied over `base` (a checkpoint's settings, for a
-    /// resumed run) or over `model`'s defaults. Where λ is given or the settings are new, ε and
-    /// η not given follow λ (`ModelKind.derivedObjective`); a checkpoint's own ε and η are kept
-    /// when λ is not given. `defaultHidden` (the `--init` weights' h) replaces the default h.
+    /// resumed run) or over `model`'s defaults. Where the settings are new, or λ is given and
+    /// differs from the checkpoint's, ε and η not given follow λ (`ModelKind.derivedObjective`);
+    /// otherwise a checkpoint's own ε and η are kept. `defaultHidden` (the `--init` weights' h) replaces the default h.
     public static func merged(_ o: SettingOverrides, over base: TrainSettings?, model: ModelKind,
                               defaultHidden: Int? = nil) throws -> TrainSettings {
         if let extra = o.given.first(where: { !model.settings.contains($0) }) {
@@ -137,7 +137,7 @@ extension TrainSettings {
         var s = base ?? model.defaults
         if base == nil, let defaultHidden { s.hidden = defaultHidden }
         if let v = o.hidden { s.hidden = v }
-        if base == nil || o.lambda != nil {
+        if base == nil || (o.lambda != nil && o.lambda != base?.objective.lambda) {
             s.objective = model.derivedObjective(lambda: o.lambda ?? s.objective.lambda, base: s.objective)
         }
         if let v = o.epsilon { s.objective.epsilon = v }

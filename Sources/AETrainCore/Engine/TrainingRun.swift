@@ -83,10 +83,16 @@ public final class TrainingRun {
         let claim = try comm.collectively { () throws -> RunDirectoryClaim? in
             guard comm.isRoot else { return nil }
             try InputOutputPaths.check(output: directory, setting: "out", inputs: inputs(p.data))
-            return try RunDirectoryClaim(directory, resuming: p.resumed != nil, overwrite: plan.output.overwrite)
+            // Resuming continues the run in its own directory; another --out must be free.
+            let continuing = plan.start.resumeDirectory.map { InputOutputPaths.real(URL(fileURLWithPath: $0)) == InputOutputPaths.real(directory) } ?? false
+            let events = plan.output.tensorboard.map { [URL(fileURLWithPath: $0)] } ?? []
+            for output in events { try InputOutputPaths.check(output: output, setting: "tensorboard", inputs: inputs(p.data)) }
+            return try RunDirectoryClaim(directory, resuming: continuing, overwrite: plan.output.overwrite)
         }
         let first = p.resumed?.checkpoint.header.iteration ?? 0
-        let runID = p.resumed?.checkpoint.header.runID ?? p.resumed?.config?.runID ?? UUID().uuidString
+        // Rank 0's id for a new run, so that every rank records the same one.
+        let runID = try p.resumed?.checkpoint.header.runID ?? p.resumed?.config?.runID
+            ?? String(decoding: comm.broadcast(Data(UUID().uuidString.utf8), root: 0), as: UTF8.self)
         let session = RunSession(plan: plan, comm: comm, prepared: p, directory: directory, claim: claim, runID: runID,
                                  first: first, observers: standardObservers(p.kind) + plan.observers)
         let config = RunConfig(

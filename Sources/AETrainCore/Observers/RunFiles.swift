@@ -1,8 +1,8 @@
 import Foundation
 
-/// config.json and metrics.jsonl: what the run is, and one JSON line per log line. Creates
-/// the run directory. Every write is atomic or append-only, so an error never leaves a
-/// damaged file behind.
+/// config.json and metrics.jsonl: what the run is, and one JSON line per log line, in the
+/// directory the engine has claimed (`RunDirectoryClaim`). Every write is atomic or
+/// append-only, so an error never leaves a damaged file behind.
 public final class RunFiles: RunObserver {
     private var metrics: FileHandle?
     private var metricsURL: URL?

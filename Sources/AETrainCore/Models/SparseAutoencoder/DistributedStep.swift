@@ -102,8 +102,6 @@ public final class DistributedStep<T: BLASScalar> {
                 calls > 0 ? Double(sparseCalls) / Double(calls) : 0)
     }
 
-    /// The activations Z (mr, h) of the last call's local rows.
-    public var activations: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: z, count: maxRows * shape.h) }
 
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false

@@ -13,8 +13,8 @@ import Foundation
 ///   the sums reduced across ranks, solved by Cholesky (LAPACK dposv).
 /// Double precision throughout: the dictionary step solves a linear system.
 ///
-/// Shapes: n examples on this rank (N in all), d inputs, h atoms. Every buffer is a view of
-/// one arena sized at init; an alternation allocates nothing.
+/// Shapes: n examples on this rank (N in all), d inputs, h atoms. Every matrix is a view of
+/// one arena sized at init; an alternation allocates only the few scalars it reduces.
 public final class SparseCoding {
     public let d: Int, h: Int, n: Int, examples: Int
     public let lambda: Double, eta: Double
