@@ -7,7 +7,7 @@
 # Installs PREFIX/bin/aetrain and, beside it, PREFIX/bin/aetrain_AETrainCore.resources (the
 # embedded dataset, which aetrain looks for next to its own executable). A node then needs
 # only Debian's runtime packages for Open MPI, OpenBLAS, libjpeg and libpng:
-#   apt-get install openmpi-bin libopenblas0-pthread libjpeg62-turbo libpng16-16
+#   apt-get install openmpi-bin libopenmpi3 libopenblas0-pthread libjpeg62-turbo libpng16-16
 # The build has its own scratch directory (.build-static), apart from `swift build`'s .build.
 set -euo pipefail
 [ $# = 1 ] || { echo "error: usage: deploy/install.sh PREFIX" >&2; exit 2; }

@@ -11,7 +11,8 @@
 # directories, the daemons' logs and PID files. The node is `hostname -s` at 127.0.0.1 with
 # this machine's CPUs; processes are tracked by process group (proctrack/pgid), MPI plugin
 # none unless srun says --mpi=...; jobs are remembered for an hour after they end
-# (MinJobAge), so `scontrol show job` reports their exit code without a database.
+# (MinJobAge), so `scontrol show job` reports their exit code without a database; a requeued
+# job may start again after 10 s (cred_expire; Slurm's default is 120 s).
 set -euo pipefail
 
 command=${1:-}
@@ -20,6 +21,19 @@ dir=${2:-${TMPDIR:-/tmp}/aetrain-slurm}
 fail() { echo "error: $*" >&2; exit 1; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Starts a daemon with no descriptors but 0-2, its output going to its log. A daemon that kept
+# one the caller handed down would hold it open for good: Foundation's Process, for one, waits
+# for every copy of a descriptor it gives its child to close before it sees the child's end.
+daemon() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec "$@" </dev/null >/dev/null 2>&1
+  )
+}
 
 start_munge() {
   if pgrep -x munged >/dev/null; then return; fi
@@ -31,7 +45,7 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key
     chmod 0600 /etc/munge/munge.key
   fi
-  runuser -u munge -- /usr/sbin/munged
+  daemon runuser -u munge -- /usr/sbin/munged
   for _ in $(seq 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
   [ -f /run/munge/munged.pid ] || fail "munged did not start"
   cp /run/munge/munged.pid "$dir/munged.pid"   # ours: `down` stops it
@@ -47,6 +61,7 @@ SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 SlurmctldPort=${AETRAIN_SLURMCTLD_PORT:-6817}
 SlurmdPort=${AETRAIN_SLURMD_PORT:-6818}
 StateSaveLocation=$dir/state
@@ -80,8 +95,8 @@ up() {
   start_munge
   write_config
   export SLURM_CONF=$dir/slurm.conf
-  /usr/sbin/slurmctld -f "$SLURM_CONF"
-  /usr/sbin/slurmd -f "$SLURM_CONF"
+  daemon /usr/sbin/slurmctld -f "$SLURM_CONF"
+  daemon /usr/sbin/slurmd -f "$SLURM_CONF"
   for _ in $(seq 300); do
     if sinfo -h -o '%t' 2>/dev/null | grep -qx idle; then
       echo "slurm: node $(hostname -s) idle after $((SECONDS - started)) s"
