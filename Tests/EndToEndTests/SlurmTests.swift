@@ -122,15 +122,21 @@ final class SlurmTests: XCTestCase {
     // MARK: Tests
 
     /// The static binary trains under mpirun with the toolchain's directory hidden (a mount
-    /// namespace with a tmpfs over /opt/swift), as on a compute node without Swift.
+    /// namespace with a tmpfs over /opt/swift), as on a compute node without Swift: on this
+    /// machine, and on the two namespace hosts of deploy/netns-cluster.sh (whose network
+    /// namespaces inherit that mount namespace), with names of their own.
     func testInstalledBinaryRunsWithoutTheToolchain() throws {
-        let out = dir.appendingPathComponent("static")
+        let out = dir.appendingPathComponent("static"), hosts = dir.appendingPathComponent("hosts")
+        let train = "\(Self.aetrain) train --quiet --iterations 50"
+        let cluster = Self.repository.appendingPathComponent("deploy/netns-cluster.sh").path
         let command = "mount -t tmpfs none /opt/swift && ! ls /opt/swift/usr/lib/swift/linux/libswiftCore.so 2>/dev/null"
-            + " && mpirun -n 2 --oversubscribe \(Self.aetrain) train --quiet --iterations 50 --out \(out.path)"
-        let r = try Harness.run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", command], timeout: 120)
+            + " && mpirun -n 2 --oversubscribe \(train) --out \(out.path)"
+            + " && AET_NETNS_PREFIX=aes AET_NETNS_SUBNET=10.78.0 bash \(cluster) run -n 4 \(train) --out \(hosts.path)"
+        let r = try Harness.run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", command], timeout: 180)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try ranks(out), 2)
         XCTAssertEqual(try Harness.metrics(out).last?["iteration"] as? Int, 49)
+        XCTAssertEqual(try ranks(hosts), 4, "2 namespace hosts × 2 ranks")
     }
 
     func testBothLaunchModesTrainWithTwoRanks() throws {
