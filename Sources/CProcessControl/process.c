@@ -16,8 +16,15 @@
 
 static volatile sig_atomic_t received = 0;
 
+// Schedulers repeat SIGTERM (Slurm at a time limit sends SIGTERM, SIGCONT, SIGTERM within a
+// millisecond) and follow it with SIGKILL after their grace time: a repeated SIGTERM must not
+// abort the checkpoint the first one asked for. Only a person at a terminal presses Ctrl-C
+// twice to mean "now", so only a second SIGINT ends the process at once.
 static void on_signal(int sig) {
-    if (received) _exit(128 + sig);  // second signal: stop now
+    if (received) {
+        if (sig == SIGINT) _exit(128 + SIGINT);
+        return;  // a repeated SIGTERM: the stop under way goes on
+    }
     received = sig;
 }
 

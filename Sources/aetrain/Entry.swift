@@ -44,9 +44,15 @@ struct AETrain: ParsableCommand {
 enum Entry {
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
+        let launch = LaunchCheck.current()
         let comm: MPICommunicator
         do { comm = try MPICommunicator() } catch {
             fputs("error: \(error)\n", stderr)
+            exit(1)
+        }
+        if let problem = launch.problem(worldSize: comm.size) {
+            if launch.isFirstTask { fputs("error: \(problem)\n", stderr) }
+            do { try comm.finalize() } catch {}
             exit(1)
         }
         // A failed MPI call leaves the ranks unable to agree on anything: the rank that saw it

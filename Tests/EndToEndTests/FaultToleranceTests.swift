@@ -55,7 +55,8 @@ final class FaultToleranceTests: XCTestCase {
         }
     }
 
-    /// An external SIGTERM to one rank of a running job; then a second signal to a lone process exits at once.
+    /// An external SIGTERM to one rank of a running job; then a second SIGINT (Ctrl-C twice) to a lone
+    /// process exits at once. Repeated SIGTERMs never do (`SignalTests`).
     func testExternalSignals() throws {
         let out = dir.appendingPathComponent("external")
         let job = try Harness.start("/usr/bin/mpirun", ["-n", "2", "--oversubscribe", Harness.aetrain, "train", "--quiet", "--iterations", "1000000",
@@ -69,7 +70,7 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("stopped on request"), r.stdout)
         XCTAssertEqual(CheckpointFolder(run: out).files().count, 1)
 
-        // Two signals in a row to one process: the second does not wait for the step boundary.
+        // Two SIGINTs in a row to one process: the second does not wait for the step boundary.
         let lone = try Harness.start(Harness.aetrain, ["train", "--quiet", "--data", "synthetic:2000,60,60", "--hidden", "3000",
                                                       "--iterations", "1000000", "--out", dir.appendingPathComponent("lone").path])
         try lone.waitFor(file: dir.appendingPathComponent("lone/metrics.jsonl"), nonEmpty: true, timeout: 60)

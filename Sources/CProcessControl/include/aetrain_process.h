@@ -5,7 +5,10 @@
 #define AETRAIN_PROCESS_H
 
 /// Installs SIGTERM and SIGINT handlers. The first signal sets a flag that the trainer reads at
-/// the next step boundary; a second one ends the process at once (exit status 128 + signal).
+/// the next step boundary, where it checkpoints and exits 0. Later SIGTERMs (a scheduler sends
+/// several, with SIGCONT between them) change nothing: the stop under way goes on, and the
+/// scheduler's SIGKILL after its grace time is the hard stop. A later SIGINT (a second Ctrl-C,
+/// after a first SIGINT or SIGTERM) ends the process at once with exit status 130.
 void aet_signals_install(void);
 /// The first signal received (SIGTERM or SIGINT), or 0.
 int aet_signal_received(void);

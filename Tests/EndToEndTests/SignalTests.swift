@@ -1,0 +1,62 @@
+import AETrainCore
+import Foundation
+import XCTest
+
+/// Signals as job managers send them: Slurm at a time limit sends SIGTERM, SIGCONT and SIGTERM
+/// within a millisecond, and only its SIGKILL after the grace time is meant as "now". A second
+/// SIGINT (Ctrl-C twice) still ends a process at once.
+final class SignalTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try Harness.temporaryDirectory("signals") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// A lone process whose steps take well over 30 ms, so that a signal arrives mid-step.
+    func startSlowRun(_ out: URL) throws -> Job {
+        let job = try Harness.start(Harness.aetrain, ["train", "--data", "synthetic:2000,60,60", "--hidden", "3000",
+                                                      "--iterations", "1000000", "--log-every", "1", "--checkpoint-every", "0",
+                                                      "--out", out.path])
+        try job.waitFor(file: out.appendingPathComponent("metrics.jsonl"), nonEmpty: true, timeout: 60)
+        return job
+    }
+
+    func testRepeatedTermsLikeSlurmStillCheckpointAndExitZero() throws {
+        for ranks in [1, 2] {
+            let out = dir.appendingPathComponent("term\(ranks)")
+            let job: Job
+            if ranks == 1 {
+                job = try startSlowRun(out)
+            } else {
+                job = try Harness.start("/usr/bin/mpirun", ["-n", "2", "--oversubscribe", Harness.aetrain, "train", "--quiet",
+                                                           "--data", "synthetic:2000,60,60", "--hidden", "3000", "--iterations", "1000000",
+                                                           "--checkpoint-every", "0", "--out", out.path])
+                try job.waitFor(file: out.appendingPathComponent("metrics.jsonl"), nonEmpty: true, timeout: 60)
+            }
+            let targets = ranks == 1 ? [job.pid] : Harness.children(of: job.pid)
+            XCTAssertEqual(targets.count, ranks)
+            let sent = Date()
+            for pid in targets {
+                kill(pid, SIGTERM)
+                kill(pid, SIGCONT)
+                kill(pid, SIGTERM)
+            }
+            let r = job.wait(timeout: 120)
+            let latency = Date().timeIntervalSince(sent)  // the step under way, the checkpoint and the run's outputs
+            XCTAssertEqual(r.status, 0, "\(ranks) ranks: \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("stopped on request"), r.stdout)
+            XCTAssertEqual(CheckpointFolder(run: out).files().count, 1, "\(ranks) ranks: one checkpoint, written at the stop")
+            print("SignalTests: \(ranks) rank(s) stopped \(String(format: "%.2f", latency)) s after SIGTERM, SIGCONT, SIGTERM")
+        }
+    }
+
+    /// SIGINT after a SIGTERM whose stop is under way: the person at the terminal wants out now.
+    func testSigintAfterTermExitsAtOnce() throws {
+        let out = dir.appendingPathComponent("int")
+        let job = try startSlowRun(out)
+        kill(job.pid, SIGTERM)
+        usleep(30_000)  // pending together, SIGINT (2) would be delivered before SIGTERM (15)
+        kill(job.pid, SIGINT)
+        let r = job.wait(timeout: 30)
+        XCTAssertEqual(r.status, 128 + SIGINT, r.stderr)
+        XCTAssertTrue(CheckpointFolder(run: out).files().isEmpty, "no checkpoint was waited for")
+    }
+}
