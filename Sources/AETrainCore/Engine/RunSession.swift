@@ -17,8 +17,9 @@ final class RunSession {
     /// Rank 0's observers (none elsewhere).
     let observers: [RunObserver]
     let checkpointFolder: CheckpointFolder
-    /// Held-out examples are evaluated at each log line.
+    /// Held-out examples are evaluated at each log line: this rank's (global indices).
     let evaluating: Bool
+    private let heldOutRows: [Int]
     /// The newest checkpoint written, or resumed from.
     private(set) var lastCheckpoint: URL?
     /// Rank 0's hold on the run directory, for the session's life.
@@ -33,6 +34,7 @@ final class RunSession {
         self.directory = directory; self.claim = claim; self.runID = runID; self.first = first; self.observers = observers
         checkpointFolder = CheckpointFolder(run: directory)
         evaluating = p.shard.split != nil && p.model.evaluatesHeldOut
+        heldOutRows = evaluating ? p.shard.heldOutRows : []
         lastCheckpoint = p.resumed.map { URL(fileURLWithPath: $0.file) }
     }
 
@@ -123,7 +125,7 @@ final class RunSession {
 
     /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
     private func evaluateHeldOut(into record: inout LogRecord) throws {
-        let sums = model.heldOutSums(ofRows: shard.heldOutRows)
+        let sums = model.heldOutSums(ofRows: heldOutRows)
         var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
         try comm.allreduceSum(&values)
         let n = max(values[3], 1)

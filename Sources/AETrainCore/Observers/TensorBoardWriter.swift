@@ -39,9 +39,8 @@ public final class TensorBoardWriter: RunObserver {
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw UserError("⟨tensorboard⟩ \(directory.relativePath): cannot create the directory: \(error.localizedDescription)")
         }
-        // A new run in its own directory: event files left there are an overwritten run's
-        // (the directory claim refuses another run's directory without ⟨overwrite⟩).
-        if override == nil, run.config.resumedFrom == nil { try removeEventFiles(in: directory) }
+        // Event files of an earlier run in the run directory are the directory claim's to refuse
+        // or (with ⟨overwrite⟩) remove: `RunDirectoryClaim` counts them as the run's files.
         let wallTime = Date().timeIntervalSince1970
         let (handle, url) = try Self.createFile(in: directory, time: Int(wallTime))
         file = handle
@@ -148,16 +147,6 @@ public final class TensorBoardWriter: RunObserver {
             }
         }
         throw UserError("cannot create an event file in \(directory.path): \(base) and its variants exist")
-    }
-
-    private func removeEventFiles(in directory: URL) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where name.hasPrefix(Self.prefix) {
-            let url = directory.appendingPathComponent(name)
-            do { try FileManager.default.removeItem(at: url) } catch {
-                throw UserError("cannot remove the earlier run's \(url.relativePath): \(error.localizedDescription)")
-            }
-        }
     }
 
     static func hostname() -> String {
