@@ -159,3 +159,10 @@ void aet_affinity_restore(void) {
     for (int i = 0; i < saved_count; i++) sched_setaffinity(saved_tids[i], sizeof(cpu_set_t), &saved_masks[i]);
     saved_count = 0;
 }
+
+int aet_affinity_cpu_count(void) {
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    if (sched_getaffinity(0, sizeof(cpu_set_t), &mask) != 0) return 0;
+    return CPU_COUNT(&mask);
+}

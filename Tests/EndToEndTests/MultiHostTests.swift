@@ -4,14 +4,23 @@ import XCTest
 
 /// aetrain across two "hosts" (network namespaces joined by a bridge, deploy/netns-cluster.sh),
 /// 2 ranks each, over TCP: the same trajectory as one process, and a bounded end when a rank is
-/// killed or a host's link is cut, after which resuming completes. Needs root (CI runs as root).
+/// killed or a host's link is cut, after which resuming completes; `--overlap auto` decided by
+/// the hosts' cores. Each host runs on its own share of this machine's cores (the script's
+/// default). Needs root (CI runs as root).
 final class MultiHostTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy/netns-cluster.sh").path
     var dir: URL!
 
-    func cluster(_ arguments: [String], timeout: Double = 300) throws -> Run {
-        try Harness.run("/bin/bash", [Self.script] + arguments, timeout: timeout)
+    func cluster(_ arguments: [String], timeout: Double = 300, environment: [String: String] = [:]) throws -> Run {
+        try Harness.run("/bin/bash", [Self.script] + arguments, timeout: timeout, environment: environment)
+    }
+
+    /// Cores each of 2 hosts has: its share of this machine's (the script's default).
+    static let coresPerHost = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+
+    func config(_ run: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any] ?? [:]
     }
 
     override func setUpWithError() throws {
@@ -35,11 +44,32 @@ final class MultiHostTests: XCTestCase {
         let hosts = dir.appendingPathComponent("hosts"), alone = dir.appendingPathComponent("alone")
         let r = try cluster(["mpirun", "-n", "4", Harness.aetrain] + small + ["--iterations", "200", "--out", hosts.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: hosts.appendingPathComponent("config.json"))) as? [String: Any]
-        XCTAssertEqual(config?["ranks"] as? Int, 4)
-        XCTAssertEqual(config?["blasThreadsPerRank"] as? Int, max(1, ProcessInfo.processInfo.activeProcessorCount / 2), "2 ranks per host share its cores")
+        let config = try config(hosts)
+        XCTAssertEqual(config["ranks"] as? Int, 4)
+        XCTAssertEqual(config["blasThreadsPerRank"] as? Int, max(1, Self.coresPerHost / 2), "2 ranks per host share its cores")
+        let execution = config["execution"] as? [String: Any]
+        XCTAssertEqual(execution?["overlap"] as? String, "auto")
+        XCTAssertEqual(execution?["overlapEnabled"] as? Bool, OverlapMode.auto.decide(ranks: 4, ranksPerNode: 2, cores: Self.coresPerHost))
         XCTAssertEqual(try Harness.aetrain(small + ["--iterations", "200", "--out", alone.path]).status, 0)
         XCTAssertLessThan(try Harness.relativeDifference(alone, hosts), 0.02)
+    }
+
+    /// `--overlap auto` across 2 hosts × 1 rank: on only where the host has a core to spare.
+    /// With the machine's cores split between the hosts (1 each here) it stays off; with every
+    /// core shared by both hosts (AET_NETNS_CORES=shared), each rank sees a spare core.
+    func testOverlapAutoFollowsTheHostsCores() throws {
+        for (sharing, cores) in [("split", Self.coresPerHost), ("shared", ProcessInfo.processInfo.activeProcessorCount)] {
+            let up = try cluster(["up", "2", "1"], environment: ["AET_NETNS_CORES": sharing])
+            XCTAssertEqual(up.status, 0, up.stderr)
+            let out = dir.appendingPathComponent(sharing)
+            let r = try cluster(["mpirun", "-n", "2", Harness.aetrain] + small + ["--iterations", "30", "--out", out.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let config = try config(out)
+            XCTAssertEqual(config["blasThreadsPerRank"] as? Int, cores, sharing)
+            XCTAssertEqual((config["execution"] as? [String: Any])?["overlapEnabled"] as? Bool,
+                           OverlapMode.auto.decide(ranks: 2, ranksPerNode: 1, cores: cores), sharing)
+            if sharing == "shared" { XCTAssertEqual((config["execution"] as? [String: Any])?["overlapEnabled"] as? Bool, true) }
+        }
     }
 
     /// Starts a long run on the cluster and waits for its checkpoint at iteration 100.

@@ -45,6 +45,10 @@ final class TrainBinaryTests: XCTestCase {
 
         let metrics = try Harness.metrics(out)
         XCTAssertEqual(metrics.map { $0["iteration"] as? Int }, [0, 10, 20])
+        // Start-up (process start to the first iteration), in the first line only.
+        let toFirstStep = metrics.first?["seconds_to_first_step"] as? Double ?? .nan
+        XCTAssertTrue(toFirstStep > 0 && toFirstStep < (metrics.last?["seconds"] as? Double ?? 0) + 60, "\(toFirstStep)")
+        XCTAssertTrue(metrics.dropFirst().allSatisfy { $0["seconds_to_first_step"] == nil })
         for m in metrics {
             for key in ["rec", "spa", "ent", "reg", "loss", "seconds", "l0", "explained_variance",
                         "compute_seconds", "communication_seconds", "optimizer_seconds"] { XCTAssertNotNil(m[key] as? Double, key) }

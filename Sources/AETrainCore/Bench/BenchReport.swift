@@ -69,6 +69,8 @@ public struct StepReport: BenchReport {
     /// Set when a trained model was timed: its directory and the kernels asked for.
     public var initDirectory: String?
     public var kernels: KernelChoice
+    /// Whether the step overlapped its allreduce (`--overlap` as resolved on every rank).
+    public var overlap: Bool
     public var shapes: [Shape]
     /// Each rank's peak resident set, KiB, in rank order.
     public var peakRSSKiB: [Int]
@@ -78,7 +80,7 @@ public struct StepReport: BenchReport {
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
     enum CodingKeys: String, CodingKey {
-        case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps
+        case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps, overlap
         case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results
     }
 
@@ -92,6 +94,7 @@ public struct StepReport: BenchReport {
         try c.encode(imageShape.pixels, forKey: .d)
         try c.encode(lambda, forKey: .lambda)
         try c.encode(steps, forKey: .steps)
+        try c.encode(overlap, forKey: .overlap)
         try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
         try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
@@ -100,7 +103,8 @@ public struct StepReport: BenchReport {
     public func text() -> [String] {
         var lines = ["aetrain bench: \(examples) examples of \(imageShape) (d = \(imageShape.pixels), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
-                     + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(stepsPerBlock) steps"]
+                     + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", overlap \(overlap ? "on" : "off")" : "")
+                     + "; medians of 10 blocks of \(stepsPerBlock) steps"]
         lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
         for r in shapes {
             lines.append(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f  %22.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.ratio,

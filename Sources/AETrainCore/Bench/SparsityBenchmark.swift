@@ -6,6 +6,7 @@ public enum SparsityBenchmark {
     public static func run(_ plan: BenchPlan, densities: [Double], shard: DatasetShard, threadsPerRank: Int,
                            comm: Communicator) throws -> SparsityReport? {
         let h = plan.hidden
+        let overlap = try plan.overlap.resolve(comm)
         var rows: [SparsityReport.Row] = []
         for f in densities {
             var ms: [KernelChoice: Double] = [:]
@@ -17,7 +18,7 @@ public enum SparsityBenchmark {
                 settings.adam.learningRate = 1e-8
                 let trainer = try comm.collectively {
                     try SparseAutoencoder(shard: shard, settings: settings, comm: comm,
-                                          options: StepOptions(kernels: path, overlap: plan.overlap.enabled(comm)))
+                                          options: StepOptions(kernels: path, overlap: overlap))
                 }
                 setBias(trainer.store, shard: shard, density: f)
                 try comm.broadcast(trainer.store.b, bytes: h * MemoryLayout<Float>.stride, root: 0)  // rank 0's sample

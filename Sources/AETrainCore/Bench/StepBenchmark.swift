@@ -12,7 +12,7 @@ public enum StepBenchmark {
     /// (their h replaces the plan's).
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
-        let options = StepOptions(kernels: plan.kernels, overlap: plan.overlap.enabled(comm))
+        let options = StepOptions(kernels: plan.kernels, overlap: try plan.overlap.resolve(comm))
         var shapes: [StepReport.Shape] = []
         var startup = 0.0
         for (batch, h) in plan.stepShapes(initialHidden: initial?.shape.h) {
@@ -47,7 +47,7 @@ public enum StepBenchmark {
         return StepReport(ranks: comm.size, threadsPerRank: threadsPerRank, cores: ProcessStatistics.cores,
                           examples: shard.info.examples, imageShape: shard.info.imageShape, source: shard.info.source,
                           lambda: plan.lambda, steps: plan.steps, stepsPerBlock: plan.stepsPerBlock,
-                          initDirectory: plan.initDirectory, kernels: plan.kernels, shapes: shapes,
+                          initDirectory: plan.initDirectory, kernels: plan.kernels, overlap: options.overlap, shapes: shapes,
                           peakRSSKiB: rss, secondsToFirstStep: startup)
     }
 }

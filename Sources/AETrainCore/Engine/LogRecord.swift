@@ -12,6 +12,9 @@ public struct LogRecord: Codable, Equatable, Sendable {
     public var loss: Double
     /// Wall-clock seconds since training started (this session of the run).
     public var seconds: Double = 0
+    /// Seconds from this process's start (rank 0's) to the session's first iteration: start-up,
+    /// MPI, data and model. Only in the session's first logged line.
+    public var secondsToFirstStep: Double?
     /// Mean number of active units per example.
     public var l0: Double?
     /// Units active in no batch since the previous logged iteration (this one included).
@@ -45,6 +48,7 @@ public struct LogRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case iteration, rec, spa, ent, reg, loss, seconds, l0
+        case secondsToFirstStep = "seconds_to_first_step"
         case deadUnits = "dead_units", explainedVariance = "explained_variance"
         case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
         case optimizerSeconds = "optimizer_seconds"

@@ -43,10 +43,10 @@ public struct RunConfig: Codable {
 }
 
 extension RunConfig.Execution {
-    init(_ e: ExecutionOptions, kind: ModelKind, comm: Communicator) {
+    init(_ e: ExecutionOptions, kind: ModelKind, overlapEnabled: Bool) {
         let autoencoder = kind == .sparseAutoencoder
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
-                  overlap: autoencoder ? e.overlap.rawValue : nil, overlapEnabled: autoencoder ? e.overlap.enabled(comm) : nil,
+                  overlap: autoencoder ? e.overlap.rawValue : nil, overlapEnabled: autoencoder ? overlapEnabled : nil,
                   peerTimeoutSeconds: e.peerTimeout)
     }
 }

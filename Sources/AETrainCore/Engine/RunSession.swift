@@ -44,6 +44,8 @@ final class RunSession {
     func loop() throws -> RunOutcome {
         var iteration = first, previousLog = first - 1
         let start = DispatchTime.now().uptimeNanoseconds
+        let sinceStart = ProcessStatistics.secondsSinceStart()
+        var toFirstStep: Double? = sinceStart.isFinite ? sinceStart : nil  // logged once
         while iteration < settings.iterations {
             let step = try model.iterate(iteration, stop: StopRequest.received)
             guard step.completed else {  // abandoned on a stop request: its state is still the one before it
@@ -58,6 +60,8 @@ final class RunSession {
                     throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
                 }
                 record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                record.secondsToFirstStep = toFirstStep
+                toFirstStep = nil
                 model.closeWindow(&record)
                 if evaluating { try evaluateHeldOut(into: &record) }
                 let steps = iteration - previousLog

@@ -15,6 +15,8 @@ import Foundation
 public final class TrainingRun {
     public let plan: RunPlan
     let comm: Communicator
+    /// `plan.execution.overlap` as every rank resolved it (`OverlapMode.resolve`).
+    private var overlap = false
 
     public init(plan: RunPlan, comm: Communicator) {
         self.plan = plan
@@ -28,6 +30,7 @@ public final class TrainingRun {
         let threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
         BLASThreads.set(threads)
         Denormals.flushToZero()
+        overlap = try plan.execution.overlap.resolve(comm)
         let session = try open(try prepare(), threads: threads)
         let outcome = try session.loop()
         try session.finish(outcome)
@@ -99,7 +102,7 @@ public final class TrainingRun {
             model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: p.kind, comm: comm), heldOutRows: p.shard.split?.heldOut)
+            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap), heldOutRows: p.shard.split?.heldOut)
         let info = RunInfo(
             model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
             columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
@@ -150,7 +153,7 @@ public final class TrainingRun {
         switch kind {
         case .sparseAutoencoder:
             var options = plan.execution.stepOptions
-            options.overlap = plan.execution.overlap.enabled(comm)
+            options.overlap = overlap
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
         case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)
         case .tiedLinear: return try TiedLinearModel(shard: shard, settings: settings, comm: comm)
@@ -175,9 +178,9 @@ extension StartPoint {
 }
 
 public enum Cores {
-    /// This node's online cores shared among the ranks on this node, at least 1.
+    /// The cores this rank may use (`NodeCores.usable()`) shared among the ranks on this node,
+    /// at least 1.
     public static func perRank(_ comm: Communicator) -> Int {
-        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        return max(1, cores / max(1, comm.localSize))
+        max(1, NodeCores.usable() / max(1, comm.localSize))
     }
 }

@@ -38,5 +38,8 @@ void aet_watchdog_disarm(void);
 /// that measure one rank with all of the node's cores. Returns the number of threads changed.
 int aet_affinity_widen(void);
 void aet_affinity_restore(void);
+/// How many CPUs this process may run on (its affinity mask: mpirun's binding, taskset, a
+/// cpuset), or 0 where the mask cannot be read.
+int aet_affinity_cpu_count(void);
 
 #endif

@@ -23,18 +23,3 @@ public struct StepOptions: Equatable, Sendable {
     }
 }
 
-
-/// When the step overlaps the decoder's allreduce with the encoder's backward pass. Open MPI
-/// moves a non-blocking allreduce only inside MPI calls: on one node (shared memory, every
-/// core computing) that made the step slower (exposed communication 1.6–1.8 ms against
-/// 0.8–1.2 ms blocking), across nodes over TCP it hid about 3.5 ms of 26. Hence `auto`.
-public enum OverlapMode: String, CaseIterable, Codable, Sendable {
-    case auto, always, never
-    public func enabled(_ comm: Communicator) -> Bool {
-        switch self {
-        case .auto: comm.localSize < comm.size
-        case .always: true
-        case .never: false
-        }
-    }
-}
