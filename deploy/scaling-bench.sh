@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The README's communication figures ("Hiding communication", "Scaling model"), ROUNDS rounds
-# (default 3), each figure with the 1-minute load average beside it:
+# The constants of the README's scaling model and its communication figures ("Hiding
+# communication", "Scaling model"), ROUNDS rounds (default 3), each figure with the 1-minute load
+# average beside it:
+#   - the step of 1 process × 1 BLAS thread at the batch a rank gets when P ranks share the
+#     sheet's batch of 100 (100, 50, 25, 13, 7, 4, 2 rows): the model's compute term;
 #   - allreduce latency α, ms per MB β and the 4 MB time (`aetrain bench --allreduce`): shared
 #     memory (mpirun -n 2), 2 namespace hosts × 1 rank and 2 hosts × 2 ranks over TCP;
 #   - the step at the sheet's real size (`aetrain bench`, --overlap never and always): shared
@@ -9,7 +12,7 @@
 #     always and auto, and what auto chose): 2 hosts × 1 rank with the machine's cores split
 #     between the hosts (deploy/netns-cluster.sh's default), and with every core shared.
 # Needs root (network namespaces). AETRAIN names the binary (default .build/release/aetrain).
-#   deploy/multihost-bench.sh [ROUNDS]
+#   deploy/scaling-bench.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -65,8 +68,22 @@ print(f"{label:<34} train {overlap:<6} {ms:7.3f} ms/step  overlap {on}  {c['blas
 PY
 }
 
+# compute ROWS: 1 process, 1 thread, the real size at ROWS rows per step.
+compute() {
+  local rows=$1 l; l=$(load)
+  "$AETRAIN" bench --json --threads 1 --batch-size "$rows" --steps 300 --warmup 30 > "$OUT/r.json"
+  python3 - "$OUT/r.json" "$rows" "$l" <<'PY'
+import json, sys
+f, rows, l = sys.argv[1:]
+r = json.load(open(f))
+print(f"{'1 process × 1 thread':<34} batch {rows:>4} {r['ms_per_step']:7.3f} ms/step  of which Adam {r['optimizer_ms']:.3f} ms"
+      f"  floor (2 threads) {r['gemm_floor_ms']:.3f} ms  load {l}")
+PY
+}
+
 for round in $(seq 1 "$ROUNDS"); do
   echo "# round $round, $(date -u +%FT%TZ), $(uptime)"
+  for rows in 100 50 25 13 7 4 2; do compute "$rows"; done
   allreduce "shared memory, 2 ranks" mpirun -n 2
   for o in never always; do step "shared memory, 2 ranks" "$o" mpirun -n 2; done
   $CLUSTER up 2 1 > /dev/null
