@@ -50,8 +50,11 @@ final class BenchmarkTests: XCTestCase {
         plan.kind = .allreduce
         let report = try Benchmark.run(plan, comm: SingleProcess())
         let o = try object(report)
-        XCTAssertEqual(Set(o.keys), ["ranks", "alpha_ms", "ms_per_mb", "points"])
+        XCTAssertEqual(Set(o.keys), ["ranks", "alpha_ms", "ms_per_mb", "points", "fastest_alpha_ms", "fastest_ms_per_mb", "fastest_points"])
         XCTAssertEqual((o["points"] as? [[Double]])?.map { $0.first ?? 0 }, AllreduceBenchmark.sizes.map { Double($0 * 4) })
+        let median = try XCTUnwrap(o["points"] as? [[Double]]), fastest = try XCTUnwrap(o["fastest_points"] as? [[Double]])
+        XCTAssertEqual(fastest.map { $0.first ?? 0 }, AllreduceBenchmark.sizes.map { Double($0 * 4) })
+        for (m, f) in zip(median, fastest) { XCTAssertLessThanOrEqual(f[1], m[1], "the fastest call is no slower than the median") }
         XCTAssertEqual(try XCTUnwrap(report).text().count, 3 + AllreduceBenchmark.sizes.count)
     }
 }

@@ -178,18 +178,23 @@ public struct SparsityReport: BenchReport {
 public struct AllreduceReport: BenchReport {
     /// One message size: its bytes and the median ms per call, the slowest rank's.
     public struct Point: Sendable {
-        public var bytes: Double, ms: Double
+        /// The median call's time and the fastest call's, ms (each the slowest rank's).
+        public var bytes: Double, ms: Double, fastestMs: Double
     }
 
     public var ranks: Int
-    /// Latency: the smallest message's time, ms.
+    /// Latency: the smallest message's time, ms (median call).
     public var alphaMs: Double
-    /// Least-squares slope over 64 KB … 4 MB, ms per byte.
+    /// Least-squares slope over 64 KB … 4 MB, ms per byte (median call).
     public var betaMsPerByte: Double
+    /// The same two from the fastest call of each size.
+    public var fastestAlphaMs: Double
+    public var fastestBetaMsPerByte: Double
     public var points: [Point]
 
     enum CodingKeys: String, CodingKey {
         case ranks, alphaMs = "alpha_ms", msPerMB = "ms_per_mb", points
+        case fastestAlphaMs = "fastest_alpha_ms", fastestMsPerMB = "fastest_ms_per_mb", fastestPoints = "fastest_points"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -198,13 +203,19 @@ public struct AllreduceReport: BenchReport {
         try c.encode(rounded(alphaMs, 5), forKey: .alphaMs)
         try c.encode(rounded(betaMsPerByte * 1e6, 4), forKey: .msPerMB)
         try c.encode(points.map { [rounded($0.bytes, 0), rounded($0.ms, 5)] }, forKey: .points)
+        try c.encode(rounded(fastestAlphaMs, 5), forKey: .fastestAlphaMs)
+        try c.encode(rounded(fastestBetaMsPerByte * 1e6, 4), forKey: .fastestMsPerMB)
+        try c.encode(points.map { [rounded($0.bytes, 0), rounded($0.fastestMs, 5)] }, forKey: .fastestPoints)
     }
 
     public func text() -> [String] {
-        var lines = ["aetrain bench --allreduce: \(ranks) rank(s), float32 sum, median of repeated calls (the slowest rank's)"]
-        lines.append("       bytes        ms   GB/s (algorithm)")
-        for r in points { lines.append(String(format: "  %10.0f  %8.4f  %6.2f", r.bytes, r.ms, r.bytes / r.ms / 1e6)) }
-        lines.append(String(format: "  fit: T = %.4f ms + %.4f ms/MB × size", alphaMs, betaMsPerByte * 1e6))
+        var lines = ["aetrain bench --allreduce: \(ranks) rank(s), float32 sum, median and fastest of repeated calls (the slowest rank's)"]
+        lines.append("       bytes    median ms   GB/s    fastest ms   GB/s")
+        for r in points {
+            lines.append(String(format: "  %10.0f  %11.4f  %5.2f  %12.4f  %5.2f", r.bytes, r.ms, r.bytes / r.ms / 1e6, r.fastestMs, r.bytes / r.fastestMs / 1e6))
+        }
+        lines.append(String(format: "  fit: T = %.4f ms + %.4f ms/MB × size (median); %.4f ms + %.4f ms/MB × size (fastest)",
+                            alphaMs, betaMsPerByte * 1e6, fastestAlphaMs, fastestBetaMsPerByte * 1e6))
         return lines
     }
 }

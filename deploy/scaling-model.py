@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""The README's scaling model (section "Scaling model"), as tables: per-step time of P ranks, one
+per node, for strong scaling (the sheet's global batch of 100) and weak scaling (100 examples per
+rank), on the networks below. Model predictions from measured constants; edit CONSTANTS to
+re-run with new measurements (deploy/scaling-bench.sh prints them).
+
+    T(P) = compute(rows per rank) + allreduce(gradient, P) + allreduce(column sums, P)
+    allreduce(n bytes, P) = 2·⌈log2 P⌉·α + 2·(P−1)/P · n·β   (Rabenseifner: reduce-scatter by
+                            recursive halving, allgather by recursive doubling; what Open MPI 4.1's
+                            tuned component picks for a sum of more than 256 KB at every P)
+    column sums (h floats, 1.6 KB): ⌈log2 P⌉·α (recursive doubling)
+"""
+import math
+import random
+
+# Measured with deploy/scaling-bench.sh (see the README for dates and load): 1 process × 1 BLAS
+# thread, real size (d = 1036, h = 400), ms per step at this many rows (Adam and the element-wise
+# passes included).
+COMPUTE_MS = {100: 4.6, 50: 3.0, 25: 2.1, 13: 1.6, 7: 1.3, 4: 1.1, 2: 1.0}
+N_BYTES = 4 * (2 * 400 * 1036 + 400 + 1036 + 2)  # dV, dW, db, da and two partial sums, float32
+H_BYTES = 4 * 400
+NETWORKS = {  # name: (α in ms, β in ms per MB)
+    "10 GbE (α 20 µs, 1.25 GB/s; assumed)": (0.020, 0.8),
+    "25 GbE (α 10 µs, 3.1 GB/s; assumed)": (0.010, 0.32),
+}
+
+
+def compute(rows):
+    """Measured points, linear in between (and beyond 100 rows)."""
+    keys = sorted(COMPUTE_MS)
+    if rows <= keys[0]:
+        return COMPUTE_MS[keys[0]]
+    for lo, hi in zip(keys, keys[1:]):
+        if rows <= hi:
+            return COMPUTE_MS[lo] + (COMPUTE_MS[hi] - COMPUTE_MS[lo]) * (rows - lo) / (hi - lo)
+    lo, hi = keys[-2], keys[-1]
+    return COMPUTE_MS[hi] + (COMPUTE_MS[hi] - COMPUTE_MS[lo]) * (rows - hi) / (hi - lo)
+
+
+def allreduce(nbytes, p, alpha, beta):
+    if p == 1:
+        return 0.0
+    return 2 * math.ceil(math.log2(p)) * alpha + 2 * (p - 1) / p * nbytes / 1e6 * beta
+
+
+def busiest(m, p, trials=4000, seed=1):
+    """The expected rows of the busiest rank when each of m rows falls on a rank at random
+    (today's global sampler: each rank computes the rows of the batch in its shard)."""
+    rng = random.Random(seed)
+    total = 0
+    for _ in range(trials):
+        counts = [0] * p
+        for _ in range(m):
+            counts[rng.randrange(p)] += 1
+        total += max(counts)
+    return total / trials
+
+
+def main():
+    ps = [1, 2, 4, 8, 16, 32, 64]
+    for name, (alpha, beta) in NETWORKS.items():
+        print(f"\n{name}")
+        print("| P | rows per rank | compute | allreduce | strong: T(P) | speed-up | busiest rank today | weak: T(P) | weak efficiency |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        t1 = compute(100)
+        for p in ps:
+            rows = math.ceil(100 / p)
+            comm = allreduce(N_BYTES, p, alpha, beta) + (math.ceil(math.log2(p)) * alpha if p > 1 else 0)
+            strong = compute(rows) + comm
+            today = busiest(100, p) if p > 1 else 100
+            strong_today = compute(today) + comm
+            weak = compute(100) + comm
+            print(f"| {p} | {rows} | {compute(rows):.1f} | {comm:.2f} | {strong:.1f} | {t1 / strong:.2f}× "
+                  f"| {today:.0f} rows: {strong_today:.1f} ms | {weak:.1f} | {t1 / weak:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
