@@ -12,8 +12,6 @@
 #     always and auto, and what auto chose): 2 hosts × 1 rank with the machine's cores split
 #     between the hosts (deploy/netns-cluster.sh's default), and with every core shared.
 # Needs root (network namespaces). AETRAIN names the binary (default .build/release/aetrain).
-# NICE=-20 runs every measured command at that niceness, so that on a shared, loaded machine the
-# figures come closer to a quiet one's (the load is printed either way).
 #   deploy/scaling-bench.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +19,6 @@ ROUNDS=${1:-3}
 AETRAIN=$(realpath "${AETRAIN:-.build/release/aetrain}")
 export AET_NETNS_PREFIX=${AET_NETNS_PREFIX:-aeb} AET_NETNS_SUBNET=${AET_NETNS_SUBNET:-10.76.0}
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-NICE=${NICE:-0}
-RUN=(nice -n "$NICE")
 CLUSTER="bash deploy/netns-cluster.sh"
 OUT=$(mktemp -d)
 trap '$CLUSTER down >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
@@ -33,7 +29,7 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 # allreduce LABEL LAUNCHER...
 allreduce() {
   local label=$1 l; shift; l=$(load)
-  "${RUN[@]}" "$@" "$AETRAIN" bench --allreduce --json > "$OUT/r.json"
+  "$@" "$AETRAIN" bench --allreduce --json > "$OUT/r.json"
   python3 - "$OUT/r.json" "$label" "$l" <<'PY'
 import json, sys
 f, label, l = sys.argv[1:]
@@ -48,7 +44,7 @@ PY
 # step LABEL OVERLAP LAUNCHER...
 step() {
   local label=$1 overlap=$2 l; shift 2; l=$(load)
-  "${RUN[@]}" "$@" "$AETRAIN" bench --json --steps 300 --warmup 30 --overlap "$overlap" > "$OUT/r.json"
+  "$@" "$AETRAIN" bench --json --steps 300 --warmup 30 --overlap "$overlap" > "$OUT/r.json"
   python3 - "$OUT/r.json" "$label" "$overlap" "$l" <<'PY'
 import json, sys
 f, label, overlap, l = sys.argv[1:]
@@ -61,7 +57,7 @@ PY
 # train LABEL OVERLAP LAUNCHER...
 train() {
   local label=$1 overlap=$2 l; shift 2; l=$(load)
-  "${RUN[@]}" "$@" "$AETRAIN" train --quiet --data "$REAL" --iterations 1000 --log-every 100 --overlap "$overlap" \
+  "$@" "$AETRAIN" train --quiet --data "$REAL" --iterations 1000 --log-every 100 --overlap "$overlap" \
     --out "$OUT/run" --overwrite > /dev/null
   python3 - "$OUT/run" "$label" "$overlap" "$l" <<'PY'
 import json, sys
@@ -77,7 +73,7 @@ PY
 # compute ROWS: 1 process, 1 thread, the real size at ROWS rows per step.
 compute() {
   local rows=$1 l; l=$(load)
-  "${RUN[@]}" "$AETRAIN" bench --json --threads 1 --batch-size "$rows" --steps 300 --warmup 30 > "$OUT/r.json"
+  "$AETRAIN" bench --json --threads 1 --batch-size "$rows" --steps 300 --warmup 30 > "$OUT/r.json"
   python3 - "$OUT/r.json" "$rows" "$l" <<'PY'
 import json, sys
 f, rows, l = sys.argv[1:]
@@ -88,7 +84,7 @@ PY
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  echo "# round $round, $(date -u +%FT%TZ), nice $NICE, $(uptime)"
+  echo "# round $round, $(date -u +%FT%TZ), $(uptime)"
   for rows in 100 50 25 13 7 4 2; do compute "$rows"; done
   allreduce "shared memory, 2 ranks" mpirun -n 2
   for o in never always; do step "shared memory, 2 ranks" "$o" mpirun -n 2; done

@@ -5,6 +5,7 @@ rank), on the networks below. Model predictions from measured constants; edit CO
 re-run with new measurements (deploy/scaling-bench.sh prints them).
 
     T(P) = compute(rows per rank) + allreduce(gradient, P) + allreduce(column sums, P)
+    compute(b) = c0 + c1·b, a line fitted to the measured steps below
     allreduce(n bytes, P) = 2·⌈log2 P⌉·α + 2·(P−1)/P · n·β   (Rabenseifner: reduce-scatter by
                             recursive halving, allgather by recursive doubling; what Open MPI 4.1's
                             tuned component picks for a sum of more than 256 KB at every P)
@@ -13,11 +14,13 @@ re-run with new measurements (deploy/scaling-bench.sh prints them).
 import math
 import random
 
-# Measured with deploy/scaling-bench.sh (see the README for dates and load): 1 process × 1 BLAS
-# thread, real size (d = 1036, h = 400), ms per step at this many rows (Adam and the element-wise
-# passes included).
-COMPUTE_MS = {100: 4.6, 50: 3.0, 25: 2.1, 13: 1.6, 7: 1.3, 4: 1.1, 2: 1.0}
-N_BYTES = 4 * (2 * 400 * 1036 + 400 + 1036 + 2)  # dV, dW, db, da and two partial sums, float32
+# Measured with deploy/scaling-bench.sh on 2026-11-30 (3 rounds, load average 6-13; the fastest
+# of the three): 1 process × 1 BLAS thread, real size (d = 1036, h = 400), ms per step at this
+# many rows (Adam and the element-wise passes included).
+COMPUTE_MS = {100: 7.8, 50: 5.1, 25: 3.3, 13: 1.8, 7: 1.5, 4: 1.0, 2: 1.2}
+# Adam alone on one core, ms per step (the same runs: 0.58-1.3 ms; 0.6 ms on a quiet machine).
+ADAM_MS = 0.6
+N_BYTES = 4 * (2 * 400 * 1036 + 400 + 1036 + 5)  # dV, dW, db, da and five partial sums, float32
 H_BYTES = 4 * 400
 NETWORKS = {  # name: (α in ms, β in ms per MB)
     "10 GbE (α 20 µs, 1.25 GB/s; assumed)": (0.020, 0.8),
@@ -25,16 +28,22 @@ NETWORKS = {  # name: (α in ms, β in ms per MB)
 }
 
 
+def fit():
+    """compute(b) = c0 + c1·b, least squares over the measured points: c0 is what a step costs
+    whatever its rows (Adam, the element-wise passes over the parameters, streaming V and W), c1
+    the cost of one more row."""
+    xs, ys = list(COMPUTE_MS), list(COMPUTE_MS.values())
+    k, sx, sy = len(xs), sum(xs), sum(ys)
+    sxx, sxy = sum(x * x for x in xs), sum(x * y for x, y in zip(xs, ys))
+    c1 = (k * sxy - sx * sy) / (k * sxx - sx * sx)
+    return (sy - c1 * sx) / k, c1
+
+
+C0, C1 = fit()
+
+
 def compute(rows):
-    """Measured points, linear in between (and beyond 100 rows)."""
-    keys = sorted(COMPUTE_MS)
-    if rows <= keys[0]:
-        return COMPUTE_MS[keys[0]]
-    for lo, hi in zip(keys, keys[1:]):
-        if rows <= hi:
-            return COMPUTE_MS[lo] + (COMPUTE_MS[hi] - COMPUTE_MS[lo]) * (rows - lo) / (hi - lo)
-    lo, hi = keys[-2], keys[-1]
-    return COMPUTE_MS[hi] + (COMPUTE_MS[hi] - COMPUTE_MS[lo]) * (rows - hi) / (hi - lo)
+    return C0 + C1 * rows
 
 
 def allreduce(nbytes, p, alpha, beta):
@@ -58,6 +67,7 @@ def busiest(m, p, trials=4000, seed=1):
 
 def main():
     ps = [1, 2, 4, 8, 16, 32, 64]
+    print(f"compute(b) = {C0:.2f} ms + {C1:.4f} ms × b (fit to {COMPUTE_MS})")
     for name, (alpha, beta) in NETWORKS.items():
         print(f"\n{name}")
         print("| P | rows per rank | compute | allreduce | strong: T(P) | speed-up | busiest rank today | weak: T(P) | weak efficiency |")
@@ -72,6 +82,10 @@ def main():
             weak = compute(100) + comm
             print(f"| {p} | {rows} | {compute(rows):.1f} | {comm:.2f} | {strong:.1f} | {t1 / strong:.2f}× "
                   f"| {today:.0f} rows: {strong_today:.1f} ms | {weak:.1f} | {t1 / weak:.0%} |")
+        print("\nOptimizer sharding saves (1 - 1/P)·Adam:",
+              ", ".join(f"P = {p}: {(1 - 1 / p) * ADAM_MS:.2f} ms = {(1 - 1 / p) * ADAM_MS / (compute(math.ceil(100 / p)) + allreduce(N_BYTES, p, alpha, beta)):.0%}"
+                        f" of the strong-scaling step, {(1 - 1 / p) * ADAM_MS / (compute(100) + allreduce(N_BYTES, p, alpha, beta)):.0%} of the weak"
+                        for p in [4, 16, 64]))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,12 @@
 # as 1 process and as `mpirun -n 2`, ROUNDS times (default 1). For each: the wall time of the
 # whole command, the training loop's own seconds (metrics.jsonl), the seconds from process start
 # to the first iteration (`seconds_to_first_step`, rank 0) and the 1-minute load before it.
-# AETRAIN names the binary (default .build/release/aetrain); NP the ranks (default 2); NICE=-20
-# runs the timed commands at that niceness (a shared, loaded machine; the load is printed anyway).
+# AETRAIN names the binary (default .build/release/aetrain); NP the ranks (default 2).
 #   deploy/sheet-timings.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
 NP=${NP:-2}
-NICE=${NICE:-0}
 AETRAIN=$(realpath "${AETRAIN:-.build/release/aetrain}")
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT=$(mktemp -d)
@@ -24,7 +22,7 @@ one() {
   [ "$data" = embedded ] || args+=(--data "$data")
   l=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(date +%s.%N)
-  nice -n "$NICE" "$@" "$AETRAIN" "${args[@]}" > /dev/null
+  "$@" "$AETRAIN" "${args[@]}" > /dev/null
   t1=$(date +%s.%N)
   python3 - "$OUT/run" "$data" "$layout" "$lambda" "$t0" "$t1" "$l" <<'PY'
 import json, sys
@@ -36,7 +34,7 @@ PY
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  echo "# round $round, $(date -u +%FT%TZ), nice $NICE, $(uptime)"
+  echo "# round $round, $(date -u +%FT%TZ), $(uptime)"
   for data in embedded synthetic:13233,37,28; do
     for lambda in 0 1; do
       one "$data" "1 process" "$lambda"
