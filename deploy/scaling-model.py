@@ -14,12 +14,12 @@ re-run with new measurements (deploy/scaling-bench.sh prints them).
 import math
 import random
 
-# Measured with deploy/scaling-bench.sh on 2026-11-30 (3 rounds, load average 6-13; the fastest
-# of the three): 1 process × 1 BLAS thread, real size (d = 1036, h = 400), ms per step at this
-# many rows (Adam and the element-wise passes included).
-COMPUTE_MS = {100: 7.8, 50: 5.1, 25: 3.3, 13: 1.8, 7: 1.5, 4: 1.0, 2: 1.2}
-# Adam alone on one core, ms per step (the same runs: 0.58-1.3 ms; 0.6 ms on a quiet machine).
-ADAM_MS = 0.6
+# Measured with deploy/scaling-bench.sh on 2026-11-30 14:17 UTC (load average 2.3-2.5): 1 process
+# × 1 BLAS thread, real size (d = 1036, h = 400), ms per step at this many rows (Adam and the
+# element-wise passes included).
+COMPUTE_MS = {100: 4.32, 50: 2.52, 25: 1.62, 13: 1.17, 7: 1.07, 4: 0.76, 2: 0.78}
+# Adam alone on one core, ms per step (the same runs).
+ADAM_MS = 0.41
 N_BYTES = 4 * (2 * 400 * 1036 + 400 + 1036 + 5)  # dV, dW, db, da and five partial sums, float32
 H_BYTES = 4 * 400
 NETWORKS = {  # name: (α in ms, β in ms per MB)

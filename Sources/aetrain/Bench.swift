@@ -33,7 +33,7 @@ struct Bench: JobCommand {
     @Option(parsing: .upToNextOption, help: "With --sparsity: the densities to time (default 0.005 0.01 0.02 0.05 0.1 0.2 0.4).")
     var densities: [Double] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
     @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
-    @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes), always or never.")
+    @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes with a core to spare), always or never.")
     var overlap: OverlapMode = .auto
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
     var allreduce = false

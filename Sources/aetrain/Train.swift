@@ -45,7 +45,7 @@ struct Train: JobCommand {
     var kernels: KernelChoice = .auto
     @Option(help: "With --kernels auto: take the sparse kernels when at most this fraction of a rank's activations is nonzero.")
     var sparseBelow: Double = StepOptions().sparseBelow
-    @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes), always or never.")
+    @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes and each has a core to spare), always or never.")
     var overlap: OverlapMode = .auto
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.")
