@@ -31,6 +31,8 @@ struct Train: JobCommand {
     var out: String?
     @Option(help: "Write the TensorBoard event file to this directory instead of the output directory.")
     var tensorboard: String?
+    @Option(help: "Write a timeline of the first 1000 iterations (every rank's spans: products, collectives' waits, Adam), log lines and checkpoints to this file as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).")
+    var trace: String?
     @Flag(help: "Start a new run in a directory that holds another run's files, removing them first (otherwise refused).")
     var overwrite = false
     @Option(help: "Write a checkpoint every this many iterations (0: only at the end and when stopped).")
@@ -78,6 +80,7 @@ struct Train: JobCommand {
         plan.checkpoints = CheckpointPolicy(every: checkpointEvery, keep: keepCheckpoints)
         plan.output.directory = out
         plan.output.tensorboard = tensorboard
+        plan.output.trace = trace
         plan.output.overwrite = overwrite
         plan.output.quiet = quiet
         plan.output.progress = progress

@@ -39,6 +39,7 @@ public struct RunPlan {
         if data.argument?.isEmpty == true { throw UserError("⟨data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
         if output.directory?.isEmpty == true { throw UserError("⟨out⟩ is empty; give a directory") }
         if output.tensorboard?.isEmpty == true { throw UserError("⟨tensorboard⟩ is empty; give a directory") }
+        if output.trace?.isEmpty == true { throw UserError("⟨trace⟩ is empty; give a file") }
     }
 }
 
@@ -79,6 +80,8 @@ public struct OutputPolicy: Equatable {
     public var defaultDirectory = "aetrain-run"
     /// Where the TensorBoard event file goes; nil: the run directory.
     public var tensorboard: String?
+    /// A Chrome trace-event file of every rank's timeline (`TraceRecorder`); nil: none.
+    public var trace: String?
     /// A new run into a directory that holds another run's files removes them first
     /// (otherwise it is refused).
     public var overwrite = false

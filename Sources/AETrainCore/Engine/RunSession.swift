@@ -24,6 +24,8 @@ final class RunSession {
     private(set) var lastCheckpoint: URL?
     /// Rank 0's hold on the run directory, for the session's life.
     private let claim: RunDirectoryClaim?
+    /// The timeline (`--trace`), nil without it.
+    var trace: TraceRecorder?
 
     /// The examples whose codes the sheet's sparsity plot shows.
     static let codeExamples = 25
@@ -45,7 +47,9 @@ final class RunSession {
         var iteration = first, previousLog = first - 1
         let start = DispatchTime.now().uptimeNanoseconds
         while iteration < settings.iterations {
+            trace?.beginStep(iteration)
             let step = try model.iterate(iteration, stop: StopRequest.received)
+            trace?.endStep()
             guard step.completed else {  // abandoned on a stop request: its state is still the one before it
                 try checkpoint(iteration)
                 return .stopped(iteration: iteration)
@@ -54,6 +58,8 @@ final class RunSession {
             if let bad = record.firstNonFinite { return .diverged(iteration: iteration, term: bad.name, value: bad.value) }
             if comm.isRoot { for o in observers { o.iterated(iteration, loss: record.loss) } }
             if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
+                trace?.begin(.logLine)
+                defer { trace?.end() }
                 guard try comm.allAgree(on: model.checksum()) else {
                     throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
                 }
@@ -81,6 +87,8 @@ final class RunSession {
     /// The model's state before `iteration`, gathered and written by rank 0.
     func checkpoint(_ iteration: Int) throws {
         guard model.checkpoints else { return }
+        trace?.begin(.checkpoint)
+        defer { trace?.end() }
         let state = try model.checkpointState()
         let header = Checkpoint.Header(
             model: kind, runID: runID, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,

@@ -49,6 +49,9 @@ public protocol TrainableModel: AnyObject {
     /// The first filters of `outputs().filters` as they are now, for a log line (local, cheap).
     /// Empty (the default): the model shows its filters only at the end.
     func currentFilters() -> [[Float]]
+    /// Records the spans inside an iteration into `trace` from now on (`--trace`); the engine
+    /// records the iteration, log lines and checkpoints itself. Default: nothing inside.
+    func record(into trace: TraceRecorder)
 }
 
 extension TrainableModel {
@@ -56,6 +59,7 @@ extension TrainableModel {
     public var evaluatesHeldOut: Bool { false }
     public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
     public func currentFilters() -> [[Float]] { [] }
+    public func record(into trace: TraceRecorder) {}
 }
 
 /// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`

@@ -28,10 +28,30 @@ public final class TrainingRun {
         let threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
         BLASThreads.set(threads)
         Denormals.flushToZero()
-        let session = try open(try prepare(), threads: threads)
+        let prepared = try prepare()
+        let session = try open(prepared, threads: threads)
+        let trace = try plan.output.trace.map { try startTrace(URL(fileURLWithPath: $0), prepared, session) }
         let outcome = try session.loop()
+        if let trace, let path = plan.output.trace { try TraceFile.write(trace, to: URL(fileURLWithPath: path), comm: comm) }
         try session.finish(outcome)
         return outcome
+    }
+
+    /// The timeline of `--trace`: the first `TraceRecorder.trainSteps` iterations in full, and
+    /// every log line and checkpoint (room computed from the iterations).
+    private func startTrace(_ url: URL, _ p: Prepared, _ session: RunSession) throws -> TraceRecorder {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            try InputOutputPaths.check(output: url, setting: "trace", inputs: inputs(p.data))
+            try TraceFile.checkWritable(url, comm: comm)
+        }
+        let steps = max(0, p.settings.iterations - session.first)
+        let every = plan.checkpoints.every
+        let others = steps / max(1, p.settings.logEvery) + (every > 0 ? steps / every : 0) + 4
+        let trace = try TraceRecorder(maxSteps: min(steps, TraceRecorder.trainSteps), otherSpans: others, comm: comm)
+        session.trace = trace
+        p.model.record(into: trace)
+        return trace
     }
 
     /// What a run starts from: the model built (and restored) on this rank's shard.

@@ -77,18 +77,24 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
     /// objective and its gradient (all ranks). Does not update the parameters.
     public func evaluate(stop: Bool = false) throws -> ObjectiveTerms {
+        gradient.trace?.begin(.batch)
         let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
+        gradient.trace?.end()
         return try gradient.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
     }
 
     /// Applies Adam with the gradient from `evaluate`.
     public func update() {
         let start = DispatchTime.now().uptimeNanoseconds
+        gradient.trace?.begin(.adam)
         store.adamStep(settings.adam)
+        gradient.trace?.end()
         optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
     }
 
     // MARK: TrainableModel
+
+    public func record(into trace: TraceRecorder) { gradient.trace = trace }
 
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
         let t = try evaluate(stop: stop)
