@@ -26,7 +26,7 @@ final class BenchmarkTests: XCTestCase {
         let o = try object(report)
         XCTAssertEqual(Set(o.keys), ["batch_size", "hidden", "ms_per_step", "gemm_floor_ms", "ratio", "optimizer_ms",
                                      "exposed_communication_ms", "ranks", "threads_per_rank", "examples", "d", "lambda",
-                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step"])
+                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average"])
         XCTAssertEqual(o["d"] as? Int, 100)
         XCTAssertEqual(o["hidden"] as? Int, 16)
         XCTAssertGreaterThan(o["ms_per_step"] as? Double ?? 0, 0)

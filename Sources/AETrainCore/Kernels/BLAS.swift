@@ -126,8 +126,12 @@ public enum Denormals {
     public static func flushToZero() { aet_flush_denormals() }
 }
 
-/// OpenBLAS's worker-thread count for this process.
+/// OpenBLAS's worker-thread count for this process, which aetrain's own element-wise kernels
+/// (Adam) follow: with 2 or more, they split their loop over two threads (CKernels/parallel.c).
 public enum BLASThreads {
-    public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    public static func set(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+        aet_set_kernel_threads(Int32(max(1, n)))
+    }
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
