@@ -31,7 +31,7 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(o["hidden"] as? Int, 16)
         XCTAssertGreaterThan(o["ms_per_step"] as? Double ?? 0, 0)
         let text = try XCTUnwrap(report).text()
-        XCTAssertEqual(text.count, 5)
+        XCTAssertEqual(text.count, 6)
         XCTAssertTrue(text[0].hasPrefix("aetrain bench: 200 examples of 10x10 (d = 100"), text[0])
     }
 

@@ -39,7 +39,7 @@ public enum TraceFile {
 
     /// The JSON text of the gathered events (`counts[r]` events of rank r, in rank order).
     static func render(_ all: [Int64], counts: [Int], maxSteps: Int, dropped: Int) -> String {
-        var out = "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"clock\":\"CLOCK_MONOTONIC from an origin taken after a barrier on every rank\","
+        var out = "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"clock\":\"CLOCK_MONOTONIC of each rank, shifted to rank 0 by the median offset over 15 barriers\","
         out += "\"steps_recorded_per_rank\":\(maxSteps),\"events_dropped\":\(dropped)},\n\"traceEvents\":[\n"
         var first = true
         func line(_ s: String) {

@@ -9,10 +9,12 @@ import Foundation
 /// outside a step (log lines, checkpoints) up to the capacity reserved for them; the rest is
 /// counted in `dropped`.
 ///
-/// Clock: CLOCK_MONOTONIC, from an origin every rank takes right after a common barrier
-/// (`init`), so the ranks' timelines line up to within the barrier's exit skew (microseconds
-/// on one node, about the network latency across nodes); no clock synchronization between
-/// hosts is assumed.
+/// Clock: each rank's CLOCK_MONOTONIC, shifted to rank 0's. `init` runs 15 barriers; after
+/// each, every rank reads its clock, and a rank's offset from rank 0 is the median over the
+/// rounds of the difference. A single barrier is not enough: on a busy machine one rank may
+/// be descheduled right after it (8 ms was seen). The timelines then line up to within the
+/// typical barrier exit skew (microseconds on one node, about the network latency across
+/// nodes); no clock synchronization between hosts is assumed.
 public final class TraceRecorder {
     struct Event {
         var span: TraceSpan
@@ -49,9 +51,31 @@ public final class TraceRecorder {
         capacity = self.maxSteps * TraceSpan.perStep + max(0, otherSpans)
         events = .allocate(capacity: max(1, capacity))
         openSpans = .allocate(capacity: Self.maxDepth)
-        var sync = [0.0]
-        try comm.allreduceSum(&sync)
-        origin = Self.now()
+        origin = try Self.commonOrigin(comm)
+    }
+
+    /// Rank 0's clock reading after the last of the rounds, on this rank's clock.
+    static func commonOrigin(_ comm: Communicator, rounds: Int = 15) throws -> UInt64 {
+        var readings = [Int64](repeating: 0, count: rounds)
+        for k in 0..<rounds {
+            var sync = [0.0]
+            try comm.allreduceSum(&sync)
+            readings[k] = Int64(bitPattern: now())
+        }
+        let all = try comm.gather(readings, counts: Array(repeating: rounds, count: comm.size), root: 0)
+        // On rank 0: each rank's median offset (its clock minus rank 0's) and rank 0's last reading.
+        var origins = [Int64](repeating: 0, count: comm.size)
+        if comm.isRoot {
+            for r in 0..<comm.size {
+                let differences = (0..<rounds).map { all[r * rounds + $0] - all[$0] }.sorted()
+                origins[r] = all[rounds - 1] + differences[rounds / 2]
+            }
+        }
+        try origins.withUnsafeMutableBytes {
+            guard let base = $0.baseAddress else { return }  // size ≥ 1 elements
+            try comm.broadcast(base, bytes: $0.count, root: 0)
+        }
+        return UInt64(bitPattern: origins[comm.rank])
     }
 
     deinit {
@@ -93,7 +117,9 @@ public final class TraceRecorder {
         let (span, start) = openSpans[depth]
         guard !span.isInsideStep || recordingStep else { return }
         guard count < capacity else { dropped += 1; return }
-        events[count] = Event(span: span, step: span.isInsideStep ? step : -1, start: start &- origin, duration: now &- start)
+        // A span that began before the origin (a rank whose clock the median put slightly
+        // ahead) starts at 0.
+        events[count] = Event(span: span, step: span.isInsideStep ? step : -1, start: start > origin ? start - origin : 0, duration: now &- start)
         count += 1
     }
 
