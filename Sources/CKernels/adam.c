@@ -17,7 +17,6 @@
 #define AET_FLUSH_DENORMALS_END
 #endif
 
-// Split over the kernel threads (parallel.c): element-wise, so the split changes no bit.
 // The loop body, compiled once per instruction set (dispatch.h). Element-wise only, with no
 // contraction into FMA: every variant gives the same bits as the SSE2 baseline.
 #define AET_ADAM_BODY(T, SQRT)                                                            \
@@ -38,18 +37,11 @@
                      (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,      \
                       T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),                                 \
                      AET_ADAM_BODY(T, SQRT))                                                           \
-    struct NAME##_job { T *p, *m, *v; const T *g; T b1, b2, step_size, inv_sqrt_bc2, eps; };         \
-    static void NAME##_part(void *ctx, size_t begin, size_t end) {                                     \
-        const struct NAME##_job *j = ctx;                                                              \
-        AET_FLUSH_DENORMALS_BEGIN                                                                      \
-        AET_DISPATCH(NAME##_loop, (j->p + begin, j->m + begin, j->v + begin, j->g + begin, end - begin, \
-                                   j->b1, j->b2, j->step_size, j->inv_sqrt_bc2, j->eps));              \
-        AET_FLUSH_DENORMALS_END                                                                        \
-    }                                                                                                  \
     void NAME(T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,              \
               T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                                        \
-        struct NAME##_job job = { p, m, v, g, b1, b2, step_size, inv_sqrt_bc2, eps };                  \
-        aet_parallel_for(n, 64 / sizeof(T), NAME##_part, &job);                                        \
+        AET_FLUSH_DENORMALS_BEGIN                                                                      \
+        AET_DISPATCH(NAME##_loop, (p, m, v, g, n, b1, b2, step_size, inv_sqrt_bc2, eps));              \
+        AET_FLUSH_DENORMALS_END                                                                        \
     }
 
 AET_ADAM(aet_adam_f32, float, sqrtf)

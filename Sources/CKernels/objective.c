@@ -1,5 +1,6 @@
 #include "aetrain_kernels.h"
 #include "dispatch.h"
+#include <math.h>
 
 // The sparse autoencoder's element-wise passes over (rows, h) activations, one pass each,
 // vectorized (Swift keeps these loops scalar: its pointers may alias). Sums over rows run in
@@ -58,4 +59,41 @@ void aet_relu_backward_f32(float *gz, float *db, const float *z, const float *co
 }
 void aet_relu_backward_f64(double *gz, double *db, const double *z, const double *coefficient, double l1_gradient, size_t rows, size_t h) {
     AET_DISPATCH(relu_backward_f64, (gz, db, z, coefficient, l1_gradient, rows, h))
+}
+
+// The regularizer after the allreduce, one pass over W: dW += 2η W as an FMA (what OpenBLAS's
+// saxpy computes, except in the tail of each of its threads' chunks, so the result no longer
+// depends on the BLAS thread count), and ‖W‖² in double over 16 fixed lanes (every
+// variant and any thread count gives the same sum; w² is exact in double).
+#define AET_REGULARIZER_BODY(T, FMA)                                                       \
+    {                                                                                      \
+        double lane[16] = {0};                                                             \
+        size_t i = 0;                                                                      \
+        for (; i + 16 <= n; i += 16) {                                                     \
+            for (size_t l = 0; l < 16; l++) {                                              \
+                const T w = W[i + l];                                                      \
+                dW[i + l] = FMA(two_eta, w, dW[i + l]);                                    \
+                lane[l] += (double)w * (double)w;                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (size_t l = 0; i < n; i++, l++) {                                              \
+            const T w = W[i];                                                              \
+            dW[i] = FMA(two_eta, w, dW[i]);                                                \
+            lane[l] += (double)w * (double)w;                                              \
+        }                                                                                  \
+        double sum = 0;                                                                    \
+        for (size_t l = 0; l < 16; l++) sum += lane[l];                                    \
+        return sum;                                                                        \
+    }
+
+AET_MULTIVERSION(static double, regularizer_f32, (float *restrict dW, const float *restrict W, float two_eta, size_t n),
+                 AET_REGULARIZER_BODY(float, fmaf))
+AET_MULTIVERSION(static double, regularizer_f64, (double *restrict dW, const double *restrict W, double two_eta, size_t n),
+                 AET_REGULARIZER_BODY(double, fma))
+
+double aet_regularizer_f32(float *dW, const float *W, float two_eta, size_t n) {
+    AET_DISPATCH_RETURN(regularizer_f32, (dW, W, two_eta, n))
+}
+double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n) {
+    AET_DISPATCH_RETURN(regularizer_f64, (dW, W, two_eta, n))
 }

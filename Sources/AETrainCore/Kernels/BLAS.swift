@@ -38,6 +38,9 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     static func reluBackward(_ gz: UnsafeMutablePointer<Self>, _ db: UnsafeMutablePointer<Self>, _ z: UnsafePointer<Self>,
                              _ coefficient: UnsafePointer<Self>, l1Gradient: Self, rows: Int, h: Int)
 
+    /// The regularizer (CKernels/objective.c): dW = fma(twoEta, W, dW); returns ‖W‖².
+    static func regularizer(_ dW: UnsafeMutablePointer<Self>, _ W: UnsafePointer<Self>, twoEta: Self, count: Int) -> Self
+
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
 
@@ -81,6 +84,9 @@ extension Float: BLASScalar {
                                                       _ coefficient: UnsafePointer<Float>, l1Gradient: Float, rows: Int, h: Int) {
         aet_relu_backward_f32(gz, db, z, coefficient, l1Gradient, rows, h)
     }
+    @inline(__always) public static func regularizer(_ dW: UnsafeMutablePointer<Float>, _ W: UnsafePointer<Float>, twoEta: Float, count: Int) -> Float {
+        Float(aet_regularizer_f32(dW, W, twoEta, count))
+    }
     public static var scalarKind: ScalarKind { .float32 }
 }
 
@@ -116,6 +122,9 @@ extension Double: BLASScalar {
                                                       _ coefficient: UnsafePointer<Double>, l1Gradient: Double, rows: Int, h: Int) {
         aet_relu_backward_f64(gz, db, z, coefficient, l1Gradient, rows, h)
     }
+    @inline(__always) public static func regularizer(_ dW: UnsafeMutablePointer<Double>, _ W: UnsafePointer<Double>, twoEta: Double, count: Int) -> Double {
+        Double(aet_regularizer_f64(dW, W, twoEta, count))
+    }
     public static var scalarKind: ScalarKind { .float64 }
 }
 
@@ -126,12 +135,8 @@ public enum Denormals {
     public static func flushToZero() { aet_flush_denormals() }
 }
 
-/// OpenBLAS's worker-thread count for this process, which aetrain's own element-wise kernels
-/// (Adam) follow: with 2 or more, they split their loop over two threads (CKernels/parallel.c).
+/// OpenBLAS's worker-thread count for this process.
 public enum BLASThreads {
-    public static func set(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
-        aet_set_kernel_threads(Int32(max(1, n)))
-    }
+    public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var current: Int { Int(openblas_get_num_threads()) }
 }

@@ -21,12 +21,9 @@ size_t aet_relu_bias_f64(double *z, double *column_sums, const double *b, size_t
 void aet_relu_backward_f32(float *gz, float *db, const float *z, const float *coefficient, float l1_gradient, size_t rows, size_t h);
 void aet_relu_backward_f64(double *gz, double *db, const double *z, const double *coefficient, double l1_gradient, size_t rows, size_t h);
 
-/// Threads for aetrain's own element-wise kernels (1 or 2; 2 starts one helper thread once).
-void aet_set_kernel_threads(int n);
-int aet_kernel_threads(void);
-/// Runs fn(ctx, begin, end) over [0, n) in at most two parts (the second on the helper thread),
-/// split at a multiple of `align`; returns when both are done. One caller thread at a time.
-void aet_parallel_for(size_t n, size_t align, void (*fn)(void *ctx, size_t begin, size_t end), void *ctx);
+/// The regularizer, one pass: dW = fma(two_eta, W, dW) elementwise; returns ‖W‖² (double, 16 fixed lanes).
+double aet_regularizer_f32(float *dW, const float *W, float two_eta, size_t n);
+double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n);
 
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.

@@ -155,11 +155,12 @@ public enum Objective {
         }
     }
 
-    /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass.
+    /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass over W
+    /// (CKernels): dW_k = fma(2η, W_k, dW_k), ‖W‖² summed in double over fixed lanes, so
+    /// neither depends on the number of threads.
     public static func regularizer<T: BLASScalar>(
         dW: UnsafeMutablePointer<T>, W: UnsafePointer<T>, eta: T, count: Int
     ) -> T {
-        T.axpy(count, 2 * eta, W, dW)
-        return T.dot(count, W, W)
+        T.regularizer(dW, W, twoEta: 2 * eta, count: count)
     }
 }
