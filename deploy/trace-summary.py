@@ -17,8 +17,11 @@ from collections import defaultdict
 ORDER = ["batch rows", "X V", "encoder forward", "allreduce column sums", "entropy", "Z W", "decoder forward",
          "Zᵀ G", "decoder backward", "start allreduce dW", "G Wᵀ", "progress", "Xᵀ G_P", "encoder backward",
          "allreduce gradient", "finish allreduces", "regularizer", "Adam", "step"]
-LABEL = {"encoder forward": "ReLU, bias, column sums", "decoder forward": "residual, ‖R‖², G = (2/m) R",
-         "decoder backward": "da", "encoder backward": "G_P, db", "step": "(between spans)"}
+LABEL = {"encoder forward": "encoder forward besides X V (ReLU, bias, column sums)",
+         "decoder forward": "decoder forward besides Z W (residual, ‖R‖², G)",
+         "decoder backward": "decoder backward besides Zᵀ G (da)",
+         "encoder backward": "encoder backward besides its products (G_P, db)",
+         "step": "step, between its spans"}
 
 
 def own_times(path):
