@@ -20,7 +20,7 @@ ORDER = ["batch rows", "X V", "encoder forward", "allreduce column sums", "entro
 LABEL = {"encoder forward": "encoder forward besides X V (ReLU, bias, column sums)",
          "decoder forward": "decoder forward besides Z W (residual, ‖R‖², G)",
          "decoder backward": "decoder backward besides Zᵀ G (da)",
-         "encoder backward": "encoder backward besides its products (G_P, db)",
+         "encoder backward": "encoder backward besides its products (G_P, db, ‖X‖²)",
          "step": "step, between its spans"}
 
 

@@ -8,12 +8,13 @@
 ///         X V
 ///       allreduce column sums      the wait in the collective
 ///       entropy
-///       decoder forward            Z W, residual, ‖R‖², G
+///       decoder forward            Z W, residual, ‖R‖², G (sparse kernels: the gather of Z's
+///                                  nonzeros and the sparse decoder)
 ///         Z W
 ///       decoder backward           Zᵀ G, da
 ///         Zᵀ G
 ///       start allreduce dW         with overlap
-///       encoder backward           G Wᵀ, G_P and db, Xᵀ G_P
+///       encoder backward           G Wᵀ, G_P and db, Xᵀ G_P, ‖X‖²
 ///         G Wᵀ
 ///         progress                 with overlap: MPI moves the reductions in flight
 ///         Xᵀ G_P

@@ -149,9 +149,9 @@ public final class DistributedStep<T: BLASScalar> {
         trace?.end()
 
         // 4–5: decoder, forward and backward, on the dense or the sparse kernels.
+        trace?.begin(.decoderForward)  // with the sparse kernels' gather of Z's nonzeros
         let sparse = useSparse(activeCount: Int(activeCount), mr: mr) && active.gather(z: z, mr: mr, h: h)
         let (sse, l1): (T, T)
-        trace?.begin(.decoderForward)
         if sparse {
             (sse, l1) = Objective.sparseDecoderForward(g: g, active: active, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d)
             trace?.end(); trace?.begin(.decoderBackward)
