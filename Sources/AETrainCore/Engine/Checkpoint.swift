@@ -125,6 +125,18 @@ public struct Checkpoint {
         return data
     }
 
+    /// The run id in `file`'s header, read without the payload (nil when the file is not a
+    /// readable checkpoint or predates run ids).
+    static func runID(of file: URL) -> String? {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return nil }
+        defer { try? handle.close() }
+        guard let start = try? handle.read(upToCount: 16), start.count == 16, Array(start.prefix(8)) == magic else { return nil }
+        let length = readLE([UInt8](start), at: 8, as: UInt64.self)
+        guard length > 0, length <= 1 << 20, let json = try? handle.read(upToCount: Int(length)), json.count == Int(length),
+              let header = try? JSONDecoder().decode(Header.self, from: json) else { return nil }
+        return header.runID
+    }
+
     /// Parses and verifies a checkpoint; every problem is a `UserError` naming `path`.
     public static func decode(_ data: Data, path: String) throws -> Checkpoint {
         func damaged(_ why: String) -> UserError { UserError("\(path): damaged checkpoint (\(why))") }
@@ -206,14 +218,17 @@ public struct CheckpointFolder {
         return numbered.sorted { $0.0 > $1.0 }.map { url.appendingPathComponent($0.1) }
     }
 
-    /// Writes `checkpoint` durably and keeps only the newest `keep` files.
+    /// Writes `checkpoint` durably and keeps only the newest `keep` files of its run: a file
+    /// another run wrote (copied in by hand, say) is never pruned, and never makes this run
+    /// prune its own newest file.
     public func write(_ checkpoint: Checkpoint, keep: Int) throws -> URL {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
             throw UserError("cannot create \(url.path): \(error.localizedDescription)")
         }
         let target = file(iteration: checkpoint.header.iteration)
         try DurableFile.write(try checkpoint.encode(), to: target)
-        for old in files().dropFirst(max(1, keep)) { try? FileManager.default.removeItem(at: old) }
+        let own = files().filter { $0 == target || Checkpoint.runID(of: $0) == checkpoint.header.runID }
+        for old in own.dropFirst(max(1, keep)) where old != target { try? FileManager.default.removeItem(at: old) }
         return target
     }
 
