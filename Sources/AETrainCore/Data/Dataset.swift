@@ -46,9 +46,8 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// `F.safetensors` → (F.safetensors, nil); `F.safetensors:NAME` → (F.safetensors, NAME)
     /// unless a file has the whole name; nil for any other name.
     static func safetensorsPath(_ argument: String) -> (String, String?)? {
-        if argument.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: argument) {
-            return argument.hasSuffix(".safetensors") ? (argument, nil) : nil
-        }
+        if argument.hasSuffix(".safetensors") { return (argument, nil) }
+        if FileManager.default.fileExists(atPath: argument) { return nil }
         guard let range = argument.range(of: ".safetensors:", options: .backwards) else { return nil }
         return (String(argument[..<range.lowerBound]) + ".safetensors", String(argument[range.upperBound...]))
     }
