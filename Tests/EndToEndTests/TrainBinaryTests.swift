@@ -20,7 +20,8 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertTrue(rows[0].hasPrefix("      0   625.00"), "standardized 25x25 data: rec at step 0 is d = 625: \(rows[0])")
 
         let files = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0 != ".lock" }
-        XCTAssertEqual(Set(files.filter { !$0.hasPrefix("events.out.tfevents.") }), Set(["V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "filters.png", "activations.npy", "mean.npy", "config.json", "metrics.jsonl", "dataset.png", "checkpoints"]))
+        XCTAssertEqual(Set(files.filter { !$0.hasPrefix("events.out.tfevents.") }), Set(["V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "filters.png", "activations.npy", "mean.npy", "config.json", "metrics.jsonl", "dataset.png", "checkpoints",
+                                                                                               "feature_density.svg", "feature_density.npy"]))
         XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1, "one TensorBoard event file")
         // Weights readable by numpy, with the documented shapes.
         let py = try Harness.python("""
