@@ -7,7 +7,7 @@ struct PCACommand: JobCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
         abstract: "Principal components of the standardized data (covariance reduced across ranks, LAPACK eigen-decomposition).",
-        discussion: "Writes components.npy (k, d), explained_variance.npy (k), activations.npy, filters.png, mean.npy, config.json and metrics.jsonl to --out.")
+        discussion: "Writes components.npy (k, d), explained_variance.npy (k), activations.npy, mean.npy, config.json and metrics.jsonl to --out, and filters.png when the data has an image shape.")
     static let flagNames = ["hidden": "--components"]
 
     @OptionGroup var data: DataFlags

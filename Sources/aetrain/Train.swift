@@ -10,8 +10,9 @@ struct Train: JobCommand {
             The sparse autoencoder's defaults are the sheet's train(): h = 400, ε = 0.01·λ, η = λ, Adam(lr 1e-4), \
             batch 100, iterations 0 … 10000. Sparse coding's: λ = 1, η = 0.01, h = 400, 30 alternations. The tied \
             linear autoencoder's: k = 64, lr 1e-3, 5001 iterations. Without --data, trains on the 100 LFW face crops \
-            (25x25) shipped with aetrain. Every model writes config.json, metrics.jsonl, dataset.png, filters.png, \
-            activations.npy, mean.npy and checkpoints/ to --out, and its own weights.
+            (25x25) shipped with aetrain. Every model writes config.json, metrics.jsonl, activations.npy, mean.npy and \
+            checkpoints/ to --out, and its own weights; dataset.png and filters.png when the data has an image shape; \
+            feature_density.svg/.npy when its codes are sparse (sparse autoencoder, sparse coding).
             With --resume DIR, continues the run in DIR from its newest valid checkpoint, with the model, settings \
             and data recorded there (flags given explicitly must agree, except --iterations, which may extend the run).
             Negative numbers need the form --flag=-1.
@@ -143,9 +144,9 @@ struct TrajectoryFlags: ParsableArguments {
 
 /// Where the examples come from.
 struct DataFlags: ParsableArguments {
-    @Option(help: "Training data: a .npy file (N×H×W, or N×D with --image-shape), an LFW JPEG tree, synthetic:N,H,W or embedded (the default: the embedded LFW faces).")
+    @Option(help: "Training data: a .npy file (N×D, or N×H×W images; float32/64/16 or uint8), FILE.safetensors or FILE.safetensors:NAME (one N×D tensor, F32/F16/BF16), an LFW JPEG tree, synthetic:N,H,W or embedded (the default: the embedded LFW faces).")
     var data: String?
-    @Option(help: "Image shape HxW, for N×D data.")
+    @Option(help: "Image shape HxW of N×D data (H·W = D), for the image outputs; without it N×D data are plain vectors.")
     var imageShape: String?
     @Option(help: "For an LFW JPEG tree: scale of the 125x94 face crop (default 0.5; 0.3 gives 37x28).")
     var lfwResize: Double?

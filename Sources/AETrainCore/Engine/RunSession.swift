@@ -100,12 +100,14 @@ final class RunSession {
         let finite = model.parametersAreFinite
         let outputs = finite ? try model.outputs() : nil
         let activations = finite ? try firstCodes() : nil
+        let density = finite && model.codesFire
+            ? try FeatureDensity.measure(model, shard: shard, hidden: settings.hidden, comm: comm) : nil
         if plan.testHooks.rankChecksums {
             let file = directory.appendingPathComponent("checksum.rank\(comm.rank)")
             try comm.collectively { try DurableFile.write(Data(String(model.checksum(), radix: 16).utf8), to: file) }
         }
         let result = RunResult(outcome: outcome, directory: directory, outputs: outputs, activations: activations,
-                               hidden: settings.hidden, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
+                               hidden: settings.hidden, featureDensity: density, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
         try onRoot { try $0.finished(result) }
         if case let .diverged(at, term, value) = outcome {
             let kept = finite ? "the weights from before iteration \(at) are in \(directory.relativePath)"

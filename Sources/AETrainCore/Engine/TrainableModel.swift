@@ -49,6 +49,10 @@ public protocol TrainableModel: AnyObject {
     /// The first filters of `outputs().filters` as they are now, for a log line (local, cheap).
     /// Empty (the default): the model shows its filters only at the end.
     func currentFilters() -> [[Float]]
+    /// Whether its codes are sparse, a unit "firing" where its code is nonzero, so that the
+    /// run measures their `FeatureDensity` (false, the default: linear projections, which
+    /// are almost never zero).
+    var codesFire: Bool { get }
 }
 
 extension TrainableModel {
@@ -56,6 +60,7 @@ extension TrainableModel {
     public var evaluatesHeldOut: Bool { false }
     public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
     public func currentFilters() -> [[Float]] { [] }
+    public var codesFire: Bool { false }
 }
 
 /// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`

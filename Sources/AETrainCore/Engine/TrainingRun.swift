@@ -103,7 +103,7 @@ public final class TrainingRun {
         let info = RunInfo(
             model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
             columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
-            banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.imageShape) from \(p.shard.info.source), "
+            banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.exampleDescription) from \(p.shard.info.source), "
                 + "\(p.model.banner), \(comm.size) rank(s) × \(threads) BLAS thread(s)"
                 + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
             warnings: p.resumed?.warnings ?? [], firstIteration: first, currentFilters: p.model.currentFilters)
@@ -142,7 +142,10 @@ public final class TrainingRun {
     /// The files and directories the run reads: the data (a file or an LFW tree) and `--init`.
     private func inputs(_ data: DataPlan) -> [URL] {
         var urls = plan.start.weightsDirectory.map { [URL(fileURLWithPath: $0)] } ?? []
-        if let argument = data.argument, FileManager.default.fileExists(atPath: argument) { urls.append(URL(fileURLWithPath: argument)) }
+        if let argument = data.argument {
+            let path = FileManager.default.fileExists(atPath: argument) ? argument : DataSource.safetensorsPath(argument)?.0
+            if let path, FileManager.default.fileExists(atPath: path) { urls.append(URL(fileURLWithPath: path)) }
+        }
         return urls
     }
 
@@ -159,12 +162,14 @@ public final class TrainingRun {
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and
-    /// metrics.jsonl, dataset.png and filters.png, the model's files and the TensorBoard events.
+    /// metrics.jsonl, dataset.png and filters.png (with an image shape), the model's files, the
+    /// feature density and the TensorBoard events.
     private func standardObservers(_ kind: ModelKind) -> [RunObserver] {
         guard comm.isRoot else { return [] }
         let table = LogTable(quiet: plan.output.quiet)
         return [table, ProgressLine(mode: plan.output.quiet ? .never : plan.output.progress, table: table),
-                RunFiles(), ImageExport(), ModelFiles(), TensorBoardWriter(directory: plan.output.tensorboard)]
+                RunFiles(), ImageExport(), ModelFiles(), FeatureDensityFiles(),
+                TensorBoardWriter(directory: plan.output.tensorboard)]
     }
 
 }

@@ -98,7 +98,7 @@ public enum Encoding {
     static func checkPaths(_ plan: EncodePlan, model: TrainedAutoencoder, source: DataSource) throws {
         var inputs = model.inputs
         switch source {
-        case .npy(let path), .lfw(let path, _): inputs.append(URL(fileURLWithPath: path))
+        case .npy(let path), .lfw(let path, _), .safetensors(let path, _): inputs.append(URL(fileURLWithPath: path))
         case .embedded, .synthetic: break
         }
         for (setting, path) in [("out", plan.out), ("reconstruct", plan.reconstruct)] {
@@ -117,20 +117,19 @@ public enum Encoding {
         }
     }
 
-    /// N×D `.npy` data takes the run's image shape (it only names the rows' length); other
-    /// data keeps its own, and a D that differs from the model's is refused when it loads.
+    /// ⟨image-shape⟩ if given (encode writes no images: it only names the rows' length). An
+    /// N×D file whose D differs from the model's is refused here, before any rank reads it;
+    /// other data when it loads.
     static func resolveImageShape(_ plan: EncodePlan, source: DataSource, model: TrainedAutoencoder) throws -> ImageShape? {
         if let text = plan.data.imageShape {
             guard let shape = ImageShape(parsing: text) else { throw UserError("⟨image-shape⟩ \(text): expected HxW") }
             return shape
         }
-        guard case .npy(let path) = source else { return nil }
-        let header = try NPYReader(path: path).header
-        guard header.shape.count == 2 else { return nil }
-        guard header.shape[1] == model.shape.d else {
-            throw UserError("\(path): examples have D = \(header.shape[1]) values, but the model takes D = \(model.shape.d)")
+        guard let file = try source.openFile(), file.shape.count == 2 else { return nil }
+        guard file.shape[1] == model.shape.d else {
+            throw UserError("\(source): examples have D = \(file.shape[1]) values, but the model takes D = \(model.shape.d)")
         }
-        return model.config.dataset.imageShape
+        return nil
     }
 
     /// The header of one dense F32 (rows, width) tensor, and where its data starts.
