@@ -212,9 +212,9 @@ public final class DatasetShard {
         split = try holdOut.map { try HeldOutSplit(examples: n, rule: $0) }
         let chosen: Normalization
         switch plan {
-        case .given(let given):
+        case .given(let given, let mismatch):
             guard given.mean.count == d else {
-                throw UserError("\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
+                throw UserError(mismatch?(d) ?? "\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
             }
             chosen = given
         case .compute(let kind):

@@ -130,9 +130,10 @@ public struct Normalization: Equatable, Sendable {
 }
 
 /// How a loaded dataset is normalized.
-public enum NormalizationPlan: Equatable, Sendable {
+public enum NormalizationPlan: Sendable {
     /// With statistics of this data (its training examples).
     case compute(Normalization.Kind)
-    /// With a trained run's statistics (encoding, evaluation data, `--init`, `--resume`).
-    case given(Normalization)
+    /// With a trained run's statistics (encoding, evaluation data, `--init`, `--resume`);
+    /// `mismatch` words the error for data of another D (given that D).
+    case given(Normalization, mismatch: (@Sendable (Int) -> String)? = nil)
 }

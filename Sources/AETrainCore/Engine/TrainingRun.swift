@@ -90,7 +90,10 @@ public final class TrainingRun {
                                 + "they cannot start a run with ⟨normalize⟩ \(asked.rawValue)")
             }
             settings.normalize = given.kind
-            return .given(given)
+            let (shape, h) = (initial?.weights.shape, settings.hidden)
+            return .given(given) { d in
+                "⟨init⟩ weights are for d = \(shape?.d ?? 0) pixels and h = \(shape?.h ?? 0) hidden units, but this run has d = \(d) and h = \(h)"
+            }
         }
         return .compute(settings.normalization)
     }
