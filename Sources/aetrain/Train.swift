@@ -14,6 +14,8 @@ struct Train: JobCommand {
             activations.npy, mean.npy and checkpoints/ to --out, and its own weights.
             With --resume DIR, continues the run in DIR from its newest valid checkpoint, with the model, settings \
             and data recorded there (flags given explicitly must agree, except --iterations, which may extend the run).
+            --normalize (default sheet) is part of the model: its statistics are recorded (config.json, mean.npy, \
+            checkpoints) and applied by evaluation, encode, export, --init and --resume.
             Negative numbers need the form --flag=-1.
             """)
 
