@@ -12,6 +12,8 @@ struct PCACommand: JobCommand {
 
     @OptionGroup var data: DataFlags
     @Option(help: "Components to keep (default 64).") var components: Int?
+    @Option(help: "sheet (default: x − the per-dimension mean, divided by the std of all centred entries) or center (x − the mean); PCA centres the data, so none and unit-norm are refused.")
+    var normalize: Normalization.Kind?
     @Option(help: "Output directory.") var out: String = "aetrain-pca"
     @Flag(help: "Write into a directory that holds another run's files, removing them first (otherwise refused).")
     var overwrite = false
@@ -29,6 +31,7 @@ struct PCACommand: JobCommand {
         var plan = RunPlan()
         plan.model = .pca
         plan.overrides.hidden = components
+        plan.overrides.normalize = normalize
         plan.data = data.plan
         plan.output.directory = out
         plan.output.overwrite = overwrite

@@ -15,12 +15,16 @@ struct Train: JobCommand {
             feature_density.svg/.npy when its codes are sparse (sparse autoencoder, sparse coding).
             With --resume DIR, continues the run in DIR from its newest valid checkpoint, with the model, settings \
             and data recorded there (flags given explicitly must agree, except --iterations, which may extend the run).
+            --normalize (default sheet) is part of the model: its statistics are recorded (config.json, mean.npy, \
+            checkpoints) and applied by evaluation, encode, export, --init and --resume.
             Negative numbers need the form --flag=-1.
             """)
 
     @Option(help: "The model: sparse-autoencoder (Exercise 3, default), sparse-coding (Exercise 1) or tied-linear (Exercise 2).")
     var model: ModelKind?
     @OptionGroup var data: DataFlags
+    @Option(help: "Evaluate at every log line on this data (a path, synthetic:N,H,W or embedded) instead of held-out rows: sharded like the training data, normalized with the training statistics, the same D. Excludes --eval-fraction.")
+    var evalData: String?
     @OptionGroup var trajectory: TrajectoryFlags
 
     // Starting point and outputs
@@ -75,6 +79,7 @@ struct Train: JobCommand {
         plan.model = model
         plan.overrides = trajectory.overrides
         plan.data = data.plan
+        plan.data.evalData = evalData
         plan.start = resume.map(StartPoint.resume) ?? initDirectory.map(StartPoint.weights) ?? .fresh
         plan.checkpoints = CheckpointPolicy(every: checkpointEvery, keep: keepCheckpoints)
         plan.output.directory = out
@@ -131,6 +136,8 @@ struct TrajectoryFlags: ParsableArguments {
     var sourceUpdate: SparseCodingSettings.SourceUpdate?
     @Option(help: "Hold out this fraction of the examples (seed-chosen, never trained on) and evaluate on them at every log line, in (0, 0.5].")
     var evalFraction: Double?
+    @Option(help: "What the model sees of an example x: sheet (default: x − the per-dimension mean, divided by the std of all centred entries), none (x), center (x − the mean) or unit-norm (x·√D/‖x‖, each example on its own, as in Gao et al.). Statistics of the training examples; recorded and applied by eval, encode, export, --init and --resume.")
+    var normalize: Normalization.Kind?
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
@@ -138,6 +145,7 @@ struct TrajectoryFlags: ParsableArguments {
         o.learningRate = lr; o.beta1 = beta1; o.beta2 = beta2; o.adamEpsilon = adamEps
         o.batchSize = batchSize; o.seed = seed; o.iterations = iterations; o.logEvery = logEvery
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
+        o.normalize = normalize
         return o
     }
 }
@@ -161,6 +169,7 @@ struct DataFlags: ParsableArguments {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+extension Normalization.Kind: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}
 extension ProgressLine.Mode: ExpressibleByArgument {}

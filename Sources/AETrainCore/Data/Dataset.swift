@@ -46,8 +46,9 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// `F.safetensors` → (F.safetensors, nil); `F.safetensors:NAME` → (F.safetensors, NAME)
     /// unless a file has the whole name; nil for any other name.
     static func safetensorsPath(_ argument: String) -> (String, String?)? {
-        if argument.hasSuffix(".safetensors") { return (argument, nil) }
-        if FileManager.default.fileExists(atPath: argument) { return nil }
+        if argument.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: argument) {
+            return argument.hasSuffix(".safetensors") ? (argument, nil) : nil
+        }
         guard let range = argument.range(of: ".safetensors:", options: .backwards) else { return nil }
         return (String(argument[..<range.lowerBound]) + ".safetensors", String(argument[range.upperBound...]))
     }
@@ -140,23 +141,26 @@ struct RowStorage {
 }
 
 public final class DatasetShard {
-    public let info: DatasetInfo
+    public private(set) var info: DatasetInfo
     /// Global indices of the examples held here.
     public let rows: Range<Int>
     public var d: Int { info.dimensions }
-    /// (rows.count, d) standardized pixels, row-major.
+    /// (rows.count, d) normalized values, row-major.
     public var values: UnsafeMutableBufferPointer<Float> { storage.buffer }
     /// Bytes this shard holds (for the memory budget of what is allocated next to it).
     public var bytes: Int { storage.count * MemoryLayout<Float>.stride }
     private let storage: RowStorage
-    /// (d) per-pixel mean subtracted during standardization.
-    public let pixelMean: [Double]
+    /// What the values went through (`Normalization`).
+    public private(set) var normalization = Normalization(kind: .none, mean: [], scale: 1)
+    /// (rows.count) unit-norm's factor ‖x‖/√d of each example, which undoes it; empty otherwise.
+    private var exampleFactors: [Double] = []
+    /// (d) the mean subtracted by the normalization (zeros for none and unit-norm).
+    public var pixelMean: [Double] { normalization.mean }
     /// The dataset's first examples as loaded, before standardization (on rank 0; empty
     /// elsewhere), for the dataset mosaic.
     public let preview: [[Float]]
-    /// The examples held out from training, if any (`--eval-fraction`); set before a model is
-    /// built on this shard.
-    public internal(set) var split: HeldOutSplit?
+    /// The examples held out from training, if any (`--eval-fraction`), chosen when it loads.
+    public private(set) var split: HeldOutSplit?
     /// Examples the batch sampler draws from.
     public var trainingCount: Int { split?.training.count ?? info.examples }
     /// The global index of the sampler's `position`.
@@ -170,8 +174,8 @@ public final class DatasetShard {
     public var heldOutRows: [Int] { split?.heldOut(in: rows) ?? [] }
     public static let previewCount = 64
 
-    init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, pixelMean: [Double], preview: [[Float]]) {
-        self.info = info; self.rows = rows; self.storage = values; self.pixelMean = pixelMean; self.preview = preview
+    init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, preview: [[Float]]) {
+        self.info = info; self.rows = rows; self.storage = values; self.preview = preview
     }
     deinit { storage.deallocate() }
 
@@ -191,11 +195,12 @@ public final class DatasetShard {
         (n * r / p)..<(n * (r + 1) / p)
     }
 
-    /// Reads this rank's shard (only its byte range of the file), checks it, and standardizes
-    /// it with the dataset's global per-pixel mean and standard deviation, reduced in double,
-    /// or with `standardization` (a trained run's statistics, for encoding new data) when given.
+    /// Reads this rank's shard (only its byte range of the file), checks it, holds out
+    /// `holdOut`'s examples and normalizes it (`Normalization`): with statistics of the training
+    /// examples of every rank, reduced in double, or with a trained run's (`.given`).
     public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator,
-                            standardization: (mean: [Double], std: Double)? = nil) throws -> DatasetShard {
+                            normalization: NormalizationPlan = .compute(.sheet),
+                            holdOut: HeldOutSplit.Rule? = nil) throws -> DatasetShard {
         // Local part: every error here is made collective, so all ranks stop together.
         let (n, layout, dtype, rows, values, path) = try comm.collectively {
             () throws -> (Int, ExampleLayout, String, Range<Int>, RowStorage, String) in
@@ -250,54 +255,41 @@ public final class DatasetShard {
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
         let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
 
-        if let given = standardization {
+        let info = DatasetInfo(source: source.description, examples: n, layout: layout, dtype: dtype, std: 1,
+                               fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
+        let shard = DatasetShard(info: info, rows: rows, values: values, preview: preview)
+        try shard.normalize(normalization, holdOut: holdOut, path: path, comm: comm)
+        return shard
+    }
+
+    /// Holds out `holdOut`'s examples (if any), then normalizes this rank's examples in place:
+    /// with `plan`'s statistics, or with statistics of the training examples of every rank.
+    private func normalize(_ plan: NormalizationPlan, holdOut: HeldOutSplit.Rule?, path: String, comm: Communicator) throws {
+        let n = info.examples
+        split = try holdOut.map { try HeldOutSplit(examples: n, rule: $0) }
+        let chosen: Normalization
+        switch plan {
+        case .given(let given, let mismatch):
             guard given.mean.count == d else {
-                values.deallocate()
-                throw UserError("\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
+                throw UserError(mismatch?(d) ?? "\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
             }
-            for i in 0..<rows.count {
-                let row = values.base + i * d
-                for k in 0..<d { row[k] = Float((Double(row[k]) - given.mean[k]) / given.std) }
-            }
-            let info = DatasetInfo(source: source.description, examples: n, layout: layout, dtype: dtype, std: given.std,
-                                   fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
-            return DatasetShard(info: info, rows: rows, values: values, pixelMean: given.mean, preview: preview)
+            chosen = given
+        case .compute(let kind):
+            chosen = try Normalization.compute(kind, values: storage.base, rows: rows, d: d, n: trainingCount,
+                                               excluded: split?.heldOut ?? [], comm: comm, path: path)
         }
+        // Local, but a unit-norm example may be all zeros on one rank only.
+        exampleFactors = try comm.collectively {
+            try chosen.apply(to: storage.base, count: rows.count, d: d, first: rows.lowerBound, path: path)
+        }
+        normalization = chosen
+        info.std = chosen.scale
+    }
 
-        // Per-pixel mean over all N examples.
-        var mean = [Double](repeating: 0, count: d)
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d { mean[k] += Double(row[k]) }
-        }
-        try comm.allreduceSum(&mean)
-        for k in 0..<d { mean[k] /= Double(n) }
-
-        // Standard deviation of all centred entries (numpy's X.std(), ddof 0).
-        var squares = [0.0]
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d {
-                let c = Double(row[k]) - mean[k]
-                squares[0] += c * c
-            }
-        }
-        try comm.allreduceSum(&squares)
-        let std = (squares[0] / Double(n * d)).squareRoot()
-        guard std > 0, std.isFinite else {
-            values.deallocate()
-            throw UserError("\(path): every example is the same image (standard deviation 0); nothing to learn")
-        }
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d { row[k] = Float((Double(row[k]) - mean[k]) / std) }
-        }
-
-        let info = DatasetInfo(
-            source: source.description, examples: n, layout: layout,
-            dtype: dtype, std: std,
-            fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
-        return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean, preview: preview)
+    /// Example `row` (a global index this rank holds) of a model's output y (d values, in
+    /// normalized units, `offset` added first) back in the data's own units.
+    public func denormalize(_ y: UnsafeMutablePointer<Float>, row: Int, offset: [Float]) {
+        normalization.undo(y, d: d, offset: offset, factor: exampleFactors.isEmpty ? 1 : exampleFactors[row - rows.lowerBound])
     }
 
     /// Rows 0..<k of a per-example quantity (`width` values each) spread over the ranks'

@@ -36,6 +36,9 @@ public struct Checkpoint {
         public var written: String
         /// The payload's layout; nil in files that predate it (the sparse autoencoder's).
         public var sections: [Section]?
+        /// The run's normalization (kind and σ; μ is the section `normalization.mean`), which a
+        /// resumed run applies rather than computing it again; nil in older files (the sheet's).
+        public var normalization: Normalization.Record?
 
         public init(model: ModelKind?, runID: String? = nil, iteration: Int, settings: TrainSettings, datasetFingerprint: String, examples: Int,
                     shape: ModelShape, samplerRNG: [String]?, ranks: Int, written: String) {
@@ -76,6 +79,13 @@ public struct Checkpoint {
         self.header = header
         self.values = values
     }
+
+    /// The normalization the run applied (see `Header.normalization`); nil in older files.
+    public func normalization(file: String) throws -> Normalization? {
+        guard let record = header.normalization else { return nil }
+        return Normalization(record, mean: try f64(Self.normalizationMean, count: header.shape.d, path: file))
+    }
+    static let normalizationMean = "normalization.mean"
 
     /// A section's values, or a `UserError` naming `path` if the file lacks it.
     public func section(_ name: String, path: String) throws -> Values {

@@ -44,7 +44,7 @@ public struct EncodeSummary: Sendable {
 }
 
 /// Encodes a dataset with a trained sparse autoencoder, z = relu(x_n V + b) with x_n the data
-/// standardized by the run's statistics, on every rank's shard. Rank 0 writes the rows in
+/// normalized with the run's statistics (`Normalization`), on every rank's shard. Rank 0 writes the rows in
 /// order: the ranks' codes are gathered in chunks of bounded size (at most `chunkBytes`
 /// on rank 0 per collective), and rank 0 writes each rank's piece with pwrite at its row's
 /// offset, so no rank ever holds the whole output.
@@ -60,7 +60,7 @@ public enum Encoding {
             return source
         }
         let imageShape = try comm.collectively { try resolveImageShape(plan, source: source, model: model) }
-        let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, standardization: model.standardization)
+        let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, normalization: .given(model.normalization))
         let n = shard.info.examples, d = model.shape.d, h = model.shape.h
 
         var files: [OffsetFile] = []
