@@ -68,7 +68,8 @@ public struct StepReport: BenchReport {
     public var threadsPerRank: Int
     public var cores: Int
     public var examples: Int
-    public var imageShape: ImageShape
+    public var dimensions: Int
+    public var imageShape: ImageShape?
     /// The data's description (`DatasetInfo.source`).
     public var source: String
     public var lambda: Double
@@ -100,7 +101,7 @@ public struct StepReport: BenchReport {
         try c.encode(ranks, forKey: .ranks)
         try c.encode(threadsPerRank, forKey: .threadsPerRank)
         try c.encode(examples, forKey: .examples)
-        try c.encode(imageShape.pixels, forKey: .d)
+        try c.encode(dimensions, forKey: .d)
         try c.encode(lambda, forKey: .lambda)
         try c.encode(steps, forKey: .steps)
         try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
@@ -110,7 +111,7 @@ public struct StepReport: BenchReport {
     }
 
     public func text() -> [String] {
-        var lines = ["aetrain bench: \(examples) examples of \(imageShape) (d = \(imageShape.pixels), \(source)), λ = \(lambda), "
+        var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
                      + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(stepsPerBlock) steps"]
         let alone = shapes.contains { $0.singleProcessMs != nil }

@@ -59,7 +59,7 @@ public enum StepBenchmark {
         let rss = try ProcessStatistics.peakRSSPerRank(comm)
         guard comm.isRoot else { return nil }
         return StepReport(ranks: comm.size, threadsPerRank: threadsPerRank, cores: ProcessStatistics.cores,
-                          examples: shard.info.examples, imageShape: shard.info.imageShape, source: shard.info.source,
+                          examples: shard.info.examples, dimensions: shard.info.dimensions, imageShape: shard.info.imageShape, source: shard.info.source,
                           lambda: plan.lambda, steps: plan.steps, stepsPerBlock: plan.stepsPerBlock,
                           initDirectory: plan.initDirectory, kernels: plan.kernels, shapes: shapes,
                           peakRSSKiB: rss, secondsToFirstStep: startup,
