@@ -1,4 +1,5 @@
 #include "aetrain_kernels.h"
+#include "dispatch.h"
 #include <math.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
@@ -16,11 +17,11 @@
 #define AET_FLUSH_DENORMALS_END
 #endif
 
-#define AET_ADAM(NAME, T, SQRT)                                                          \
-    void NAME(T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n, \
-              T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                           \
+// The loop body, compiled once per instruction set (dispatch.h). Element-wise only, with no
+// contraction into FMA: every variant gives the same bits as the SSE2 baseline.
+#define AET_ADAM_BODY(T, SQRT)                                                            \
+    {                                                                                     \
         const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
-        AET_FLUSH_DENORMALS_BEGIN                                                         \
         for (size_t i = 0; i < n; i++) {                                                  \
             const T gi = g[i];                                                            \
             const T mi = b1 * m[i] + c1 * gi;                                             \
@@ -29,7 +30,18 @@
             v[i] = vi;                                                                    \
             p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
         }                                                                                 \
-        AET_FLUSH_DENORMALS_END                                                           \
+    }
+
+#define AET_ADAM(NAME, T, SQRT)                                                                        \
+    AET_MULTIVERSION(static void, NAME##_loop,                                                         \
+                     (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,      \
+                      T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),                                 \
+                     AET_ADAM_BODY(T, SQRT))                                                           \
+    void NAME(T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,              \
+              T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                                        \
+        AET_FLUSH_DENORMALS_BEGIN                                                                      \
+        AET_DISPATCH(NAME##_loop, (p, m, v, g, n, b1, b2, step_size, inv_sqrt_bc2, eps));              \
+        AET_FLUSH_DENORMALS_END                                                                        \
     }
 
 AET_ADAM(aet_adam_f32, float, sqrtf)

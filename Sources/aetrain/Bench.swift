@@ -37,6 +37,8 @@ struct Bench: JobCommand {
     var overlap: OverlapMode = .auto
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
     var allreduce = false
+    @Option(help: "Write the timed steps' timeline, every rank's spans, to this file as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).")
+    var trace: String?
     @OptionGroup var job: JobOptions
 
     func validate() throws {
@@ -51,6 +53,8 @@ struct Bench: JobCommand {
         if densities.isEmpty || !densities.allSatisfy({ $0 > 0 && $0 <= 1 }) {
             throw ValidationError("--densities must be fractions in (0, 1], got \(densities)")
         }
+        if trace != nil, sparsity || allreduce { throw ValidationError("--trace records the step benchmark; it does not combine with --sparsity or --allreduce") }
+        if trace?.isEmpty == true { throw ValidationError("--trace is empty; give a file") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
     }
 
@@ -72,6 +76,7 @@ struct Bench: JobCommand {
         plan.sweep = sweep
         plan.kernels = kernels
         plan.overlap = overlap
+        plan.trace = trace
         guard let report = try Benchmark.run(plan, comm: comm) else { return }  // ranks > 0
         if json {
             print(try report.json())

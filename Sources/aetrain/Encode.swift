@@ -5,7 +5,7 @@ import Foundation
 
 struct Encode: JobCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encode a dataset with a trained sparse autoencoder: z = relu(x V + b), the data standardized with the run's statistics.",
+        abstract: "Encode a dataset with a trained sparse autoencoder: z = relu(x V + b), the data normalized with the run's statistics.",
         discussion: """
             Each rank encodes its shard; rank 0 writes the rows in order. --out gets the codes (N, h) as float32 .npy, \
             or as the safetensors tensor "codes"; with --sparse, CSR tensors indptr (N+1, int64), indices (int32) and \
@@ -16,7 +16,7 @@ struct Encode: JobCommand {
     var run: String
     @OptionGroup var data: DataFlags
     @Option(help: "The codes file.") var out: String
-    @Option(help: "Also write the reconstruction x̂ = (z W + a)·std + mean, (N, D), to this file (same format).")
+    @Option(help: "Also write the reconstruction x̂ = (z W + a)·std + mean (unit-norm: ·‖x‖/√D), (N, D), to this file (same format).")
     var reconstruct: String?
     @Option(help: "npy (default) or safetensors.") var format: CodeFormat?
     @Flag(help: "Write the codes as CSR arrays (indptr, indices, values) in one safetensors file.") var sparse = false

@@ -9,8 +9,10 @@ struct Export: JobCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export a trained sparse autoencoder for another tool (SAELens: cfg.json and sae_weights.safetensors).",
         discussion: """
-            The run's standardization is folded into the weights: the exported SAE (architecture standard, \
+            The run's normalization is folded into the weights: the exported SAE (architecture standard, \
             apply_b_dec_to_input false, normalize_activations none) takes raw inputs and returns raw reconstructions. \
+            A unit-norm run (a factor per example, which folds into no weight) is exported as trained with \
+            normalize_activations constant_norm_rescale, SAELens's own x·√D/‖x‖. \
             Load it with sae_lens.SAE.load_from_disk(DIR).
             """)
 

@@ -7,11 +7,13 @@ struct PCACommand: JobCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
         abstract: "Principal components of the standardized data (covariance reduced across ranks, LAPACK eigen-decomposition).",
-        discussion: "Writes components.npy (k, d), explained_variance.npy (k), activations.npy, filters.png, mean.npy, config.json and metrics.jsonl to --out.")
+        discussion: "Writes components.npy (k, d), explained_variance.npy (k), activations.npy, mean.npy, config.json and metrics.jsonl to --out, and filters.png when the data has an image shape.")
     static let flagNames = ["hidden": "--components"]
 
     @OptionGroup var data: DataFlags
     @Option(help: "Components to keep (default 64).") var components: Int?
+    @Option(help: "sheet (default: x − the per-dimension mean, divided by the std of all centred entries) or center (x − the mean); PCA centres the data, so none and unit-norm are refused.")
+    var normalize: Normalization.Kind?
     @Option(help: "Output directory.") var out: String = "aetrain-pca"
     @Flag(help: "Write into a directory that holds another run's files, removing them first (otherwise refused).")
     var overwrite = false
@@ -29,6 +31,7 @@ struct PCACommand: JobCommand {
         var plan = RunPlan()
         plan.model = .pca
         plan.overrides.hidden = components
+        plan.overrides.normalize = normalize
         plan.data = data.plan
         plan.output.directory = out
         plan.output.overwrite = overwrite

@@ -10,16 +10,21 @@ struct Train: JobCommand {
             The sparse autoencoder's defaults are the sheet's train(): h = 400, ε = 0.01·λ, η = λ, Adam(lr 1e-4), \
             batch 100, iterations 0 … 10000. Sparse coding's: λ = 1, η = 0.01, h = 400, 30 alternations. The tied \
             linear autoencoder's: k = 64, lr 1e-3, 5001 iterations. Without --data, trains on the 100 LFW face crops \
-            (25x25) shipped with aetrain. Every model writes config.json, metrics.jsonl, dataset.png, filters.png, \
-            activations.npy, mean.npy and checkpoints/ to --out, and its own weights.
+            (25x25) shipped with aetrain. Every model writes config.json, metrics.jsonl, activations.npy, mean.npy and \
+            checkpoints/ to --out, and its own weights; dataset.png and filters.png when the data has an image shape; \
+            feature_density.svg/.npy when its codes are sparse (sparse autoencoder, sparse coding).
             With --resume DIR, continues the run in DIR from its newest valid checkpoint, with the model, settings \
             and data recorded there (flags given explicitly must agree, except --iterations, which may extend the run).
+            --normalize (default sheet) is part of the model: its statistics are recorded (config.json, mean.npy, \
+            checkpoints) and applied by evaluation, encode, export, --init and --resume.
             Negative numbers need the form --flag=-1.
             """)
 
     @Option(help: "The model: sparse-autoencoder (Exercise 3, default), sparse-coding (Exercise 1) or tied-linear (Exercise 2).")
     var model: ModelKind?
     @OptionGroup var data: DataFlags
+    @Option(help: "Evaluate at every log line on this data (a path, synthetic:N,H,W or embedded) instead of held-out rows: sharded like the training data, normalized with the training statistics, the same D. Excludes --eval-fraction.")
+    var evalData: String?
     @OptionGroup var trajectory: TrajectoryFlags
 
     // Starting point and outputs
@@ -31,6 +36,8 @@ struct Train: JobCommand {
     var out: String?
     @Option(help: "Write the TensorBoard event file to this directory instead of the output directory.")
     var tensorboard: String?
+    @Option(help: "Write a timeline of the first 1000 iterations (every rank's spans: products, collectives' waits, Adam), log lines and checkpoints to this file as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).")
+    var trace: String?
     @Flag(help: "Start a new run in a directory that holds another run's files, removing them first (otherwise refused).")
     var overwrite = false
     @Option(help: "Write a checkpoint every this many iterations (0: only at the end and when stopped).")
@@ -74,10 +81,12 @@ struct Train: JobCommand {
         plan.model = model
         plan.overrides = trajectory.overrides
         plan.data = data.plan
+        plan.data.evalData = evalData
         plan.start = resume.map(StartPoint.resume) ?? initDirectory.map(StartPoint.weights) ?? .fresh
         plan.checkpoints = CheckpointPolicy(every: checkpointEvery, keep: keepCheckpoints)
         plan.output.directory = out
         plan.output.tensorboard = tensorboard
+        plan.output.trace = trace
         plan.output.overwrite = overwrite
         plan.output.quiet = quiet
         plan.output.progress = progress
@@ -130,6 +139,8 @@ struct TrajectoryFlags: ParsableArguments {
     var sourceUpdate: SparseCodingSettings.SourceUpdate?
     @Option(help: "Hold out this fraction of the examples (seed-chosen, never trained on) and evaluate on them at every log line, in (0, 0.5].")
     var evalFraction: Double?
+    @Option(help: "What the model sees of an example x: sheet (default: x − the per-dimension mean, divided by the std of all centred entries), none (x), center (x − the mean) or unit-norm (x·√D/‖x‖, each example on its own, as in Gao et al.). Statistics of the training examples; recorded and applied by eval, encode, export, --init and --resume.")
+    var normalize: Normalization.Kind?
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
@@ -137,15 +148,16 @@ struct TrajectoryFlags: ParsableArguments {
         o.learningRate = lr; o.beta1 = beta1; o.beta2 = beta2; o.adamEpsilon = adamEps
         o.batchSize = batchSize; o.seed = seed; o.iterations = iterations; o.logEvery = logEvery
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
+        o.normalize = normalize
         return o
     }
 }
 
 /// Where the examples come from.
 struct DataFlags: ParsableArguments {
-    @Option(help: "Training data: a .npy file (N×H×W, or N×D with --image-shape), an LFW JPEG tree, synthetic:N,H,W or embedded (the default: the embedded LFW faces).")
+    @Option(help: "Training data: a .npy file (N×D, or N×H×W images; float32/64/16 or uint8), FILE.safetensors or FILE.safetensors:NAME (one N×D tensor, F32/F16/BF16), an LFW JPEG tree, synthetic:N,H,W or embedded (the default: the embedded LFW faces).")
     var data: String?
-    @Option(help: "Image shape HxW, for N×D data.")
+    @Option(help: "Image shape HxW of N×D data (H·W = D), for the image outputs; without it N×D data are plain vectors.")
     var imageShape: String?
     @Option(help: "For an LFW JPEG tree: scale of the 125x94 face crop (default 0.5; 0.3 gives 37x28).")
     var lfwResize: Double?
@@ -160,6 +172,7 @@ struct DataFlags: ParsableArguments {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+extension Normalization.Kind: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}
 extension ProgressLine.Mode: ExpressibleByArgument {}

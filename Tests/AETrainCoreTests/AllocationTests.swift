@@ -5,7 +5,7 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
@@ -13,11 +13,13 @@ final class AllocationTests: XCTestCase {
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
         let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels))
-        for i in 0..<5 { _ = try model.iterate(i, stop: false) }  // OpenBLAS sets up its buffers
+        let trace = traced ? try TraceRecorder(maxSteps: 200, otherSpans: 0, comm: SingleProcess()) : nil
+        if let trace { model.record(into: trace) }
+        for i in 0..<5 { trace?.beginStep(i); _ = try model.iterate(i, stop: false); trace?.endStep() }  // OpenBLAS sets up its buffers
 
         aet_count_allocations(1)
         let before = aet_allocations()
-        for i in 5..<105 { _ = try model.iterate(i, stop: false) }
+        for i in 5..<105 { trace?.beginStep(i); _ = try model.iterate(i, stop: false); trace?.endStep() }
         let after = aet_allocations()
         aet_count_allocations(0)
         return Double(after - before) / 100
@@ -29,6 +31,11 @@ final class AllocationTests: XCTestCase {
             XCTAssertEqual(try allocationsPerStep(lambda: lambda, blasThreads: 1), 0, "λ = \(lambda)")
         }
         XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 1, kernels: .sparse), 0, "sparse kernels")
+    }
+
+    /// Recording a timeline (`--trace`) adds no allocation: its buffer is made up front.
+    func testTracedStepsAllocateNothing() throws {
+        XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 1, traced: true), 0)
     }
 
     /// With several BLAS threads, Debian's OpenBLAS 0.3.21 mallocs one job array per threaded

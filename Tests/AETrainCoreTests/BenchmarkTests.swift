@@ -26,13 +26,13 @@ final class BenchmarkTests: XCTestCase {
         let o = try object(report)
         XCTAssertEqual(Set(o.keys), ["batch_size", "hidden", "ms_per_step", "gemm_floor_ms", "ratio", "optimizer_ms",
                                      "exposed_communication_ms", "ranks", "threads_per_rank", "examples", "d", "lambda",
-                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "overlap"])
+                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average", "overlap"])
         XCTAssertEqual(o["overlap"] as? Bool, false, "one process: auto does not overlap")
         XCTAssertEqual(o["d"] as? Int, 100)
         XCTAssertEqual(o["hidden"] as? Int, 16)
         XCTAssertGreaterThan(o["ms_per_step"] as? Double ?? 0, 0)
         let text = try XCTUnwrap(report).text()
-        XCTAssertEqual(text.count, 5)
+        XCTAssertEqual(text.count, 6)
         XCTAssertTrue(text[0].hasPrefix("aetrain bench: 200 examples of 10x10 (d = 100"), text[0])
     }
 

@@ -102,9 +102,11 @@ final class BadDataTests: XCTestCase {
         try assertRejected(["--data", dir.appendingPathComponent("inf.npy").path], ["example 2", "an infinite value"])
     }
 
-    func testNxDWithoutImageShape() throws {
-        try numpy("np.save(d + '/nd.npy', np.ones((10, 12), dtype='<f4') * np.arange(12))")
-        try assertRejected(["--data", dir.appendingPathComponent("nd.npy").path], ["N×D (10×12)", "--image-shape"])
+    /// N×D trains without --image-shape (VectorDataTests); a vector or a 4-D array does not.
+    func testArrayThatIsNotAMatrix() throws {
+        try numpy("np.save(d + '/v.npy', np.arange(12, dtype='<f4'))\nnp.save(d + '/t.npy', np.ones((10, 2, 2, 3), dtype='<f4'))")
+        try assertRejected(["--data", dir.appendingPathComponent("v.npy").path], ["expected an N×D matrix", "1-D array of shape [12]"])
+        try assertRejected(["--data", dir.appendingPathComponent("t.npy").path], ["expected an N×D matrix", "4-D array"])
     }
 
     func testImageShapeThatDoesNotMultiplyToD() throws {

@@ -31,7 +31,8 @@ final class HeldOutTests: XCTestCase {
                 rows = config["heldOutRows"]
                 assert len(rows) == 20 and rows == sorted(set(rows)), rows
                 x = np.load("\(Harness.embeddedFaces)").reshape(100, -1).astype(np.float64)
-                x = (x - x.mean(axis=0)) / (x - x.mean(axis=0)).std()
+                t = x[[i for i in range(100) if i not in rows]]
+                x = (x - t.mean(axis=0)) / (t - t.mean(axis=0)).std()
                 V, W, b, a = (np.load(f"{run}/{n}.npy").astype(np.float64) for n in "VWba")
                 h = x[rows]
                 z = np.maximum(0, h @ V + b)

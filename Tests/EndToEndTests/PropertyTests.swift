@@ -46,11 +46,24 @@ final class PropertyTests: XCTestCase {
             open(f"{d}/noise.npy", "wb").write(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
             bad = bytearray(b); bad[8:80] = rng.integers(32, 127, 72, dtype=np.uint8).tobytes()
             open(f"{d}/header.npy", "wb").write(bytes(bad))
+            np.save(f"{d}/half.npy", rng.random((30, 12)).astype("<f2"))
+            from safetensors.numpy import save_file
+            save_file({"x": rng.random((30, 12), dtype=np.float32), "y": rng.random((5, 4, 3), dtype=np.float32)}, f"{d}/st.safetensors")
+            save_file({"x": rng.random((30, 12)).astype("<f2")}, f"{d}/half.safetensors")
+            s = open(f"{d}/st.safetensors", "rb").read()
+            open(f"{d}/stcut.safetensors", "wb").write(s[:len(s) // 2])
+            sbad = bytearray(s); sbad[9:40] = rng.integers(32, 127, 31, dtype=np.uint8).tobytes()
+            open(f"{d}/stheader.safetensors", "wb").write(bytes(sbad))
+            open(f"{d}/stnoise.safetensors", "wb").write(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
             """
         let r = try Harness.python(script)
         XCTAssertEqual(r.status, 0)
-        for name in ["good", "flat", "u8", "f64", "nan", "one", "int64", "cube", "tiny", "cut", "head", "noise", "header"] {
+        for name in ["good", "flat", "u8", "f64", "nan", "one", "int64", "cube", "tiny", "cut", "head", "noise", "header", "half"] {
             paths.append(dir.appendingPathComponent("\(name).npy").path)
+        }
+        for name in ["st.safetensors:x", "st.safetensors:y", "st.safetensors", "half.safetensors", "stcut.safetensors",
+                     "stheader.safetensors", "stnoise.safetensors"] {
+            paths.append(dir.appendingPathComponent(name).path)
         }
         return paths + ["embedded", "synthetic:50,4,4", "synthetic:0,4,4", "synthetic:3,2", "synthetic:-5,4,4", "synthetic:60,1,1",
                         dir.appendingPathComponent("missing.npy").path, dir.path, ""]

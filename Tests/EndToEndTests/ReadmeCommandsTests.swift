@@ -46,6 +46,7 @@ final class ReadmeCommandsTests: XCTestCase {
         ("pip install", "installs scikit-learn for its LFW download, which needs the internet"),
         ("fetch_lfw_people", "downloads LFW (about 230 MB) from the internet"),
         ("--hostfile", "needs a cluster of hosts named in a hostfile"),
+        ("tensorboard --logdir", "starts TensorBoard's web server, which runs until stopped (TensorBoardTests reads the event files with its reader)"),
     ]
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

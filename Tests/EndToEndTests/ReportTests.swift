@@ -81,7 +81,7 @@ final class ReportTests: XCTestCase {
         let text = try String(contentsOf: html, encoding: .utf8)
         for id in HTMLReport.sections { XCTAssertTrue(text.contains("id=\"\(id)\""), "section \(id)") }
         XCTAssertEqual(text.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 3, "2 filter mosaics and the one dataset's mosaic, inlined")
-        XCTAssertEqual(text.components(separatedBy: "<svg ").count - 1, RunComparison.curves.count + 1, "curves and the sparsity plot")
+        XCTAssertEqual(text.components(separatedBy: "<svg ").count - 1, RunComparison.curves.count + 2, "curves, the sparsity plot and the feature density")
         XCTAssertFalse(text.contains("src=\"http") || text.contains("href=\"http"), "self-contained")
 
         let chromium = "/usr/bin/chromium"

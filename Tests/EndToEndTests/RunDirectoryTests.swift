@@ -84,10 +84,16 @@ final class RunDirectoryTests: XCTestCase {
         }
         let stranger = CheckpointFolder(run: b).files()[0]
         try FileManager.default.copyItem(at: stranger, to: CheckpointFolder(run: a).url.appendingPathComponent("step-000000900.ckpt"))
-        let r = try Harness.aetrain(["train", "--resume", a.path, "--iterations", "50"])
+        let r = try Harness.aetrain(["train", "--resume", a.path, "--iterations", "60", "--checkpoint-every", "10", "--keep-checkpoints", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("belongs to another run"), r.stderr)
         XCTAssertTrue(r.stdout.contains("resumed at iteration 40 from \(a.path)/checkpoints/step-000000040.ckpt"), r.stdout)
+        // Pruning keeps the run's own newest two; the stranger (a higher step) is neither
+        // pruned nor counted, so it cannot push out the run's newest checkpoint.
+        XCTAssertEqual(CheckpointFolder(run: a).files().map(\.lastPathComponent),
+                       ["step-000000900.ckpt", "step-000000060.ckpt", "step-000000050.ckpt"])
+        let again = try Harness.aetrain(["train", "--resume", a.path, "--iterations", "70"])
+        XCTAssertTrue(again.stdout.contains("resumed at iteration 60 from \(a.path)/checkpoints/step-000000060.ckpt"), again.stdout)
     }
 
     /// Checkpoints are ordered by step number, past 10⁹ steps too.

@@ -30,6 +30,8 @@ public struct BenchPlan: Equatable, Sendable {
     public var sweep = false
     public var kernels: KernelChoice = .auto
     public var overlap: OverlapMode = .auto
+    /// A Chrome trace-event file of the timed steps, every rank's (`TraceRecorder`); nil: none.
+    public var trace: String?
 
     public init() {}
 

@@ -37,11 +37,15 @@ public struct StepReport: BenchReport {
         public var communicationMs: Double
         /// The five products of the whole batch in one process (`GEMMFloor`).
         public var floorMs: Double
+        /// Under mpirun: the same step in one process (rank 0 alone, all cores); nil in one process.
+        public var singleProcessMs: Double?
         public var ratio: Double { stepMs / floorMs }
+        public var singleProcessRatio: Double? { singleProcessMs.map { $0 / floorMs } }
 
         enum CodingKeys: String, CodingKey {
             case batch = "batch_size", hidden, stepMs = "ms_per_step", floorMs = "gemm_floor_ms", ratio
             case optimizerMs = "optimizer_ms", communicationMs = "exposed_communication_ms"
+            case singleProcessMs = "one_process_ms_per_step", singleProcessRatio = "one_process_ratio"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -53,6 +57,10 @@ public struct StepReport: BenchReport {
             try c.encode(rounded(ratio, 3), forKey: .ratio)
             try c.encode(rounded(optimizerMs, 4), forKey: .optimizerMs)
             try c.encode(rounded(communicationMs, 4), forKey: .communicationMs)
+            if let singleProcessMs, let singleProcessRatio {
+                try c.encode(rounded(singleProcessMs, 4), forKey: .singleProcessMs)
+                try c.encode(rounded(singleProcessRatio, 3), forKey: .singleProcessRatio)
+            }
         }
     }
 
@@ -60,7 +68,8 @@ public struct StepReport: BenchReport {
     public var threadsPerRank: Int
     public var cores: Int
     public var examples: Int
-    public var imageShape: ImageShape
+    public var dimensions: Int
+    public var imageShape: ImageShape?
     /// The data's description (`DatasetInfo.source`).
     public var source: String
     public var lambda: Double
@@ -76,12 +85,15 @@ public struct StepReport: BenchReport {
     public var peakRSSKiB: [Int]
     /// Seconds from process start to the end of the first step's evaluation.
     public var secondsToFirstStep: Double
+    /// The 1-minute load average when the benchmark started and when it ended.
+    public var loadAverage: [Double] = []
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
     enum CodingKeys: String, CodingKey {
         case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps, overlap
         case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results
+        case loadAverage = "load_average"
     }
 
     /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
@@ -91,26 +103,33 @@ public struct StepReport: BenchReport {
         try c.encode(ranks, forKey: .ranks)
         try c.encode(threadsPerRank, forKey: .threadsPerRank)
         try c.encode(examples, forKey: .examples)
-        try c.encode(imageShape.pixels, forKey: .d)
+        try c.encode(dimensions, forKey: .d)
         try c.encode(lambda, forKey: .lambda)
         try c.encode(steps, forKey: .steps)
         try c.encode(overlap, forKey: .overlap)
         try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
         try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
+        try c.encode(loadAverage.map { rounded($0, 2) }, forKey: .loadAverage)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
     public func text() -> [String] {
-        var lines = ["aetrain bench: \(examples) examples of \(imageShape) (d = \(imageShape.pixels), \(source)), λ = \(lambda), "
+        var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
                      + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", overlap \(overlap ? "on" : "off")" : "")
                      + "; medians of 10 blocks of \(stepsPerBlock) steps"]
-        lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
+        let alone = shapes.contains { $0.singleProcessMs != nil }
+        lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication"
+                     + (alone ? "   1 process: ms/step   ratio" : ""))
         for r in shapes {
-            lines.append(String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f  %22.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.ratio,
-                                r.optimizerMs, r.communicationMs))
+            var line = String(format: "  %5d  %6d  %8.3f  %11.3f  %6.2f  %14.3f  %22.3f", r.batch, r.hidden, r.stepMs, r.floorMs, r.ratio,
+                              r.optimizerMs, r.communicationMs)
+            if let ms = r.singleProcessMs, let ratio = r.singleProcessRatio { line += String(format: "  %19.3f  %6.2f", ms, ratio) }
+            lines.append(line)
         }
         lines.append("  GEMM floor: the step's five products for the whole batch, 1 process × all \(cores) cores")
+        if alone { lines.append("  1 process: the same step timed by rank 0 alone with all \(cores) cores, on the whole dataset, while the other ranks sleep") }
+        lines.append("  load average (1 min) at start and end: " + loadAverage.map { String(format: "%.2f", $0) }.joined(separator: ", "))
         lines.append("  peak RSS per rank: \(peakRSSMB.map { String(format: "%.1f", $0) }.joined(separator: ", ")) MB; "
                      + "\(String(format: "%.2f", secondsToFirstStep)) s from process start to the first step")
         return lines

@@ -18,6 +18,14 @@ public enum ProcessStatistics {
         return uptime - ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The 1-minute load average (/proc/loadavg; NaN where it does not tell): how busy the
+    /// machine was while it was measured.
+    public static func loadAverage() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first, let value = Double(first) else { return .nan }
+        return value
+    }
+
     /// Each rank's peak resident set in KiB, in rank order on rank 0 (empty elsewhere).
     public static func peakRSSPerRank(_ comm: Communicator) throws -> [Int] {
         var usage = rusage()

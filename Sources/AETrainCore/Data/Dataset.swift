@@ -4,16 +4,20 @@ import Foundation
 public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// The 100 LFW face crops (25×25) shipped with aetrain (see Resources/make_lfw_faces.py).
     case embedded
-    /// A `.npy` file: N×H×W, or N×D with an image shape given separately.
+    /// A `.npy` file: N×D, or N×H×W images (float32, float64, float16 or uint8).
     case npy(path: String)
+    /// One tensor of a `.safetensors` file (`FILE.safetensors:NAME`, or the only tensor; F32,
+    /// F16 or BF16), N×D.
+    case safetensors(path: String, tensor: String?)
     /// Generated images, `synthetic:N,H,W`, deterministic in the seed.
     case synthetic(SyntheticSpec, seed: UInt64)
     /// LFW's JPEG tree (`DIR/Person_Name/Person_Name_0001.jpg`), preprocessed as scikit-learn does.
     case lfw(path: String, settings: LFWSettings)
 
     /// `--data` as the user gave it: nothing or `embedded` means the embedded faces, a
-    /// directory is an LFW tree, `synthetic:N,H,W` is generated, anything else is a `.npy`
-    /// file (a file named `embedded` is reached as `./embedded`).
+    /// directory is an LFW tree, `synthetic:N,H,W` is generated, `F.safetensors` or
+    /// `F.safetensors:NAME` is a safetensors file (`F.safetensors` when a file has the whole
+    /// name), anything else is a `.npy` file (a file named `embedded` is reached as `./embedded`).
     public init(argument: String?, seed: UInt64, lfw: LFWSettings = LFWSettings()) throws {
         guard let argument, argument != "embedded" else { self = .embedded; return }
         var isDir: ObjCBool = false
@@ -22,6 +26,8 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         } else if FileManager.default.fileExists(atPath: argument, isDirectory: &isDir), isDir.boolValue {
             try lfw.validate()
             self = .lfw(path: argument, settings: lfw)
+        } else if let (path, tensor) = Self.safetensorsPath(argument) {
+            self = .safetensors(path: path, tensor: tensor)
         } else {
             self = .npy(path: argument)
         }
@@ -31,8 +37,29 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .embedded: "embedded:lfw_faces_25x25"
         case .npy(let path): path
+        case .safetensors(let path, let tensor): tensor.map { "\(path):\($0)" } ?? path
         case .synthetic(let spec, _): "synthetic:\(spec.examples),\(spec.shape.height),\(spec.shape.width)"
         case .lfw(let path, _): path
+        }
+    }
+
+    /// `F.safetensors` → (F.safetensors, nil); `F.safetensors:NAME` → (F.safetensors, NAME)
+    /// unless a file has the whole name; nil for any other name.
+    static func safetensorsPath(_ argument: String) -> (String, String?)? {
+        if argument.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: argument) {
+            return argument.hasSuffix(".safetensors") ? (argument, nil) : nil
+        }
+        guard let range = argument.range(of: ".safetensors:", options: .backwards) else { return nil }
+        return (String(argument[..<range.lowerBound]) + ".safetensors", String(argument[range.upperBound...]))
+    }
+
+    /// The file the examples are read from, open (nil for generated data and LFW trees).
+    func openFile() throws -> ExampleFile? {
+        switch self {
+        case .embedded: try NPYReader(path: try DataSource.embeddedPath())
+        case .npy(let path): try NPYReader(path: path)
+        case .safetensors(let path, let tensor): try SafeTensorsReader(path: path, tensor: tensor)
+        case .synthetic, .lfw: nil
         }
     }
 
@@ -51,13 +78,43 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
 public struct DatasetInfo: Codable, Equatable, Sendable {
     public var source: String
     public var examples: Int
-    public var imageShape: ImageShape
+    /// D, the values of one example.
+    public var dimensions: Int
+    /// The image the D values form; nil for plain N×D data (no image outputs).
+    public var imageShape: ImageShape?
     public var dtype: String
     /// Standardization: x ← (x − mean_pixel) / std, std over all centred entries (numpy's X.std()).
     public var std: Double
     /// Order-independent hash of every example's pixels (before standardization) and its index,
     /// as 16 hex digits: the same whatever the number of ranks.
     public var fingerprint: String
+
+    public init(source: String, examples: Int, layout: ExampleLayout, dtype: String, std: Double, fingerprint: String) {
+        self.source = source; self.examples = examples; dimensions = layout.dimensions; imageShape = layout.imageShape
+        self.dtype = dtype; self.std = std; self.fingerprint = fingerprint
+    }
+
+    /// "37x28 images" or "512-value vectors" (the banner's words).
+    public var exampleDescription: String {
+        imageShape.map { "\($0) images" } ?? "\(dimensions)-value vectors"
+    }
+
+    enum CodingKeys: String, CodingKey { case source, examples, dimensions, imageShape, dtype, std, fingerprint }
+
+    /// Also reads config.json files written before `dimensions` existed (D from the image shape).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        source = try c.decode(String.self, forKey: .source)
+        examples = try c.decode(Int.self, forKey: .examples)
+        imageShape = try c.decodeIfPresent(ImageShape.self, forKey: .imageShape)
+        guard let d = try c.decodeIfPresent(Int.self, forKey: .dimensions) ?? imageShape?.pixels else {
+            throw DecodingError.keyNotFound(CodingKeys.dimensions, .init(codingPath: c.codingPath, debugDescription: "neither dimensions nor imageShape"))
+        }
+        dimensions = d
+        dtype = try c.decode(String.self, forKey: .dtype)
+        std = try c.decode(Double.self, forKey: .std)
+        fingerprint = try c.decode(String.self, forKey: .fingerprint)
+    }
 }
 
 /// This rank's contiguous block of examples, standardized with whole-dataset statistics.
@@ -84,23 +141,26 @@ struct RowStorage {
 }
 
 public final class DatasetShard {
-    public let info: DatasetInfo
+    public private(set) var info: DatasetInfo
     /// Global indices of the examples held here.
     public let rows: Range<Int>
-    public var d: Int { info.imageShape.pixels }
-    /// (rows.count, d) standardized pixels, row-major.
+    public var d: Int { info.dimensions }
+    /// (rows.count, d) normalized values, row-major.
     public var values: UnsafeMutableBufferPointer<Float> { storage.buffer }
     /// Bytes this shard holds (for the memory budget of what is allocated next to it).
     public var bytes: Int { storage.count * MemoryLayout<Float>.stride }
     private let storage: RowStorage
-    /// (d) per-pixel mean subtracted during standardization.
-    public let pixelMean: [Double]
+    /// What the values went through (`Normalization`).
+    public private(set) var normalization = Normalization(kind: .none, mean: [], scale: 1)
+    /// (rows.count) unit-norm's factor ‖x‖/√d of each example, which undoes it; empty otherwise.
+    private var exampleFactors: [Double] = []
+    /// (d) the mean subtracted by the normalization (zeros for none and unit-norm).
+    public var pixelMean: [Double] { normalization.mean }
     /// The dataset's first examples as loaded, before standardization (on rank 0; empty
     /// elsewhere), for the dataset mosaic.
     public let preview: [[Float]]
-    /// The examples held out from training, if any (`--eval-fraction`); set before a model is
-    /// built on this shard.
-    public internal(set) var split: HeldOutSplit?
+    /// The examples held out from training, if any (`--eval-fraction`), chosen when it loads.
+    public private(set) var split: HeldOutSplit?
     /// Examples the batch sampler draws from.
     public var trainingCount: Int { split?.training.count ?? info.examples }
     /// The global index of the sampler's `position`.
@@ -114,8 +174,8 @@ public final class DatasetShard {
     public var heldOutRows: [Int] { split?.heldOut(in: rows) ?? [] }
     public static let previewCount = 64
 
-    init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, pixelMean: [Double], preview: [[Float]]) {
-        self.info = info; self.rows = rows; self.storage = values; self.pixelMean = pixelMean; self.preview = preview
+    init(info: DatasetInfo, rows: Range<Int>, values: RowStorage, preview: [[Float]]) {
+        self.info = info; self.rows = rows; self.storage = values; self.preview = preview
     }
     deinit { storage.deallocate() }
 
@@ -135,14 +195,15 @@ public final class DatasetShard {
         (n * r / p)..<(n * (r + 1) / p)
     }
 
-    /// Reads this rank's shard (only its byte range of the file), checks it, and standardizes
-    /// it with the dataset's global per-pixel mean and standard deviation, reduced in double,
-    /// or with `standardization` (a trained run's statistics, for encoding new data) when given.
+    /// Reads this rank's shard (only its byte range of the file), checks it, holds out
+    /// `holdOut`'s examples and normalizes it (`Normalization`): with statistics of the training
+    /// examples of every rank, reduced in double, or with a trained run's (`.given`).
     public static func load(_ source: DataSource, imageShape: ImageShape?, comm: Communicator,
-                            standardization: (mean: [Double], std: Double)? = nil) throws -> DatasetShard {
+                            normalization: NormalizationPlan = .compute(.sheet),
+                            holdOut: HeldOutSplit.Rule? = nil) throws -> DatasetShard {
         // Local part: every error here is made collective, so all ranks stop together.
-        let (n, shape, dtype, rows, values, path) = try comm.collectively {
-            () throws -> (Int, ImageShape, String, Range<Int>, RowStorage, String) in
+        let (n, layout, dtype, rows, values, path) = try comm.collectively {
+            () throws -> (Int, ExampleLayout, String, Range<Int>, RowStorage, String) in
             switch source {
             case .synthetic(let spec, let seed):
                 try spec.check()
@@ -151,7 +212,7 @@ public final class DatasetShard {
                 for (i, row) in rows.enumerated() {
                     spec.generate(row: row, seed: seed, into: values.base + i * spec.shape.pixels)
                 }
-                return (spec.examples, spec.shape, "<f4", rows, values, source.description)
+                return (spec.examples, ExampleLayout(image: spec.shape), "<f4", rows, values, source.description)
             case .lfw(let root, let settings):
                 let entries = try LFWTree.list(root, minFaces: settings.minFacesPerPerson)
                 let shape = settings.imageShape
@@ -165,26 +226,26 @@ public final class DatasetShard {
                     values.deallocate()
                     throw error
                 }
-                return (entries.count, shape, "jpeg", rows, values, root)
-            case .embedded, .npy: break
+                return (entries.count, ExampleLayout(image: shape), "jpeg", rows, values, root)
+            case .embedded, .npy, .safetensors: break
             }
-            let path: String
-            if case .npy(let p) = source { path = p } else { path = try DataSource.embeddedPath() }
-            let reader = try NPYReader(path: path)
-            let header = reader.header
-            let shape = try resolveImageShape(header: header, given: imageShape, path: path)
-            let rows = try shardRows(examples: header.rowCount, comm: comm, path: path)
-            let values = try RowStorage(rows: rows.count, d: shape.pixels, of: path, comm: comm)
+            guard let file = try source.openFile() else { preconditionFailure("\(source) has no file") }
+            let path = source.description
+            let layout = try ExampleLayout.resolve(shape: file.shape, given: imageShape,
+                                                   threeDimensionalImages: file.threeDimensionalImages, path: path)
+            let examples = file.shape[0]
+            let rows = try shardRows(examples: examples, comm: comm, path: path)
+            let values = try RowStorage(rows: rows.count, d: layout.dimensions, of: path, comm: comm)
             do {
-                try reader.readRows(rows, into: values.buffer)
-                try checkFinite(values, rows: rows, d: shape.pixels, path: path)
+                try file.readRows(rows, into: values.buffer)
+                try checkFinite(values, rows: rows, d: layout.dimensions, path: path)
             } catch {
                 values.deallocate()
                 throw error
             }
-            return (header.rowCount, shape, header.element.rawValue, rows, values, path)
+            return (examples, layout, file.dtype, rows, values, path)
         }
-        let d = shape.pixels
+        let d = layout.dimensions
 
         // The first examples, as loaded, for the dataset mosaic: gathered on rank 0.
         let firstRows = rows.clamped(to: 0..<previewCount)
@@ -194,54 +255,41 @@ public final class DatasetShard {
         // Fingerprint of the raw pixels, summed over all rows of all ranks.
         let fingerprint = try comm.allreduce(rowHashSum(values, rows: rows, d: d), op: .sum)
 
-        if let given = standardization {
+        let info = DatasetInfo(source: source.description, examples: n, layout: layout, dtype: dtype, std: 1,
+                               fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
+        let shard = DatasetShard(info: info, rows: rows, values: values, preview: preview)
+        try shard.normalize(normalization, holdOut: holdOut, path: path, comm: comm)
+        return shard
+    }
+
+    /// Holds out `holdOut`'s examples (if any), then normalizes this rank's examples in place:
+    /// with `plan`'s statistics, or with statistics of the training examples of every rank.
+    private func normalize(_ plan: NormalizationPlan, holdOut: HeldOutSplit.Rule?, path: String, comm: Communicator) throws {
+        let n = info.examples
+        split = try holdOut.map { try HeldOutSplit(examples: n, rule: $0) }
+        let chosen: Normalization
+        switch plan {
+        case .given(let given, let mismatch):
             guard given.mean.count == d else {
-                values.deallocate()
-                throw UserError("\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
+                throw UserError(mismatch?(d) ?? "\(path): examples have D = \(d) values, but the model takes D = \(given.mean.count)")
             }
-            for i in 0..<rows.count {
-                let row = values.base + i * d
-                for k in 0..<d { row[k] = Float((Double(row[k]) - given.mean[k]) / given.std) }
-            }
-            let info = DatasetInfo(source: source.description, examples: n, imageShape: shape, dtype: dtype, std: given.std,
-                                   fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
-            return DatasetShard(info: info, rows: rows, values: values, pixelMean: given.mean, preview: preview)
+            chosen = given
+        case .compute(let kind):
+            chosen = try Normalization.compute(kind, values: storage.base, rows: rows, d: d, n: trainingCount,
+                                               excluded: split?.heldOut ?? [], comm: comm, path: path)
         }
+        // Local, but a unit-norm example may be all zeros on one rank only.
+        exampleFactors = try comm.collectively {
+            try chosen.apply(to: storage.base, count: rows.count, d: d, first: rows.lowerBound, path: path)
+        }
+        normalization = chosen
+        info.std = chosen.scale
+    }
 
-        // Per-pixel mean over all N examples.
-        var mean = [Double](repeating: 0, count: d)
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d { mean[k] += Double(row[k]) }
-        }
-        try comm.allreduceSum(&mean)
-        for k in 0..<d { mean[k] /= Double(n) }
-
-        // Standard deviation of all centred entries (numpy's X.std(), ddof 0).
-        var squares = [0.0]
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d {
-                let c = Double(row[k]) - mean[k]
-                squares[0] += c * c
-            }
-        }
-        try comm.allreduceSum(&squares)
-        let std = (squares[0] / Double(n * d)).squareRoot()
-        guard std > 0, std.isFinite else {
-            values.deallocate()
-            throw UserError("\(path): every example is the same image (standard deviation 0); nothing to learn")
-        }
-        for i in 0..<rows.count {
-            let row = values.base + i * d
-            for k in 0..<d { row[k] = Float((Double(row[k]) - mean[k]) / std) }
-        }
-
-        let info = DatasetInfo(
-            source: source.description, examples: n, imageShape: shape,
-            dtype: dtype, std: std,
-            fingerprint: String(fingerprint, radix: 16).leftPadded(to: 16))
-        return DatasetShard(info: info, rows: rows, values: values, pixelMean: mean, preview: preview)
+    /// Example `row` (a global index this rank holds) of a model's output y (d values, in
+    /// normalized units, `offset` added first) back in the data's own units.
+    public func denormalize(_ y: UnsafeMutablePointer<Float>, row: Int, offset: [Float]) {
+        normalization.undo(y, d: d, offset: offset, factor: exampleFactors.isEmpty ? 1 : exampleFactors[row - rows.lowerBound])
     }
 
     /// Rows 0..<k of a per-example quantity (`width` values each) spread over the ranks'
@@ -261,30 +309,6 @@ public final class DatasetShard {
             throw UserError("\(path): \(n) examples cannot be shared by \(comm.size) ranks (need at least one each)")
         }
         return shardRange(examples: n, rank: comm.rank, size: comm.size)
-    }
-
-    static func resolveImageShape(header: NPYHeader, given: ImageShape?, path: String) throws -> ImageShape {
-        switch header.shape.count {
-        case 3:
-            let shape = ImageShape(height: header.shape[1], width: header.shape[2])
-            if let given, given != shape {
-                throw UserError("\(path): images are \(shape), but ⟨image-shape⟩ says \(given)")
-            }
-            guard try shape.checkedPixels(naming: "\(path): the image shape \(shape)") > 0 else { throw UserError("\(path): images have no pixels (shape \(header.shape))") }
-            return shape
-        case 2:
-            let dims = header.shape[1]
-            guard let given else {
-                throw UserError("\(path): data is N×D (\(header.shape[0])×\(dims)); pass ⟨image-shape⟩ HxW with H·W = \(dims)")
-            }
-            let pixels = try given.checkedPixels(naming: "⟨image-shape⟩ \(given)")
-            guard pixels == dims else {
-                throw UserError("\(path): ⟨image-shape⟩ \(given) has \(pixels) pixels, but each row has \(dims)")
-            }
-            return given
-        default:
-            throw UserError("\(path): expected an N×H×W or N×D array, got shape \(header.shape)")
-        }
     }
 
     static func checkFinite(_ values: RowStorage, rows: Range<Int>, d: Int, path: String) throws {

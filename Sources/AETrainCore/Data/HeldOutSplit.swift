@@ -16,6 +16,21 @@ public struct HeldOutSplit: Equatable, Sendable {
         training = order.dropFirst(count).sorted().map { Int32($0) }
     }
 
+    /// `--eval-fraction` F with the run's seed: what decides the split once N is known.
+    public struct Rule: Equatable, Sendable {
+        public var fraction: Double
+        public var seed: UInt64
+        public init(fraction: Double, seed: UInt64) { self.fraction = fraction; self.seed = seed }
+    }
+
+    /// The split of `rule` over N examples; refused when it holds out none.
+    public init(examples n: Int, rule: Rule) throws {
+        self.init(examples: n, fraction: rule.fraction, seed: rule.seed)
+        guard !heldOut.isEmpty else {
+            throw UserError("⟨eval-fraction⟩ \(rule.fraction) of \(n) examples holds out none; give a larger fraction")
+        }
+    }
+
     /// The held-out examples inside `rows` (a rank's shard).
     public func heldOut(in rows: Range<Int>) -> [Int] { heldOut.filter { rows.contains($0) } }
 }

@@ -6,11 +6,12 @@ import Foundation
 ///
 /// Reading is by rows so that each rank touches only its own byte range of the file.
 public enum NPYElement: String, Sendable, Codable {
-    case float32 = "<f4", float64 = "<f8", uint8 = "|u1"
+    case float32 = "<f4", float64 = "<f8", float16 = "<f2", uint8 = "|u1"
 
     public var byteCount: Int {
         switch self {
         case .float32: 4
+        case .float16: 2
         case .float64: 8
         case .uint8: 1
         }
@@ -60,11 +61,12 @@ extension NPYHeader {
         switch unquote(descr) {
         case "<f4": element = .float32
         case "<f8": element = .float64
+        case "<f2": element = .float16
         case "|u1", "<u1", ">u1", "u1": element = .uint8
         case let other?:
             if other.hasPrefix(">") { throw fail("big-endian data ('\(other)'); save it little-endian, e.g. with arr.astype('<f4')") }
-            throw fail("unsupported dtype '\(other)' (supported: float32 '<f4', float64 '<f8', uint8 '|u1')")
-        case nil: throw fail("unsupported dtype \(descr) (supported: float32, float64, uint8)")
+            throw fail("unsupported dtype '\(other)' (supported: float32 '<f4', float64 '<f8', float16 '<f2', uint8 '|u1')")
+        case nil: throw fail("unsupported dtype \(descr) (supported: float32, float64, float16, uint8)")
         }
         guard let fortran = dict["fortran_order"] else { throw fail("header has no 'fortran_order'") }
         switch fortran {
@@ -172,7 +174,7 @@ public final class NPYReader {
     }
 
     /// Reads rows `rows` as Float into `out` (rows.count × rowLength), converting float64 and
-    /// scaling uint8 by 1/255. Seeks to the rows' byte range; reads in bounded chunks.
+    /// float16 and scaling uint8 by 1/255. Seeks to the rows' byte range; reads in bounded chunks.
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws {
         let rowLength = header.rowLength
         precondition(out.count >= rows.count * rowLength)
@@ -196,6 +198,8 @@ public final class NPYReader {
                         for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
                     case .float64:
                         for i in 0..<count { dst[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+                    case .float16:
+                        for i in 0..<count { dst[i] = HalfFloats.float(f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
                     case .uint8:
                         for i in 0..<count { dst[i] = Float(raw[i]) / 255 }
                     }

@@ -36,6 +36,9 @@ public struct Checkpoint {
         public var written: String
         /// The payload's layout; nil in files that predate it (the sparse autoencoder's).
         public var sections: [Section]?
+        /// The run's normalization (kind and σ; μ is the section `normalization.mean`), which a
+        /// resumed run applies rather than computing it again; nil in older files (the sheet's).
+        public var normalization: Normalization.Record?
 
         public init(model: ModelKind?, runID: String? = nil, iteration: Int, settings: TrainSettings, datasetFingerprint: String, examples: Int,
                     shape: ModelShape, samplerRNG: [String]?, ranks: Int, written: String) {
@@ -76,6 +79,13 @@ public struct Checkpoint {
         self.header = header
         self.values = values
     }
+
+    /// The normalization the run applied (see `Header.normalization`); nil in older files.
+    public func normalization(file: String) throws -> Normalization? {
+        guard let record = header.normalization else { return nil }
+        return Normalization(record, mean: try f64(Self.normalizationMean, count: header.shape.d, path: file))
+    }
+    static let normalizationMean = "normalization.mean"
 
     /// A section's values, or a `UserError` naming `path` if the file lacks it.
     public func section(_ name: String, path: String) throws -> Values {
@@ -123,6 +133,18 @@ public struct Checkpoint {
         }
         appendLE(Self.checksum(data), to: &data)
         return data
+    }
+
+    /// The run id in `file`'s header, read without the payload (nil when the file is not a
+    /// readable checkpoint or predates run ids).
+    static func runID(of file: URL) -> String? {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return nil }
+        defer { try? handle.close() }
+        guard let start = try? handle.read(upToCount: 16), start.count == 16, Array(start.prefix(8)) == magic else { return nil }
+        let length = readLE([UInt8](start), at: 8, as: UInt64.self)
+        guard length > 0, length <= 1 << 20, let json = try? handle.read(upToCount: Int(length)), json.count == Int(length),
+              let header = try? JSONDecoder().decode(Header.self, from: json) else { return nil }
+        return header.runID
     }
 
     /// Parses and verifies a checkpoint; every problem is a `UserError` naming `path`.
@@ -206,14 +228,17 @@ public struct CheckpointFolder {
         return numbered.sorted { $0.0 > $1.0 }.map { url.appendingPathComponent($0.1) }
     }
 
-    /// Writes `checkpoint` durably and keeps only the newest `keep` files.
+    /// Writes `checkpoint` durably and keeps only the newest `keep` files of its run: a file
+    /// another run wrote (copied in by hand, say) is never pruned, and never makes this run
+    /// prune its own newest file.
     public func write(_ checkpoint: Checkpoint, keep: Int) throws -> URL {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
             throw UserError("cannot create \(url.path): \(error.localizedDescription)")
         }
         let target = file(iteration: checkpoint.header.iteration)
         try DurableFile.write(try checkpoint.encode(), to: target)
-        for old in files().dropFirst(max(1, keep)) { try? FileManager.default.removeItem(at: old) }
+        let own = files().filter { $0 == target || Checkpoint.runID(of: $0) == checkpoint.header.runID }
+        for old in own.dropFirst(max(1, keep)) where old != target { try? FileManager.default.removeItem(at: old) }
         return target
     }
 

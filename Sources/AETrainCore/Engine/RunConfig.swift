@@ -24,6 +24,13 @@ public struct RunConfig: Codable {
     public var execution: Execution?
     /// The examples held out from training (`--eval-fraction`), global indices ascending.
     public var heldOutRows: [Int]?
+    /// What the model sees of an example: the kind and σ; μ is mean.npy. nil in runs from
+    /// before it was recorded: the sheet's, σ = `dataset.std`.
+    public var normalization: Normalization.Record?
+    /// `--eval-data` as given, and what it was (fingerprint, N), so that `--resume` evaluates
+    /// on the same examples.
+    public var evalData: String?
+    public var evalDataset: DatasetInfo?
 
     public struct Execution: Codable, Equatable {
         public var kernels: String?
@@ -34,11 +41,13 @@ public struct RunConfig: Codable {
     }
 
     public init(model: ModelKind, runID: String, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
-                commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution, heldOutRows: [Int]? = nil) {
+                commandLine: [String], data: DataPlan, resumedFrom: String?, checkpoints: CheckpointPolicy?, execution: Execution, heldOutRows: [Int]? = nil,
+                normalization: Normalization.Record? = nil, evalDataset: DatasetInfo? = nil) {
         self.model = model; self.runID = runID; self.settings = settings; self.dataset = dataset; self.ranks = ranks
         self.blasThreadsPerRank = blasThreadsPerRank; self.started = started; self.commandLine = commandLine
         self.data = data.argument; self.lfw = data.lfw; self.imageShape = data.imageShape; self.resumedFrom = resumedFrom
         self.checkpoints = checkpoints; self.execution = execution; self.heldOutRows = heldOutRows
+        self.normalization = normalization; self.evalData = data.evalData; self.evalDataset = evalDataset
     }
 }
 

@@ -16,6 +16,7 @@ public final class RunDirectoryClaim {
     /// TensorBoard's event files (`TensorBoardWriter.prefix`) count too.
     public static let runFiles: Set<String> = [
         "config.json", "metrics.jsonl", "checkpoints", "dataset.png", "filters.png", "activations.npy", "mean.npy",
+        "feature_density.svg", "feature_density.npy",
         "V.npy", "W.npy", "b.npy", "a.npy", "model.safetensors", "dictionary.npy", "subspace_cosines.npy",
         "components.npy", "explained_variance.npy",
     ]

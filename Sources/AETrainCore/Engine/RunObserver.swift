@@ -65,6 +65,9 @@ public struct RunResult {
     /// (k, h) codes of the dataset's first k examples, with the outputs.
     public var activations: [Float]?
     public var hidden: Int
+    /// How often each unit fired over the training examples (models whose codes fire, with
+    /// finite parameters).
+    public var featureDensity: FeatureDensity?
     public var dataset: DatasetInfo
     /// The data's per-pixel mean (d), subtracted before dividing by `dataset.std`.
     public var mean: [Double]

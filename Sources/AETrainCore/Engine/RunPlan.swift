@@ -37,8 +37,13 @@ public struct RunPlan {
         if case .resume = start, output.overwrite { throw UserError("⟨overwrite⟩ starts a new run; it does not combine with ⟨resume⟩") }
         if let data = data.lfw { try data.validate() }
         if data.argument?.isEmpty == true { throw UserError("⟨data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
+        if data.evalData?.isEmpty == true { throw UserError("⟨eval-data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
+        if data.evalData != nil, overrides.evalFraction != nil {
+            throw UserError("⟨eval-data⟩ and ⟨eval-fraction⟩ exclude each other: evaluate on another file or on held-out rows")
+        }
         if output.directory?.isEmpty == true { throw UserError("⟨out⟩ is empty; give a directory") }
         if output.tensorboard?.isEmpty == true { throw UserError("⟨tensorboard⟩ is empty; give a directory") }
+        if output.trace?.isEmpty == true { throw UserError("⟨trace⟩ is empty; give a file") }
     }
 }
 
@@ -50,8 +55,11 @@ public struct DataPlan: Equatable {
     public var lfw: LFWSettings?
     /// HxW for N×D data.
     public var imageShape: String?
-    public init(argument: String? = nil, lfw: LFWSettings? = nil, imageShape: String? = nil) {
-        self.argument = argument; self.lfw = lfw; self.imageShape = imageShape
+    /// `--eval-data`: evaluated at every log line instead of held-out rows (nil: none, or,
+    /// resuming, the recorded one).
+    public var evalData: String?
+    public init(argument: String? = nil, lfw: LFWSettings? = nil, imageShape: String? = nil, evalData: String? = nil) {
+        self.argument = argument; self.lfw = lfw; self.imageShape = imageShape; self.evalData = evalData
     }
 }
 
@@ -79,6 +87,8 @@ public struct OutputPolicy: Equatable {
     public var defaultDirectory = "aetrain-run"
     /// Where the TensorBoard event file goes; nil: the run directory.
     public var tensorboard: String?
+    /// A Chrome trace-event file of every rank's timeline (`TraceRecorder`); nil: none.
+    public var trace: String?
     /// A new run into a directory that holds another run's files removes them first
     /// (otherwise it is refused).
     public var overwrite = false

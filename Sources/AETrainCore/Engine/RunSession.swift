@@ -17,13 +17,17 @@ final class RunSession {
     /// Rank 0's observers (none elsewhere).
     let observers: [RunObserver]
     let checkpointFolder: CheckpointFolder
-    /// Held-out examples are evaluated at each log line: this rank's (global indices).
+    /// Held-out examples are evaluated at each log line: this rank's (global indices of
+    /// `evalData`, the training shard or `--eval-data`'s).
     let evaluating: Bool
+    private let evalData: DatasetShard
     private let heldOutRows: [Int]
     /// The newest checkpoint written, or resumed from.
     private(set) var lastCheckpoint: URL?
     /// Rank 0's hold on the run directory, for the session's life.
     private let claim: RunDirectoryClaim?
+    /// The timeline (`--trace`), nil without it.
+    var trace: TraceRecorder?
 
     /// The examples whose codes the sheet's sparsity plot shows.
     static let codeExamples = 25
@@ -33,8 +37,9 @@ final class RunSession {
         self.plan = plan; self.comm = comm; kind = p.kind; model = p.model; shard = p.shard; settings = p.settings
         self.directory = directory; self.claim = claim; self.runID = runID; self.first = first; self.observers = observers
         checkpointFolder = CheckpointFolder(run: directory)
-        evaluating = p.shard.split != nil && p.model.evaluatesHeldOut
-        heldOutRows = evaluating ? p.shard.heldOutRows : []
+        evaluating = (p.shard.split != nil || p.evalShard != nil) && p.model.evaluatesHeldOut
+        evalData = p.evalShard ?? p.shard
+        heldOutRows = !evaluating ? [] : p.evalShard.map { Array($0.rows) } ?? p.shard.heldOutRows
         lastCheckpoint = p.resumed.map { URL(fileURLWithPath: $0.file) }
     }
 
@@ -47,7 +52,9 @@ final class RunSession {
         let sinceStart = ProcessStatistics.secondsSinceStart()
         var toFirstStep: Double? = sinceStart.isFinite ? sinceStart : nil  // logged once
         while iteration < settings.iterations {
+            trace?.beginStep(iteration)
             let step = try model.iterate(iteration, stop: StopRequest.received)
+            trace?.endStep()
             guard step.completed else {  // abandoned on a stop request: its state is still the one before it
                 try checkpoint(iteration)
                 return .stopped(iteration: iteration)
@@ -56,6 +63,8 @@ final class RunSession {
             if let bad = record.firstNonFinite { return .diverged(iteration: iteration, term: bad.name, value: bad.value) }
             if comm.isRoot { for o in observers { o.iterated(iteration, loss: record.loss) } }
             if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
+                trace?.begin(.logLine)
+                defer { trace?.end() }
                 guard try comm.allAgree(on: model.checksum()) else {
                     throw UserError("ranks hold different parameters at iteration \(iteration) (checksums differ): the ranks ran different code or data")
                 }
@@ -85,14 +94,18 @@ final class RunSession {
     /// The model's state before `iteration`, gathered and written by rank 0.
     func checkpoint(_ iteration: Int) throws {
         guard model.checkpoints else { return }
+        trace?.begin(.checkpoint)
+        defer { trace?.end() }
         let state = try model.checkpointState()
-        let header = Checkpoint.Header(
+        var header = Checkpoint.Header(
             model: kind, runID: runID, iteration: iteration, settings: settings, datasetFingerprint: shard.info.fingerprint,
             examples: shard.info.examples, shape: model.shape, samplerRNG: state.samplerRNG?.map { String($0, radix: 16) },
             ranks: comm.size, written: ISO8601DateFormatter().string(from: Date()))
+        header.normalization = shard.normalization.record
+        let sections = state.sections + [(Checkpoint.normalizationMean, .f64(shard.normalization.mean))]
         try comm.collectively {
             guard comm.isRoot else { return }
-            let file = try checkpointFolder.write(Checkpoint(header: header, values: state.sections), keep: plan.checkpoints.keep)
+            let file = try checkpointFolder.write(Checkpoint(header: header, values: sections), keep: plan.checkpoints.keep)
             lastCheckpoint = file
             for o in observers { o.checkpointed(file) }
         }
@@ -104,12 +117,14 @@ final class RunSession {
         let finite = model.parametersAreFinite
         let outputs = finite ? try model.outputs() : nil
         let activations = finite ? try firstCodes() : nil
+        let density = finite && model.codesFire
+            ? try FeatureDensity.measure(model, shard: shard, hidden: settings.hidden, comm: comm) : nil
         if plan.testHooks.rankChecksums {
             let file = directory.appendingPathComponent("checksum.rank\(comm.rank)")
             try comm.collectively { try DurableFile.write(Data(String(model.checksum(), radix: 16).utf8), to: file) }
         }
         let result = RunResult(outcome: outcome, directory: directory, outputs: outputs, activations: activations,
-                               hidden: settings.hidden, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
+                               hidden: settings.hidden, featureDensity: density, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
         try onRoot { try $0.finished(result) }
         if case let .diverged(at, term, value) = outcome {
             let kept = finite ? "the weights from before iteration \(at) are in \(directory.relativePath)"
@@ -129,7 +144,7 @@ final class RunSession {
 
     /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
     private func evaluateHeldOut(into record: inout LogRecord) throws {
-        let sums = model.heldOutSums(ofRows: heldOutRows)
+        let sums = model.heldOutSums(of: evalData, rows: heldOutRows)
         var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
         try comm.allreduceSum(&values)
         let n = max(values[3], 1)

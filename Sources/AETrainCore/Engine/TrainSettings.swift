@@ -27,7 +27,13 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     /// The fraction of the examples held out from training and evaluated at every log line
     /// (nil: none).
     public var evalFraction: Double?
+    /// What the model sees of an example (`Normalization`); nil: sheet (as in runs from before
+    /// it was recorded).
+    public var normalize: Normalization.Kind?
     public init() {}
+
+    /// The normalization's kind, nil meaning the sheet's.
+    public var normalization: Normalization.Kind { normalize ?? .sheet }
 }
 
 /// How sparse coding updates the sources between dictionary steps.
@@ -45,7 +51,7 @@ public struct SparseCodingSettings: Equatable, Codable, Sendable {
 /// name to its flag).
 public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
-    case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction
+    case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction, normalize
 }
 
 /// The settings given explicitly (on the command line); nil where not given.
@@ -56,6 +62,7 @@ public struct SettingOverrides: Equatable, Sendable {
     public var batchSize: Int?, seed: UInt64?, iterations: Int?, logEvery: Int?
     public var sourceUpdate: SparseCodingSettings.SourceUpdate?, fistaSteps: Int?
     public var evalFraction: Double?
+    public var normalize: Normalization.Kind?
     public init() {}
 
     /// The settings that were given, in `Setting` order.
@@ -65,6 +72,7 @@ public struct SettingOverrides: Equatable, Sendable {
             (.learningRate, learningRate), (.beta1, beta1), (.beta2, beta2), (.adamEpsilon, adamEpsilon),
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
             (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
+            (.normalize, normalize),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
     }
@@ -73,13 +81,13 @@ public struct SettingOverrides: Equatable, Sendable {
 extension ModelKind {
     /// The settings this model reads; giving another one is an error.
     public var settings: Set<Setting> {
-        let common: Set<Setting> = [.hidden, .seed, .iterations, .logEvery]
+        let common: Set<Setting> = [.hidden, .seed, .iterations, .logEvery, .normalize]
         let adam: Set<Setting> = [.learningRate, .beta1, .beta2, .adamEpsilon, .batchSize]
         switch self {
         case .sparseAutoencoder: return common.union(adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
         case .sparseCoding: return common.union([.lambda, .eta, .sourceUpdate, .fistaSteps])
         case .tiedLinear: return common.union(adam).union([.evalFraction])
-        case .pca: return [.hidden]
+        case .pca: return [.hidden, .normalize]
         }
     }
 
@@ -152,6 +160,7 @@ extension TrainSettings {
         if let v = o.iterations { s.iterations = v }
         if let v = o.logEvery { s.logEvery = v }
         if let v = o.evalFraction { s.evalFraction = v }
+        if let v = o.normalize { s.normalize = v }
         if o.sourceUpdate != nil || o.fistaSteps != nil {
             var sc = s.sparseCoding ?? SparseCodingSettings()
             if let v = o.sourceUpdate { sc.sourceUpdate = v }
@@ -176,6 +185,7 @@ extension TrainSettings {
             (.sourceUpdate, sparseCoding?.sourceUpdate.rawValue ?? "-", other.sparseCoding?.sourceUpdate.rawValue ?? "-"),
             (.fistaSteps, sparseCoding.map { "\($0.fistaSteps)" } ?? "-", other.sparseCoding.map { "\($0.fistaSteps)" } ?? "-"),
             (.evalFraction, evalFraction.map { "\($0)" } ?? "none", other.evalFraction.map { "\($0)" } ?? "none"),
+            (.normalize, normalization.rawValue, other.normalization.rawValue),
         ]
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
@@ -200,6 +210,9 @@ extension TrainSettings {
             throw UserError("\(Setting.evalFraction.marker) must be in (0, 0.5], got \(f)")
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
+        if model == .pca, normalization != .sheet, normalization != .center {
+            throw UserError("pca centres the data: \(Setting.normalize.marker) must be sheet or center, got \(normalization.rawValue)")
+        }
         if model == .sparseCoding {
             guard o.eta > 0 else {
                 throw UserError("sparse coding needs \(Setting.eta.marker) > 0 (the dictionary step solves with Σ_SS + ηI), got \(o.eta)")

@@ -43,19 +43,29 @@ public protocol TrainableModel: AnyObject {
     func outputs() throws -> ModelOutputs
     /// Whether `heldOutSums` measures anything (the same on every rank).
     var evaluatesHeldOut: Bool { get }
-    /// Held-out evaluation, local: the sums over this rank's examples `rows` (global indices
-    /// it holds, never trained on) under the current parameters; the engine reduces them.
-    func heldOutSums(ofRows rows: [Int]) -> HeldOutSums
+    /// Held-out evaluation, local: the sums over this rank's examples `rows` of `data` (global
+    /// indices it holds, never trained on: held-out rows of the training shard, or `--eval-data`,
+    /// normalized alike) under the current parameters; the engine reduces them.
+    func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums
     /// The first filters of `outputs().filters` as they are now, for a log line (local, cheap).
     /// Empty (the default): the model shows its filters only at the end.
     func currentFilters() -> [[Float]]
+    /// Whether its codes are sparse, a unit "firing" where its code is nonzero, so that the
+    /// run measures their `FeatureDensity` (false, the default: linear projections, which
+    /// are almost never zero).
+    var codesFire: Bool { get }
+    /// Records the spans inside an iteration into `trace` from now on (`--trace`); the engine
+    /// records the iteration, log lines and checkpoints itself. Default: nothing inside.
+    func record(into trace: TraceRecorder)
 }
 
 extension TrainableModel {
     public var checkpoints: Bool { true }
     public var evaluatesHeldOut: Bool { false }
-    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
+    public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
     public func currentFilters() -> [[Float]] { [] }
+    public var codesFire: Bool { false }
+    public func record(into trace: TraceRecorder) {}
 }
 
 /// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`

@@ -31,10 +31,30 @@ public final class TrainingRun {
         BLASThreads.set(threads)
         Denormals.flushToZero()
         overlap = try plan.execution.overlap.resolve(comm)
-        let session = try open(try prepare(), threads: threads)
+        let prepared = try prepare()
+        let session = try open(prepared, threads: threads)
+        let trace = try plan.output.trace.map { try startTrace(URL(fileURLWithPath: $0), prepared, session) }
         let outcome = try session.loop()
+        if let trace, let path = plan.output.trace { try TraceFile.write(trace, to: URL(fileURLWithPath: path), comm: comm) }
         try session.finish(outcome)
         return outcome
+    }
+
+    /// The timeline of `--trace`: the first `TraceRecorder.trainSteps` iterations in full, and
+    /// every log line and checkpoint (room computed from the iterations).
+    private func startTrace(_ url: URL, _ p: Prepared, _ session: RunSession) throws -> TraceRecorder {
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            try InputOutputPaths.check(output: url, setting: "trace", inputs: inputs(p.data))
+            try TraceFile.checkWritable(url, comm: comm)
+        }
+        let steps = max(0, p.settings.iterations - session.first)
+        let every = plan.checkpoints.every
+        let others = steps / max(1, p.settings.logEvery) + (every > 0 ? steps / every : 0) + 4
+        let trace = try TraceRecorder(maxSteps: min(steps, TraceRecorder.trainSteps), otherSpans: others, comm: comm)
+        session.trace = trace
+        p.model.record(into: trace)
+        return trace
     }
 
     /// What a run starts from: the model built (and restored) on this rank's shard.
@@ -46,37 +66,59 @@ public final class TrainingRun {
         var data: DataPlan
         var settings: TrainSettings
         var model: TrainableModel
+        /// `--eval-data`, normalized with the training statistics: evaluated instead of held-out rows.
+        var evalShard: DatasetShard?
     }
 
-    /// Loads the data, settles the settings (the model's defaults or the checkpoint's, then
-    /// the flags), holds out the evaluation rows, and builds the model — restored when resuming.
+    /// Settles the settings (the model's defaults or the checkpoint's, then the flags), loads
+    /// the data (holding out the evaluation rows, normalized as the run records or with new
+    /// statistics) and builds the model — restored when resuming.
     private func prepare() throws -> Prepared {
         // A resumed run starts from its checkpoint: model, settings and data as recorded.
         let resumed = try plan.start.resumeDirectory.map { try ResumePoint.load(directory: $0, comm: comm) }
         let kind = try resolveModel(resumed)
-        let (shard, data) = try loadData(resumed)
         let initial = try plan.start.weightsDirectory.map { dir in
-            try comm.collectively { try ModelWeights.load(from: URL(fileURLWithPath: dir)) }
+            try comm.collectively { try InitialWeights.load(from: dir) }
         }
-        let settings = try TrainSettings.merged(plan.overrides, over: resumed?.checkpoint.header.settings, model: kind,
-                                                defaultHidden: initial?.shape.h)
-        if let fraction = settings.evalFraction {
-            let split = HeldOutSplit(examples: shard.info.examples, fraction: fraction, seed: settings.seed)
-            guard !split.heldOut.isEmpty else {
-                throw UserError("⟨eval-fraction⟩ \(fraction) of \(shard.info.examples) examples holds out none; give a larger fraction")
-            }
-            shard.split = split
-        }
+        var settings = try TrainSettings.merged(plan.overrides, over: resumed?.checkpoint.header.settings, model: kind,
+                                                defaultHidden: initial?.weights.shape.h)
+        let normalization = try normalizationPlan(resumed: resumed, initial: initial, settings: &settings)
+        let (shard, data) = try loadData(resumed, settings: settings, normalization: normalization)
+        let evalShard = try loadEvalData(resumed, settings: settings, kind: kind, training: shard)
         let model = try comm.collectively { () throws -> TrainableModel in
             guard settings.batchSize >= comm.size || kind == .sparseCoding || kind == .pca else {
                 throw UserError("⟨batch-size⟩ \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
             }
-            let model = try makeModel(kind, shard: shard, settings: settings, initial: initial)
+            let model = try makeModel(kind, shard: shard, settings: settings, initial: initial?.weights)
             if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: kind) }
             return model
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
-        return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model)
+        return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
+                        evalShard: evalShard)
+    }
+
+    /// The statistics a run applies: a resumed run's recorded ones, the `--init` run's, or new
+    /// ones of the kind its settings name. `--init` sets the kind when no flag gives it and
+    /// refuses another.
+    private func normalizationPlan(resumed: ResumePoint?, initial: InitialWeights?, settings: inout TrainSettings) throws -> NormalizationPlan {
+        if let resumed {
+            // Checkpoints from before normalization was recorded: the sheet's, computed anew.
+            guard let stored = try resumed.checkpoint.normalization(file: resumed.file) else { return .compute(settings.normalization) }
+            return .given(stored)
+        }
+        if let given = initial?.normalization {
+            if let asked = plan.overrides.normalize, asked != given.kind {
+                throw UserError("⟨init⟩ \(initial?.directory ?? ""): its weights were trained with ⟨normalize⟩ \(given.kind.rawValue); "
+                                + "they cannot start a run with ⟨normalize⟩ \(asked.rawValue)")
+            }
+            settings.normalize = given.kind
+            let (shape, h) = (initial?.weights.shape, settings.hidden)
+            return .given(given) { d in
+                "⟨init⟩ weights are for d = \(shape?.d ?? 0) pixels and h = \(shape?.h ?? 0) hidden units, but this run has d = \(d) and h = \(h)"
+            }
+        }
+        return .compute(settings.normalization)
     }
 
     /// Claims the output directory (rank 0; never another run's, never over an input), records
@@ -102,12 +144,15 @@ public final class TrainingRun {
             model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap), heldOutRows: p.shard.split?.heldOut)
+            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap), heldOutRows: p.shard.split?.heldOut,
+            normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
             model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
             columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
-            banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.imageShape) from \(p.shard.info.source), "
+            banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.exampleDescription) from \(p.shard.info.source), "
+                + (p.shard.normalization.kind == .sheet ? "" : "normalized \(p.shard.normalization.kind.rawValue), ")
                 + "\(p.model.banner), \(comm.size) rank(s) × \(threads) BLAS thread(s)"
+                + (p.evalShard.map { ", evaluated on \($0.info.examples) examples of \($0.info.source)" } ?? "")
                 + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
             warnings: p.resumed?.warnings ?? [], firstIteration: first, currentFilters: p.model.currentFilters)
         try session.onRoot { try $0.started(info) }
@@ -128,24 +173,53 @@ public final class TrainingRun {
     }
 
     /// This rank's shard. A resumed run reads the data it recorded unless told otherwise.
-    private func loadData(_ resumed: ResumePoint?) throws -> (DatasetShard, DataPlan) {
+    private func loadData(_ resumed: ResumePoint?, settings: TrainSettings, normalization: NormalizationPlan) throws -> (DatasetShard, DataPlan) {
         let recorded = resumed?.config
         let given = plan.data.argument
         let argument = given ?? recorded?.data
         let lfw = given == nil ? (recorded?.lfw ?? plan.data.lfw ?? LFWSettings()) : (plan.data.lfw ?? LFWSettings())
         let shape = plan.data.imageShape ?? (given == nil ? recorded?.imageShape : nil)
-        let seed = plan.overrides.seed ?? resumed?.checkpoint.header.settings.seed ?? 0
-        let source = try comm.collectively { try DataSource(argument: argument, seed: seed, lfw: lfw) }
-        let shard = try DatasetShard.load(source, imageShape: shape.flatMap(ImageShape.init(parsing:)), comm: comm)
+        let source = try comm.collectively { try DataSource(argument: argument, seed: settings.seed, lfw: lfw) }
+        let holdOut = settings.evalFraction.map { HeldOutSplit.Rule(fraction: $0, seed: settings.seed) }
+        let shard = try DatasetShard.load(source, imageShape: shape.flatMap(ImageShape.init(parsing:)), comm: comm,
+                                          normalization: normalization, holdOut: holdOut)
         // What config.json records, so that --resume finds the same data.
         let isTree: Bool = if case .lfw = source { true } else { false }
-        return (shard, DataPlan(argument: argument, lfw: isTree ? lfw : nil, imageShape: shape))
+        var data = DataPlan(argument: argument, lfw: isTree ? lfw : nil, imageShape: shape)
+        data.evalData = plan.data.evalData ?? recorded?.evalData
+        return (shard, data)
+    }
+
+    /// `--eval-data` (or, resuming, the evaluation data the run recorded): sharded like the
+    /// training data and normalized with the training statistics.
+    private func loadEvalData(_ resumed: ResumePoint?, settings: TrainSettings, kind: ModelKind, training: DatasetShard) throws -> DatasetShard? {
+        let recorded = resumed?.config
+        guard let argument = plan.data.evalData ?? recorded?.evalData else { return nil }
+        guard kind.settings.contains(.evalFraction) else { throw UserError("⟨eval-data⟩ does not apply to the \(kind.rawValue) model") }
+        if let fraction = settings.evalFraction {
+            throw UserError("⟨eval-data⟩ and ⟨eval-fraction⟩ \(fraction) exclude each other: evaluate on another file or on held-out rows")
+        }
+        let lfw = plan.data.lfw ?? recorded?.lfw ?? LFWSettings()
+        let (source, shape) = try comm.collectively { () throws -> (DataSource, ImageShape?) in
+            let source = try DataSource(argument: argument, seed: settings.seed, lfw: lfw)
+            return (source, try EvalData.imageShape(of: source, training: training))
+        }
+        let shard = try DatasetShard.load(source, imageShape: shape, comm: comm, normalization: .given(training.normalization))
+        if let old = recorded?.evalDataset, old.fingerprint != shard.info.fingerprint || old.examples != shard.info.examples {
+            throw UserError("⟨eval-data⟩ \(argument) (\(shard.info.examples) examples, fingerprint \(shard.info.fingerprint)) is not the "
+                            + "evaluation data this run recorded (\(old.source): \(old.examples) examples, fingerprint \(old.fingerprint)); "
+                            + "resume with the same data, so that the eval_ terms stay comparable")
+        }
+        return shard
     }
 
     /// The files and directories the run reads: the data (a file or an LFW tree) and `--init`.
     private func inputs(_ data: DataPlan) -> [URL] {
         var urls = plan.start.weightsDirectory.map { [URL(fileURLWithPath: $0)] } ?? []
-        if let argument = data.argument, FileManager.default.fileExists(atPath: argument) { urls.append(URL(fileURLWithPath: argument)) }
+        for argument in [data.argument, data.evalData].compactMap({ $0 }) {
+            let path = FileManager.default.fileExists(atPath: argument) ? argument : DataSource.safetensorsPath(argument)?.0
+            if let path, FileManager.default.fileExists(atPath: path) { urls.append(URL(fileURLWithPath: path)) }
+        }
         return urls
     }
 
@@ -162,12 +236,14 @@ public final class TrainingRun {
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and
-    /// metrics.jsonl, dataset.png and filters.png, the model's files and the TensorBoard events.
+    /// metrics.jsonl, dataset.png and filters.png (with an image shape), the model's files, the
+    /// feature density and the TensorBoard events.
     private func standardObservers(_ kind: ModelKind) -> [RunObserver] {
         guard comm.isRoot else { return [] }
         let table = LogTable(quiet: plan.output.quiet)
         return [table, ProgressLine(mode: plan.output.quiet ? .never : plan.output.progress, table: table),
-                RunFiles(), ImageExport(), ModelFiles(), TensorBoardWriter(directory: plan.output.tensorboard)]
+                RunFiles(), ImageExport(), ModelFiles(), FeatureDensityFiles(),
+                TensorBoardWriter(directory: plan.output.tensorboard)]
     }
 
 }

@@ -44,7 +44,7 @@ public struct EncodeSummary: Sendable {
 }
 
 /// Encodes a dataset with a trained sparse autoencoder, z = relu(x_n V + b) with x_n the data
-/// standardized by the run's statistics, on every rank's shard. Rank 0 writes the rows in
+/// normalized with the run's statistics (`Normalization`), on every rank's shard. Rank 0 writes the rows in
 /// order: the ranks' codes are gathered in chunks of bounded size (at most `chunkBytes`
 /// on rank 0 per collective), and rank 0 writes each rank's piece with pwrite at its row's
 /// offset, so no rank ever holds the whole output.
@@ -60,7 +60,7 @@ public enum Encoding {
             return source
         }
         let imageShape = try comm.collectively { try resolveImageShape(plan, source: source, model: model) }
-        let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, standardization: model.standardization)
+        let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, normalization: .given(model.normalization))
         let n = shard.info.examples, d = model.shape.d, h = model.shape.h
 
         var files: [OffsetFile] = []
@@ -98,7 +98,7 @@ public enum Encoding {
     static func checkPaths(_ plan: EncodePlan, model: TrainedAutoencoder, source: DataSource) throws {
         var inputs = model.inputs
         switch source {
-        case .npy(let path), .lfw(let path, _): inputs.append(URL(fileURLWithPath: path))
+        case .npy(let path), .lfw(let path, _), .safetensors(let path, _): inputs.append(URL(fileURLWithPath: path))
         case .embedded, .synthetic: break
         }
         for (setting, path) in [("out", plan.out), ("reconstruct", plan.reconstruct)] {
@@ -117,20 +117,19 @@ public enum Encoding {
         }
     }
 
-    /// N×D `.npy` data takes the run's image shape (it only names the rows' length); other
-    /// data keeps its own, and a D that differs from the model's is refused when it loads.
+    /// ⟨image-shape⟩ if given (encode writes no images: it only names the rows' length). An
+    /// N×D file whose D differs from the model's is refused here, before any rank reads it;
+    /// other data when it loads.
     static func resolveImageShape(_ plan: EncodePlan, source: DataSource, model: TrainedAutoencoder) throws -> ImageShape? {
         if let text = plan.data.imageShape {
             guard let shape = ImageShape(parsing: text) else { throw UserError("⟨image-shape⟩ \(text): expected HxW") }
             return shape
         }
-        guard case .npy(let path) = source else { return nil }
-        let header = try NPYReader(path: path).header
-        guard header.shape.count == 2 else { return nil }
-        guard header.shape[1] == model.shape.d else {
-            throw UserError("\(path): examples have D = \(header.shape[1]) values, but the model takes D = \(model.shape.d)")
+        guard let file = try source.openFile(), file.shape.count == 2 else { return nil }
+        guard file.shape[1] == model.shape.d else {
+            throw UserError("\(source): examples have D = \(file.shape[1]) values, but the model takes D = \(model.shape.d)")
         }
-        return model.config.dataset.imageShape
+        return nil
     }
 
     /// The header of one dense F32 (rows, width) tensor, and where its data starts.

@@ -6,17 +6,25 @@ import Foundation
 ///     W_enc (D, h)   b_enc (h)   W_dec (h, D)   b_dec (D)   float32
 ///
 /// SAELens computes z = relu(x W_enc + b_enc) (with `apply_b_dec_to_input` false) and
-/// x̂ = z W_dec + b_dec on raw inputs. The run standardized its data, x_n = (x − μ)/σ, so the
-/// standardization is folded into the weights:
+/// x̂ = z W_dec + b_dec on raw inputs. A run normalized with dataset constants (sheet, center,
+/// none: x_n = (x − μ)/σ, with μ = 0 and σ = 1 where the kind has none) has them folded into
+/// the weights, with `normalize_activations` "none":
 ///
 ///     z = relu(x_n V + b) = relu(x (V/σ) + (b − (μ/σ) V))    W_enc = V/σ,  b_enc = b − (μ/σ)·V
 ///     x̂ = (z W + a)·σ + μ                                     W_dec = W·σ,  b_dec = a·σ + μ
+///
+/// unit-norm's factor √d/‖x‖ is each example's own and folds into no weight. It is SAELens's
+/// `constant_norm_rescale`, which scales x by √d_in/‖x‖ before the encoder and divides the
+/// decoder's output by the same: the weights are exported as trained, with that setting, and the
+/// exported SAE still takes raw inputs and returns raw reconstructions.
 public enum SAELensExport {
     public static let configFile = "cfg.json", weightsFile = "sae_weights.safetensors"
 
     /// The four tensors, computed in double and rounded once.
     public static func tensors(_ model: TrainedAutoencoder) -> [(name: String, shape: [Int], values: [Float])] {
-        let d = model.shape.d, h = model.shape.h, w = model.weights, mu = model.mean, sigma = model.std
+        let d = model.shape.d, h = model.shape.h, w = model.weights
+        let n = model.normalization
+        let mu = n.isAffine ? n.mean : [Double](repeating: 0, count: d), sigma = n.isAffine ? n.scale : 1
         var wEnc = [Float](repeating: 0, count: d * h), bEnc = [Double](w.b.map(Double.init))
         for k in 0..<d {
             for j in 0..<h {
@@ -40,17 +48,25 @@ public enum SAELensExport {
             "dtype": "float32",
             "device": "cpu",
             "apply_b_dec_to_input": false,
-            "normalize_activations": "none",
+            "normalize_activations": normalizeActivations(model),
             "reshape_activations": "none",
             "metadata": [
                 "model_name": NSNull(),
                 "hook_name": NSNull(),
                 "dataset_path": model.config.dataset.source,
                 "aetrain_run": model.directory.path,
-                "aetrain_standardization": "folded into the weights: inputs and reconstructions are in the data's own units",
+                "aetrain_normalization": model.normalization.kind.rawValue,
+                "aetrain_standardization": model.normalization.isAffine
+                    ? "folded into the weights: inputs and reconstructions are in the data's own units"
+                    : "unit-norm is normalize_activations constant_norm_rescale: inputs and reconstructions are in the data's own units",
             ] as [String: Any],
         ]
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// SAELens's `normalize_activations`: what remains to do at run time.
+    static func normalizeActivations(_ model: TrainedAutoencoder) -> String {
+        model.normalization.isAffine ? "none" : "constant_norm_rescale"
     }
 
     /// Collective: reads the run, and rank 0 writes `directory`/cfg.json and

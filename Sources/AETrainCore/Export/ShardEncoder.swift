@@ -1,6 +1,6 @@
-/// The trained model applied to rows of this rank's shard (already standardized with the
+/// The trained model applied to rows of this rank's shard (already normalized with the
 /// run's statistics): codes z = relu(x_n V + b) and reconstructions in the data's own units,
-/// x̂ = (z W + a)·σ + μ.
+/// x̂ = (z W + a)·σ + μ, or (z W + a)·‖x‖/√d for unit-norm.
 ///
 ///     x_n (m, d)  rows of the shard       z (m, h)  codes       x̂ (m, d)  reconstruction
 final class ShardEncoder {
@@ -42,10 +42,6 @@ final class ShardEncoder {
                 Float.gemm(transA: false, transB: false, m: m, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: out, ldc: d)
             }
         }
-        let a = model.weights.a, mean = model.mean, std = model.std
-        for i in 0..<m {
-            let row = out + i * d
-            for k in 0..<d { row[k] = Float((Double(row[k]) + Double(a[k])) * std + mean[k]) }
-        }
+        for i in 0..<m { shard.denormalize(out + i * d, row: rows.lowerBound + i, offset: model.weights.a) }
     }
 }

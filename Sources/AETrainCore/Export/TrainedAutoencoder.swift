@@ -1,19 +1,17 @@
 import Foundation
 
 /// A finished sparse autoencoder run, as `encode` and `export` read it: its weights and the
-/// standardization its data went through, x_n = (x − μ) / σ.
+/// normalization its data went through (`Normalization`).
 ///
 ///     V (d, h), W (h, d), b (h), a (d)   the weights (V.npy, W.npy, b.npy, a.npy)
-///     μ (d)                              mean.npy, the training data's per-pixel mean
-///     σ                                  config.json's dataset.std
+///     kind, σ                            config.json's `normalization` (older runs: sheet, dataset.std)
+///     μ (d)                              mean.npy
 public struct TrainedAutoencoder {
     public let directory: URL
     public let config: RunConfig
     public let weights: ModelWeights
-    public let mean: [Double]  // (d)
-    public let std: Double
+    public let normalization: Normalization
     public var shape: ModelShape { weights.shape }
-    public var standardization: (mean: [Double], std: Double) { (mean, std) }
 
     /// The files of the run that encoding and export read.
     public static let fileNames = ["config.json", "mean.npy"] + ModelWeights.fileNames
@@ -42,16 +40,8 @@ public struct TrainedAutoencoder {
             throw UserError("\(path): \(name) is missing (the run has not finished, or its files were removed)")
         }
         let weights = try ModelWeights.load(from: directory)
-        let meanReader = try NPYReader(path: directory.appendingPathComponent("mean.npy").path)
-        let mean = try meanReader.readAll().map(Double.init)
-        guard meanReader.header.shape == [weights.shape.d] else {
-            throw UserError("\(path)/mean.npy: shape \(meanReader.header.shape), but the model has d = \(weights.shape.d)")
-        }
-        let std = config.dataset.std
-        guard std > 0, std.isFinite, mean.allSatisfy(\.isFinite) else {
-            throw UserError("\(path): the recorded standardization is not usable (std \(std))")
-        }
-        return TrainedAutoencoder(directory: directory, config: config, weights: weights, mean: mean, std: std)
+        let normalization = try Normalization.recorded(in: directory, config: config, d: weights.shape.d)
+        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization)
     }
 
     static func reason(_ error: Error) -> String {

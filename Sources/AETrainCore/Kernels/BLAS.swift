@@ -30,6 +30,17 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
                            _ g: UnsafePointer<Self>, _ n: Int, _ b1: Self, _ b2: Self, _ stepSize: Self,
                            _ invSqrtBC2: Self, _ eps: Self)
 
+    /// Encoder forward after the product (CKernels/objective.c): z = relu(z + b), column sums
+    /// added, the number of positive entries returned.
+    static func reluBias(_ z: UnsafeMutablePointer<Self>, _ columnSums: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>,
+                         rows: Int, h: Int) -> Int
+    /// Encoder backward through the ReLU (CKernels/objective.c): gz = [z > 0] ⊙ (gz + l1 + c_j), db += column sums.
+    static func reluBackward(_ gz: UnsafeMutablePointer<Self>, _ db: UnsafeMutablePointer<Self>, _ z: UnsafePointer<Self>,
+                             _ coefficient: UnsafePointer<Self>, l1Gradient: Self, rows: Int, h: Int)
+
+    /// The regularizer (CKernels/objective.c): dW = fma(twoEta, W, dW); returns ‖W‖².
+    static func regularizer(_ dW: UnsafeMutablePointer<Self>, _ W: UnsafePointer<Self>, twoEta: Self, count: Int) -> Self
+
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
 
@@ -65,6 +76,17 @@ extension Float: BLASScalar {
                                                     _ invSqrtBC2: Float, _ eps: Float) {
         aet_adam_f32(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
     }
+    @inline(__always) public static func reluBias(_ z: UnsafeMutablePointer<Float>, _ columnSums: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>,
+                                                  rows: Int, h: Int) -> Int {
+        Int(aet_relu_bias_f32(z, columnSums, b, rows, h))
+    }
+    @inline(__always) public static func reluBackward(_ gz: UnsafeMutablePointer<Float>, _ db: UnsafeMutablePointer<Float>, _ z: UnsafePointer<Float>,
+                                                      _ coefficient: UnsafePointer<Float>, l1Gradient: Float, rows: Int, h: Int) {
+        aet_relu_backward_f32(gz, db, z, coefficient, l1Gradient, rows, h)
+    }
+    @inline(__always) public static func regularizer(_ dW: UnsafeMutablePointer<Float>, _ W: UnsafePointer<Float>, twoEta: Float, count: Int) -> Float {
+        Float(aet_regularizer_f32(dW, W, twoEta, count))
+    }
     public static var scalarKind: ScalarKind { .float32 }
 }
 
@@ -91,6 +113,17 @@ extension Double: BLASScalar {
                                                     _ g: UnsafePointer<Double>, _ n: Int, _ b1: Double, _ b2: Double, _ stepSize: Double,
                                                     _ invSqrtBC2: Double, _ eps: Double) {
         aet_adam_f64(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
+    }
+    @inline(__always) public static func reluBias(_ z: UnsafeMutablePointer<Double>, _ columnSums: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>,
+                                                  rows: Int, h: Int) -> Int {
+        Int(aet_relu_bias_f64(z, columnSums, b, rows, h))
+    }
+    @inline(__always) public static func reluBackward(_ gz: UnsafeMutablePointer<Double>, _ db: UnsafeMutablePointer<Double>, _ z: UnsafePointer<Double>,
+                                                      _ coefficient: UnsafePointer<Double>, l1Gradient: Double, rows: Int, h: Int) {
+        aet_relu_backward_f64(gz, db, z, coefficient, l1Gradient, rows, h)
+    }
+    @inline(__always) public static func regularizer(_ dW: UnsafeMutablePointer<Double>, _ W: UnsafePointer<Double>, twoEta: Double, count: Int) -> Double {
+        Double(aet_regularizer_f64(dW, W, twoEta, count))
     }
     public static var scalarKind: ScalarKind { .float64 }
 }

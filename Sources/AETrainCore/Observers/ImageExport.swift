@@ -2,18 +2,19 @@ import Foundation
 
 /// The images of a run: dataset.png (the first 64 examples, at the start) and filters.png
 /// (the model's first 64 filters, atoms, directions or components, at the end), 8 to a row,
-/// each tile scaled on its own.
+/// each tile scaled on its own. Only when the data has an image shape: N×D vectors have none.
 public final class ImageExport: RunObserver {
-    private var shape = ImageShape(height: 1, width: 1)
+    private var shape: ImageShape?
     public init() {}
 
     public func started(_ run: RunInfo) throws {
         shape = run.dataset.imageShape
+        guard let shape else { return }
         try PNGFile.write(Mosaic.grid(run.preview, shape: shape), to: run.directory.appendingPathComponent("dataset.png"))
     }
 
     public func finished(_ result: RunResult) throws {
-        guard let outputs = result.outputs, !outputs.filters.isEmpty else { return }
+        guard let shape, let outputs = result.outputs, !outputs.filters.isEmpty else { return }
         try PNGFile.write(Self.filterMosaic(outputs.filters, shape: shape), to: result.directory.appendingPathComponent("filters.png"))
     }
 

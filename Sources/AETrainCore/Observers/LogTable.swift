@@ -27,8 +27,10 @@ public final class LogTable: RunObserver {
         for text in result.outputs?.lines ?? [] { line(text) }
         switch result.outcome {
         case .finished:
-            let files = (result.outputs.map { $0.fileNames + ($0.filters.isEmpty ? [] : ["filters.png"]) + ["activations.npy", "mean.npy"] } ?? [])
-                + ["config.json", "metrics.jsonl", "dataset.png"]
+            let images = result.dataset.imageShape != nil
+            let files = (result.outputs.map { $0.fileNames + ($0.filters.isEmpty || !images ? [] : ["filters.png"]) + ["activations.npy", "mean.npy"] } ?? [])
+                + (result.featureDensity != nil ? FeatureDensityFiles.names : [])
+                + ["config.json", "metrics.jsonl"] + (images ? ["dataset.png"] : [])
             line("wrote \(dir)/: " + files.joined(separator: ", ") + (result.lastCheckpoint != nil ? ", checkpoints/" : ""))
         case .stopped(let iteration):
             // Printed even when quiet: it says where the run can be continued.

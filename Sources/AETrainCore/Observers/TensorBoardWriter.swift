@@ -8,9 +8,9 @@ import Foundation
 ///    do (`losses/…`, `metrics/…`, `sparsity/…`, `performance/…`), and the filter mosaic
 ///    (`filters`, as filters.png) when the model shows its filters during training;
 ///  - at the end, at the session's last iteration: the feature density
-///    (`sparsity/log10_feature_density`: log10 of each unit's firing frequency over the first
-///    examples' codes, 1e-10 added, so a unit that never fires is at −10), and the final
-///    filter mosaic when no log line showed it.
+///    (`sparsity/log10_feature_density`: log10 of each unit's firing frequency over the
+///    training examples, 1e-10 added, so a unit that never fires is at −10; see
+///    `FeatureDensity`), and the final filter mosaic when no log line showed it.
 ///
 /// Each log line is written when it happens (a crash loses nothing logged); the file is
 /// fsynced at the end.
@@ -20,14 +20,13 @@ public final class TensorBoardWriter: RunObserver {
     private var file: FileHandle?
     /// The event file of this session.
     public private(set) var url: URL?
-    private var shape = ImageShape(height: 1, width: 1)
+    /// The data's image shape; nil: no filter images.
+    private var shape: ImageShape?
     private var currentFilters: () -> [[Float]] = { [] }
     /// The last iteration done in this session, and the step of the last filter image.
     private var lastIteration: Int?, imageStep: Int?
 
     public static let prefix = "events.out.tfevents."
-    /// Added to firing frequencies before log10, as SAELens does.
-    static let densityFloor = 1e-10
 
     public init(directory: String? = nil) { override = directory }
     deinit { try? file?.close() }
@@ -67,9 +66,8 @@ public final class TensorBoardWriter: RunObserver {
         guard let last = lastIteration else { return }  // nothing done in this session
         var values: [SummaryValue] = []
         if imageStep != last, let filters = result.outputs?.filters, let image = try filterImage(filters) { values.append(image) }
-        if let codes = result.activations, result.hidden > 0, !codes.isEmpty {
-            values.append(.histogram(tag: "sparsity/log10_feature_density",
-                                     Histogram(Self.log10FeatureDensity(codes: codes, hidden: result.hidden))))
+        if let density = result.featureDensity {
+            values.append(.histogram(tag: "sparsity/log10_feature_density", Histogram(density.log10Frequencies)))
         }
         if !values.isEmpty {
             try write([TensorBoardEvent.summary(wallTime: Date().timeIntervalSince1970, step: last, values: values)])
@@ -97,17 +95,9 @@ public final class TensorBoardWriter: RunObserver {
         return terms.compactMap { tag, value in value.map { .scalar(tag: tag, value: Float($0)) } }
     }
 
-    /// log10(frequency + 1e-10) of each unit's firing (a nonzero code) over the rows of `codes` (k, h).
-    static func log10FeatureDensity(codes: [Float], hidden h: Int) -> [Double] {
-        let k = codes.count / h
-        var firing = [Int](repeating: 0, count: h)
-        for i in 0..<k { for j in 0..<h where codes[i * h + j] != 0 { firing[j] += 1 } }
-        return firing.map { log10(Double($0) / Double(max(k, 1)) + densityFloor) }
-    }
-
-    /// The mosaic of filters.png as an image value; nil without filters of the image's size.
+    /// The mosaic of filters.png as an image value; nil without an image shape or filters of its size.
     private func filterImage(_ filters: [[Float]]) throws -> SummaryValue? {
-        guard let first = filters.first, first.count == shape.height * shape.width else { return nil }
+        guard let shape, let first = filters.first, first.count == shape.pixels else { return nil }
         let image = ImageExport.filterMosaic(filters, shape: shape)
         return .image(tag: "filters", width: image.width, height: image.height, colorspace: image.channels,
                       png: try Self.pngBytes(image))

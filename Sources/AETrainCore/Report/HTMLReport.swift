@@ -5,7 +5,7 @@ import Foundation
 /// (PNG as data: URLs, charts as inline SVG), so the file opens in any browser offline.
 public enum HTMLReport {
     /// The sections, in page order, by element id.
-    public static let sections = ["settings", "final", "curves", "sparsity", "filters", "dataset"]
+    public static let sections = ["settings", "final", "curves", "sparsity", "density", "filters", "dataset"]
 
     public static func render(_ runs: [RunSummary], generated: Date = Date()) -> String {
         var html: [String] = []
@@ -33,7 +33,7 @@ public enum HTMLReport {
                               let s = r.config.settings, o = s.objective
                               return [r.name, (r.config.model ?? .sparseAutoencoder).rawValue, fmt(o.lambda), fmt(o.epsilon), fmt(o.eta), "\(s.hidden)", fmt(s.adam.learningRate),
                                       "\(s.batchSize)", "\(s.iterations)", "\(r.config.ranks)", r.config.dataset.source,
-                                      "\(r.config.dataset.examples)", "\(r.config.dataset.imageShape)", r.config.dataset.fingerprint]
+                                      "\(r.config.dataset.examples)", r.config.dataset.imageShape.map { "\($0)" } ?? "– (D = \(r.config.dataset.dimensions))", r.config.dataset.fingerprint]
                           }))
 
         html.append("<h2 id=\"final\">Final terms and metrics</h2>")
@@ -56,15 +56,31 @@ public enum HTMLReport {
         html.append(table(header: ["run"] + RunComparison.thresholds.map { "z ≤ \($0 == 0 ? "0" : "\($0)")" },
                           rows: runs.map { r in [r.name] + r.fractionAtOrBelow(RunComparison.thresholds).map { String(format: "%.1f%%", 100 * $0) } }))
 
+        html.append("<h2 id=\"density\">Feature density</h2>")
+        let densities = runs.compactMap { r in r.featureDensity.map { (r.label, $0.map { log10(Double($0) + FeatureDensity.floor) }) } }
+        if densities.isEmpty {
+            html.append("<p>No run measured it (only models whose codes are sparse do).</p>")
+        } else {
+            html.append("<p>How many units fire with each frequency over the training examples at the end of the run (log10; "
+                        + "units that never fired are at −10). Dead units: "
+                        + runs.compactMap { r in r.featureDensity.map { "\(escape(r.name)) \($0.filter { $0 == 0 }.count) of \($0.count)" } }.joined(separator: ", ") + ".</p>")
+            html.append("<figure>\(FeatureDensityChart.chart(densities, title: "Feature density: log10 firing frequency of each unit").svg())</figure>")
+        }
+
+        let images = runs.filter { $0.config.dataset.imageShape != nil }
         html.append("<h2 id=\"filters\">Decoder filters</h2>")
+        if images.count < runs.count {
+            html.append("<p>Runs on N×D data without an image shape have no image outputs: "
+                        + runs.filter { $0.config.dataset.imageShape == nil }.map { escape($0.name) }.joined(separator: ", ") + ".</p>")
+        }
         html.append("<p>The first 64 decoder filters (rows of W), dictionary atoms or principal directions as images, each scaled on its own from black (min) to white (max).</p><div class=\"grid\">")
-        for r in runs { html.append(figure(r.directory.appendingPathComponent("filters.png"), caption: r.label)) }
+        for r in images { html.append(figure(r.directory.appendingPathComponent("filters.png"), caption: r.label)) }
         html.append("</div>")
 
         html.append("<h2 id=\"dataset\">Dataset</h2><div class=\"grid\">")
         // Once per distinct dataset.
         var shown = Set<String>()
-        for r in runs where shown.insert(r.config.dataset.fingerprint).inserted {
+        for r in images where shown.insert(r.config.dataset.fingerprint).inserted {
             html.append(figure(r.directory.appendingPathComponent("dataset.png"),
                                caption: "first images of \(r.config.dataset.source) (\(runs.filter { $0.config.dataset.fingerprint == r.config.dataset.fingerprint }.map(\.name).joined(separator: ", ")))"))
         }

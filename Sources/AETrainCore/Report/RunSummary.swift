@@ -9,6 +9,8 @@ public struct RunSummary {
     public var metrics: [LogRecord]
     /// (k, h) activations of the dataset's first k examples, if the run wrote them.
     public var activations: [Float]
+    /// (h) each unit's firing frequency over the training examples (feature_density.npy), if written.
+    public var featureDensity: [Float]? = nil
 
     public static func load(_ path: String) throws -> RunSummary {
         let dir = URL(fileURLWithPath: path)
@@ -37,8 +39,10 @@ public struct RunSummary {
         if FileManager.default.fileExists(atPath: activationsPath) {
             activations = try NPYReader(path: activationsPath).readAll()
         }
+        let densityPath = dir.appendingPathComponent(FeatureDensityFiles.names[1]).path
+        let density = FileManager.default.fileExists(atPath: densityPath) ? try NPYReader(path: densityPath).readAll() : nil
         return RunSummary(directory: dir, name: dir.standardizedFileURL.lastPathComponent, config: config,
-                          metrics: metrics, activations: activations)
+                          metrics: metrics, activations: activations, featureDensity: density)
     }
 
     /// A label that tells runs apart in legends: the directory name and λ.

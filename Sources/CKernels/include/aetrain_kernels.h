@@ -11,6 +11,20 @@ void aet_adam_f32(float *p, float *m, float *v, const float *g, size_t n,
 void aet_adam_f64(double *p, double *m, double *v, const double *g, size_t n,
                   double b1, double b2, double step_size, double inv_sqrt_bc2, double eps);
 
+/// Encoder forward after the product, in place over z (rows, h) holding P = X V:
+///   z = relu(P + 1 bᵀ);  column_sums[j] += Σ_i z_ij (row order).  Returns #{P + b > 0}.
+size_t aet_relu_bias_f32(float *z, float *column_sums, const float *b, size_t rows, size_t h);
+size_t aet_relu_bias_f64(double *z, double *column_sums, const double *b, size_t rows, size_t h);
+
+/// Encoder backward through the ReLU, in place over gz (rows, h) holding G Wᵀ:
+///   gz = [z > 0] ⊙ ((gz + l1_gradient) + coefficient_j);  db[j] += Σ_i gz_ij (row order).
+void aet_relu_backward_f32(float *gz, float *db, const float *z, const float *coefficient, float l1_gradient, size_t rows, size_t h);
+void aet_relu_backward_f64(double *gz, double *db, const double *z, const double *coefficient, double l1_gradient, size_t rows, size_t h);
+
+/// The regularizer, one pass: dW = fma(two_eta, W, dW) elementwise; returns ‖W‖² (double, 16 fixed lanes).
+double aet_regularizer_f32(float *dW, const float *W, float two_eta, size_t n);
+double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n);
+
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.
 void aet_flush_denormals(void);

@@ -38,6 +38,8 @@ public final class DistributedStep<T: BLASScalar> {
     public let options: StepOptions
     public let store: ParameterStore<T>
     let comm: Communicator
+    /// Records the step's spans (`--trace`); nil: nothing is recorded.
+    public var trace: TraceRecorder?
 
     /// Every buffer below, in one allocation. Each view starts on a 64-byte boundary, so
     /// OpenBLAS's level-1 reductions (dot, asum) take the same path in every process and the
@@ -124,37 +126,52 @@ public final class DistributedStep<T: BLASScalar> {
         func poke() {
             guard options.overlap else { return }
             lap(&computeNanoseconds)
+            trace?.begin(.progress)
             comm.progressReductions()
+            trace?.end()
             lap(&communicationNanoseconds)
         }
 
         // 1–3: forward through the encoder; μ from the whole batch.
-        let activeCount = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
+        trace?.begin(.encoderForward)
+        let activeCount = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h, trace: trace)
+        trace?.end()
         lap(&computeNanoseconds)
+        trace?.begin(.columnSumsAllreduce)
         try comm.allreduceSum(columnSums, count: h)
+        trace?.end()
         lap(&communicationNanoseconds)
+        trace?.begin(.entropy)
         for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
         let ent = Objective.entropy(
             coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
             epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
+        trace?.end()
 
         // 4–5: decoder, forward and backward, on the dense or the sparse kernels.
+        trace?.begin(.decoderForward)  // with the sparse kernels' gather of Z's nonzeros
         let sparse = useSparse(activeCount: Int(activeCount), mr: mr) && active.gather(z: z, mr: mr, h: h)
         let (sse, l1): (T, T)
         if sparse {
             (sse, l1) = Objective.sparseDecoderForward(g: g, active: active, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d)
+            trace?.end(); trace?.begin(.decoderBackward)
             Objective.sparseDecoderBackward(dW: s.dW, da: s.da, active: active, g: g, mr: mr, d: d, h: h)
         } else {
-            (sse, l1) = Objective.decoderForward(g: g, z: z, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d, h: h)
-            Objective.decoderBackward(dW: s.dW, da: s.da, g: g, z: z, mr: mr, d: d, h: h)
+            (sse, l1) = Objective.decoderForward(g: g, z: z, x: x, W: s.W, a: s.a, mr: mr, m: m, d: d, h: h, trace: trace)
+            trace?.end(); trace?.begin(.decoderBackward)
+            Objective.decoderBackward(dW: s.dW, da: s.da, g: g, z: z, mr: mr, d: d, h: h, trace: trace)
         }
+        trace?.end()
         if options.overlap {
             lap(&computeNanoseconds)
+            trace?.begin(.startAllreduce)
             try comm.startAllreduceSum(s.dW, count: h * d)
+            trace?.end()
             lap(&communicationNanoseconds)
         }
 
         // 6: encoder backward (while dW is reduced, with overlap).
+        trace?.begin(.encoderBackward)
         if sparse {
             Objective.sparseEncoderBackward(
                 dV: s.dV, db: s.db, dVt: dVt, active: active, g: g, x: x, W: s.W,
@@ -162,7 +179,7 @@ public final class DistributedStep<T: BLASScalar> {
         } else {
             Objective.encoderBackward(
                 dV: s.dV, db: s.db, gz: gz, g: g, z: z, x: x, W: s.W,
-                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h, progress: poke)
+                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h, progress: poke, trace: trace)
         }
         s.setReduced(.squaredError, sse)
         s.setReduced(.activationSum, l1)
@@ -171,22 +188,28 @@ public final class DistributedStep<T: BLASScalar> {
         s.setReduced(.stopRequest, stop ? 1 : 0)
         calls += 1
         if sparse { sparseCalls += 1 }
+        trace?.end()
         lap(&computeNanoseconds)
 
         // 7: the gradient and the partial sums, summed over ranks.
         if options.overlap {
+            trace?.begin(.finishAllreduces)
             let rest = s.layout.b.lowerBound
             try comm.startAllreduceSum(s.dV, count: d * h)
             try comm.startAllreduceSum(s.grads + rest, count: s.reducedCount - rest)
             try comm.finishReductions()
         } else {
+            trace?.begin(.gradientAllreduce)
             try comm.allreduceSum(s.grads, count: s.reducedCount)
         }
+        trace?.end()
         lap(&communicationNanoseconds)
 
         // 8: the regularizer, once.
         stopRequested = s.reduced(.stopRequest) > 0
+        trace?.begin(.regularizer)
         let reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
+        trace?.end()
         lap(&computeNanoseconds)
         let sst = Double(s.reduced(.squaredNorm))
         return ObjectiveTerms(

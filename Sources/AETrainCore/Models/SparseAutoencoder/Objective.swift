@@ -26,24 +26,16 @@ public enum Objective {
     public static func encoderForward<T: BLASScalar>(
         z: UnsafeMutablePointer<T>, columnSums: UnsafeMutablePointer<T>,
         x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>,
-        mr: Int, d: Int, h: Int
+        mr: Int, d: Int, h: Int, trace: TraceRecorder? = nil
     ) -> T {
         columnSums.update(repeating: 0, count: h)
         guard mr > 0 else { return 0 }
+        trace?.begin(.encoderProduct)
         T.gemm(transA: false, transB: false, m: mr, n: h, k: d,
                alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
-        var active: T = 0
-        for i in 0..<mr {
-            let row = z + i * h
-            for j in 0..<h {
-                let p = row[j] + b[j]
-                let zij = p > 0 ? p : 0  // relu(p); relu'(0) = 0 as in PyTorch
-                row[j] = zij
-                columnSums[j] += zij
-                active += p > 0 ? 1 : 0
-            }
-        }
-        return active
+        trace?.end()
+        // z = relu(z + b), relu'(0) = 0 as in PyTorch; column sums in row order (CKernels).
+        return T(T.reluBias(z, columnSums, b, rows: mr, h: h))
     }
 
     /// The entropy term from the global column means, with the mean floored at `floor`:
@@ -78,11 +70,13 @@ public enum Objective {
     public static func decoderForward<T: BLASScalar>(
         g: UnsafeMutablePointer<T>,
         z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>, a: UnsafePointer<T>,
-        mr: Int, m: Int, d: Int, h: Int
+        mr: Int, m: Int, d: Int, h: Int, trace: TraceRecorder? = nil
     ) -> (squaredError: T, activationSum: T) {
         guard mr > 0 else { return (0, 0) }
+        trace?.begin(.decoderProduct)
         T.gemm(transA: false, transB: false, m: mr, n: d, k: h,
                alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
+        trace?.end()
         for i in 0..<mr {
             let gi = g + i * d, xi = x + i * d
             for k in 0..<d { gi[k] += a[k] - xi[k] }  // R = X̂ − X
@@ -105,12 +99,14 @@ public enum Objective {
     public static func decoderBackward<T: BLASScalar>(
         dW: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
         g: UnsafePointer<T>, z: UnsafePointer<T>,
-        mr: Int, d: Int, h: Int
+        mr: Int, d: Int, h: Int, trace: TraceRecorder? = nil
     ) {
         da.update(repeating: 0, count: d)
         guard mr > 0 else { dW.update(repeating: 0, count: h * d); return }
+        trace?.begin(.decoderBackwardProduct)
         T.gemm(transA: true, transB: false, m: h, n: d, k: mr,
                alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
+        trace?.end()
         columnSum(da, g, rows: mr, cols: d)
     }
 
@@ -131,25 +127,23 @@ public enum Objective {
         gz: UnsafeMutablePointer<T>,
         g: UnsafePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
         entCoefficient: UnsafePointer<T>, lambda: T,
-        mr: Int, m: Int, d: Int, h: Int, progress: () -> Void = {}
+        mr: Int, m: Int, d: Int, h: Int, progress: () -> Void = {}, trace: TraceRecorder? = nil
     ) {
         db.update(repeating: 0, count: h)
         guard mr > 0 else { dV.update(repeating: 0, count: d * h); return }
+        trace?.begin(.encoderBackwardProduct)
         T.gemm(transA: false, transB: true, m: mr, n: h, k: d,
                alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
+        trace?.end()
         progress()
         let l1Gradient = lambda / T(m)
-        for i in 0..<mr {
-            let gi = gz + i * h, zi = z + i * h
-            for j in 0..<h {
-                let gp = zi[j] > 0 ? gi[j] + l1Gradient + entCoefficient[j] : 0
-                gi[j] = gp
-                db[j] += gp
-            }
-        }
+        // G_P = [Z > 0] ⊙ ((G Wᵀ + λ/m) + c_j), db = Σ_i G_P_i, in row order (CKernels).
+        T.reluBackward(gz, db, z, entCoefficient, l1Gradient: l1Gradient, rows: mr, h: h)
         progress()
+        trace?.begin(.encoderWeightProduct)
         T.gemm(transA: true, transB: false, m: d, n: h, k: mr,
                alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
+        trace?.end()
     }
 
     /// sums[k] += Σ_i a[i, k] over a (rows, cols).
@@ -161,11 +155,12 @@ public enum Objective {
         }
     }
 
-    /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass.
+    /// Adds the regularizer's gradient 2ηW to dW and returns reg = ‖W‖_F², in one pass over W
+    /// (CKernels): dW_k = fma(2η, W_k, dW_k), ‖W‖² summed in double over fixed lanes, so
+    /// neither depends on the number of threads.
     public static func regularizer<T: BLASScalar>(
         dW: UnsafeMutablePointer<T>, W: UnsafePointer<T>, eta: T, count: Int
     ) -> T {
-        T.axpy(count, 2 * eta, W, dW)
-        return T.dot(count, W, W)
+        T.regularizer(dW, W, twoEta: 2 * eta, count: count)
     }
 }

@@ -77,18 +77,24 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
     /// objective and its gradient (all ranks). Does not update the parameters.
     public func evaluate(stop: Bool = false) throws -> ObjectiveTerms {
+        gradient.trace?.begin(.batch)
         let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
+        gradient.trace?.end()
         return try gradient.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
     }
 
     /// Applies Adam with the gradient from `evaluate`.
     public func update() {
         let start = DispatchTime.now().uptimeNanoseconds
+        gradient.trace?.begin(.adam)
         store.adamStep(settings.adam)
+        gradient.trace?.end()
         optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
     }
 
     // MARK: TrainableModel
+
+    public func record(into trace: TraceRecorder) { gradient.trace = trace }
 
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
         let t = try evaluate(stop: stop)
@@ -121,16 +127,17 @@ public final class SparseAutoencoder: AdamTrainedModel {
     }
 
     public var evaluatesHeldOut: Bool { true }
+    public var codesFire: Bool { true }
 
     /// rec, L0, the units that fire and SST over `rows`, in chunks of the batch size (the
     /// batch buffer is free between iterations).
-    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums {
+    public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums {
         let d = shape.d, h = shape.h, m = settings.batchSize
         var sums = HeldOutSums(units: h)
         var start = 0
         while start < rows.count {
             let mr = min(m, rows.count - start)
-            for i in 0..<mr { shard.copyRow(rows[start + i], to: batch + i * d) }
+            for i in 0..<mr { data.copyRow(rows[start + i], to: batch + i * d) }
             let active = Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
             let (sse, _) = Objective.decoderForward(g: evalResidual, z: evalZ, x: batch, W: store.W, a: store.a, mr: mr, m: mr, d: d, h: h)
             sums.squaredError += Double(sse)

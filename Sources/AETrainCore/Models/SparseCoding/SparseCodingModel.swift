@@ -91,6 +91,8 @@ public final class SparseCodingModel: TrainableModel {
         for i in 0..<(coding.n * h) { coding.S[i] = codes[shard.rows.lowerBound * h + i] }
     }
 
+    public var codesFire: Bool { true }
+
     public func codes(ofRows rows: Range<Int>) -> [Float] {
         let h = coding.h, first = rows.lowerBound - shard.rows.lowerBound
         return (0..<(rows.count * h)).map { Float(coding.S[first * h + $0]) }

@@ -86,13 +86,13 @@ public final class TiedLinearModel: AdamTrainedModel {
 
     /// rec and SST over `rows`, in chunks of the batch size (the batch buffers are free
     /// between iterations). Every direction is active: no L0 or dead units.
-    public func heldOutSums(ofRows rows: [Int]) -> HeldOutSums {
+    public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums {
         let d = shard.d, k = settings.hidden, m = settings.batchSize
         var sums = HeldOutSums(units: 0)
         var start = 0
         while start < rows.count {
             let mr = min(m, rows.count - start)
-            for i in 0..<mr { shard.copyRow(rows[start + i], to: batch + i * d) }
+            for i in 0..<mr { data.copyRow(rows[start + i], to: batch + i * d) }
             Float.gemm(transA: false, transB: false, m: mr, n: k, k: d, alpha: 1, a: batch, lda: d, b: store.params, ldb: k, beta: 0, c: s, ldc: k)
             Float.gemm(transA: false, transB: true, m: mr, n: d, k: k, alpha: 1, a: s, lda: k, b: store.params, ldb: k, beta: 0, c: r, ldc: d)
             Float.axpy(mr * d, -1, batch, r)

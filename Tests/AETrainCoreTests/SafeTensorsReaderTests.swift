@@ -1,0 +1,138 @@
+import AETrainCore
+import Foundation
+import XCTest
+
+/// The safetensors header parser on hostile headers, the reader's row ranges, and the
+/// F16/BF16 widening (every binary16 pattern against an independent formula).
+final class SafeTensorsReaderTests: XCTestCase {
+    func parse(_ json: String, dataBytes: Int = 1 << 20) throws -> SafeTensorsHeader {
+        try SafeTensorsHeader.parse(json: Array(json.utf8), dataBytes: dataBytes, dataStart: 8 + json.utf8.count, path: "f.safetensors")
+    }
+
+    func assertRefused(_ json: String, dataBytes: Int = 1 << 20, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try parse(json, dataBytes: dataBytes), file: file, line: line) { error in
+            let message = (error as? UserError)?.message ?? "\(error)"
+            XCTAssertTrue(message.hasPrefix("f.safetensors"), "names the file: \(message)", file: file, line: line)
+            XCTAssertTrue(message.contains(fragment), "'\(fragment)' not in: \(message)", file: file, line: line)
+            XCTAssertFalse(message.contains("\n"), "one line: \(message)", file: file, line: line)
+        }
+    }
+
+    func testValidHeaderWithMetadata() throws {
+        let h = try parse(#"{"b":{"dtype":"F16","shape":[2,3],"data_offsets":[24,36]},"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"s":{"dtype":"F32","shape":[],"data_offsets":[36,40]}}"#)
+        XCTAssertEqual(h.tensors.map(\.name), ["a", "b", "s"], "in data order")
+        let b = h.tensor(named: "b")
+        XCTAssertEqual(b?.dtype, "F16"); XCTAssertEqual(b?.shape, [2, 3]); XCTAssertEqual(b?.begin, 24); XCTAssertEqual(b?.end, 36)
+        XCTAssertEqual(try parse("{}").tensors.count, 0)
+    }
+
+    func testHostileHeaders() {
+        assertRefused(" {}", "does not start with '{'")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#, "not a JSON object")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2]}}"#, "data_offsets")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}"#, "not a JSON object")
+        assertRefused(#"{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#, "not a JSON object")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, "negative dimension")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, "0 ≤ begin ≤ end")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#, "0 ≤ begin ≤ end")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 4, "run past the end of the file")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, "takes 12 bytes, but data_offsets [0, 8] hold 8")
+        assertRefused(#"{"a":{"dtype":"BF16","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, "overflows")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, "overlap")
+        assertRefused(#"{"x":{}}"#, "entry \"x\" is not a tensor")
+        assertRefused(#"{"__metadata__":{"k":1}}"#, "not a JSON object")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,99999999999999999999999]}}"#, "not a JSON object")
+    }
+
+    /// Whole files: too short, a header length beyond the file, an unknown dtype for data,
+    /// a missing name; and rows read from the middle of a tensor that is not the first.
+    func testReader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aetrain-st-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func write(_ name: String, _ data: Data) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try data.write(to: url)
+            return url.path
+        }
+        func refused(_ path: String, _ tensor: String?, _ fragment: String, line: UInt = #line) {
+            XCTAssertThrowsError(try SafeTensorsReader(path: path, tensor: tensor), line: line) {
+                XCTAssertTrue(((($0 as? UserError)?.message) ?? "").contains(fragment), "\($0)", line: line)
+            }
+        }
+        refused(try write("short", Data([1, 2, 3])), nil, "shorter than the 8-byte header length")
+        refused(try write("long", Data([0xFF, 0, 0, 0, 0, 0, 0, 0x80]) + Data("{}".utf8)), nil, "runs past the end of the file")
+        let values: [Float] = (0..<12).map { Float($0) - 5.5 }
+        let file = SafeTensors.encode([(SafeTensors.Entry("ids", .I32, [2]), SafeTensors.bytes([Int32(1), 2])),
+                                       (SafeTensors.Entry("x", .F32, [4, 3]), SafeTensors.bytes(values))])
+        let path = try write("ok.safetensors", file)
+        refused(path, nil, "holds 2 tensors (\"ids\", \"x\"); name one")
+        refused(path, "y", "no tensor named \"y\"; the file holds \"ids\", \"x\"")
+        refused(path, "ids", "dtype I32; aetrain reads F32, F16 and BF16")
+        let reader = try SafeTensorsReader(path: path, tensor: "x")
+        XCTAssertEqual(reader.shape, [4, 3])
+        var out = [Float](repeating: .nan, count: 6)
+        try out.withUnsafeMutableBufferPointer { try reader.readRows(1..<3, into: $0) }
+        XCTAssertEqual(out, Array(values[3..<9]))
+        // Truncated after the header was written whole: the data offsets no longer fit.
+        refused(try write("cut.safetensors", file.prefix(file.count - 4)), "x", "run past the end of the file")
+    }
+
+    /// Every binary16 pattern against sign · (implicit 1 + m/1024) · 2^(e−15) in Double.
+    func testF16AllPatterns() {
+        for bits in 0...UInt16.max {
+            let sign: Double = bits & 0x8000 != 0 ? -1 : 1
+            let e = Int(bits >> 10) & 0x1F, m = Double(bits & 0x3FF)
+            let got = HalfFloats.float(f16: bits)
+            if e == 0x1F {
+                if m == 0 { XCTAssertEqual(got, Float(sign) * .infinity) } else { XCTAssertTrue(got.isNaN, "\(bits)") }
+                continue
+            }
+            let expected = sign * (e == 0 ? m / 1024 * pow(2, -14) : (1 + m / 1024) * pow(2, Double(e - 15)))
+            XCTAssertEqual(got, Float(expected), "pattern \(String(bits, radix: 16))")
+            XCTAssertEqual(got.sign, sign < 0 ? .minus : .plus, "sign of \(String(bits, radix: 16)), −0 included")
+        }
+        XCTAssertEqual(HalfFloats.float(f16: 0x0001), Float(bitPattern: 0x3380_0000), "smallest subnormal, 2⁻²⁴")
+        XCTAssertEqual(HalfFloats.float(f16: 0x7BFF), 65504)
+        XCTAssertEqual(HalfFloats.float(f16: 0x8000).bitPattern, 0x8000_0000, "−0")
+    }
+
+    func testBF16() {
+        XCTAssertEqual(HalfFloats.float(bf16: 0x3F80), 1)
+        XCTAssertEqual(HalfFloats.float(bf16: 0xC2F7), -123.5)
+        XCTAssertEqual(HalfFloats.float(bf16: 0x8000).bitPattern, 0x8000_0000, "−0")
+        XCTAssertEqual(HalfFloats.float(bf16: 0x0001).bitPattern, 0x0001_0000, "a float32 subnormal, kept")
+        XCTAssertEqual(HalfFloats.float(bf16: 0x7F80), .infinity)
+        XCTAssertEqual(HalfFloats.float(bf16: 0xFF80), -.infinity)
+        XCTAssertTrue(HalfFloats.float(bf16: 0x7FC1).isNaN)
+        for bits in stride(from: 0, through: 0xFFFF, by: 7) {
+            XCTAssertEqual(HalfFloats.float(bf16: UInt16(bits)).bitPattern, UInt32(bits) << 16)
+        }
+    }
+
+    /// Old config.json files (an image shape, no `dimensions`) still decode; new ones without
+    /// an image shape omit it.
+    func testDatasetInfoDecodesOldConfigs() throws {
+        let old = #"{"source":"x.npy","examples":10,"imageShape":{"height":3,"width":4},"dtype":"<f4","std":1.5,"fingerprint":"00"}"#
+        let info = try JSONDecoder().decode(DatasetInfo.self, from: Data(old.utf8))
+        XCTAssertEqual(info.dimensions, 12)
+        XCTAssertEqual(info.imageShape, ImageShape(height: 3, width: 4))
+        let vectors = DatasetInfo(source: "v.npy", examples: 5, layout: ExampleLayout(dimensions: 7, imageShape: nil), dtype: "F16", std: 1, fingerprint: "01")
+        let json = String(decoding: try JSONEncoder().encode(vectors), as: UTF8.self)
+        XCTAssertFalse(json.contains("imageShape"), json)
+        XCTAssertEqual(try JSONDecoder().decode(DatasetInfo.self, from: Data(json.utf8)), vectors)
+        XCTAssertThrowsError(try JSONDecoder().decode(DatasetInfo.self, from: Data(#"{"source":"x","examples":1,"dtype":"<f4","std":1,"fingerprint":"0"}"#.utf8)))
+    }
+
+    func testLayouts() throws {
+        XCTAssertEqual(try ExampleLayout.resolve(shape: [5, 7], given: nil, threeDimensionalImages: false, path: "p"), ExampleLayout(dimensions: 7, imageShape: nil))
+        XCTAssertEqual(try ExampleLayout.resolve(shape: [5, 12], given: ImageShape(height: 3, width: 4), threeDimensionalImages: false, path: "p"),
+                       ExampleLayout(image: ImageShape(height: 3, width: 4)))
+        XCTAssertEqual(try ExampleLayout.resolve(shape: [5, 3, 4], given: nil, threeDimensionalImages: true, path: "p"),
+                       ExampleLayout(image: ImageShape(height: 3, width: 4)))
+        for (shape, given, images) in [([5], nil, true), ([5, 1, 2, 3], nil, true), ([5, 3, 4], nil, false), ([5, 0], nil, true),
+                                       ([5, 12], ImageShape(height: 5, width: 5), true), ([5, 3, 4], ImageShape(height: 4, width: 3), true)] as [([Int], ImageShape?, Bool)] {
+            XCTAssertThrowsError(try ExampleLayout.resolve(shape: shape, given: given, threeDimensionalImages: images, path: "p"), "\(shape)")
+        }
+    }
+}
