@@ -35,6 +35,8 @@ struct Bench: JobCommand {
     @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
     @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes), always or never.")
     var overlap: OverlapMode = .auto
+    @Flag(help: "Time the deterministic step (the same bits on 1, 2 and 4 ranks; see train --deterministic).")
+    var deterministic = false
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
     var allreduce = false
     @OptionGroup var job: JobOptions
@@ -52,6 +54,7 @@ struct Bench: JobCommand {
             throw ValidationError("--densities must be fractions in (0, 1], got \(densities)")
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+        if deterministic, overlap == .always { throw ValidationError("--overlap always does not combine with --deterministic") }
     }
 
     func run(comm: MPICommunicator) throws {
@@ -72,6 +75,7 @@ struct Bench: JobCommand {
         plan.sweep = sweep
         plan.kernels = kernels
         plan.overlap = overlap
+        plan.deterministic = deterministic
         guard let report = try Benchmark.run(plan, comm: comm) else { return }  // ranks > 0
         if json {
             print(try report.json())

@@ -30,6 +30,8 @@ public struct BenchPlan: Equatable, Sendable {
     public var sweep = false
     public var kernels: KernelChoice = .auto
     public var overlap: OverlapMode = .auto
+    /// The deterministic step (`StepOptions.deterministic`).
+    public var deterministic = false
 
     public init() {}
 

@@ -74,12 +74,14 @@ public struct StepReport: BenchReport {
     public var peakRSSKiB: [Int]
     /// Seconds from process start to the end of the first step's evaluation.
     public var secondsToFirstStep: Double
+    /// The deterministic step was timed (`StepOptions.deterministic`).
+    public var deterministic = false
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
     enum CodingKeys: String, CodingKey {
         case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps
-        case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results
+        case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results, deterministic
     }
 
     /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
@@ -94,12 +96,14 @@ public struct StepReport: BenchReport {
         try c.encode(steps, forKey: .steps)
         try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
         try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
+        try c.encode(deterministic, forKey: .deterministic)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
     public func text() -> [String] {
         var lines = ["aetrain bench: \(examples) examples of \(imageShape) (d = \(imageShape.pixels), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
+                     + (deterministic ? "deterministic step, " : "")
                      + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s); medians of 10 blocks of \(stepsPerBlock) steps"]
         lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication")
         for r in shapes {
