@@ -5,14 +5,14 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, deterministic: Bool = false) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: SingleProcess())
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
-        let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels))
+        let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels, deterministic: deterministic, threads: blasThreads))
         for i in 0..<5 { _ = try model.iterate(i, stop: false) }  // OpenBLAS sets up its buffers
 
         aet_count_allocations(1)
@@ -29,6 +29,16 @@ final class AllocationTests: XCTestCase {
             XCTAssertEqual(try allocationsPerStep(lambda: lambda, blasThreads: 1), 0, "λ = \(lambda)")
         }
         XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 1, kernels: .sparse), 0, "sparse kernels")
+    }
+
+    /// The deterministic step (4 chunks, fixed-order sums) allocates nothing either, with its
+    /// chunks on one thread or on two (single-threaded products, so OpenBLAS allocates nothing).
+    func testDeterministicStepsAllocateNothing() throws {
+        for threads in [1, 2] {
+            XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: threads, deterministic: true), 0, "\(threads) thread(s)")
+            XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: threads, kernels: .sparse, deterministic: true), 0,
+                           "sparse kernels, \(threads) thread(s)")
+        }
     }
 
     /// With several BLAS threads, Debian's OpenBLAS 0.3.21 mallocs one job array per threaded

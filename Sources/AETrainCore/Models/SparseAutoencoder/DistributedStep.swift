@@ -35,7 +35,7 @@ import Dispatch
 /// Wall-clock time is split into local compute and exposed communication (time spent inside
 /// MPI calls, not hidden behind compute), and a record of which units fired in any batch is
 /// kept for the dead-unit count.
-public final class DistributedStep<T: BLASScalar> {
+public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// Nanoseconds spent since the last `takeTimings()`.
     public private(set) var computeNanoseconds: UInt64 = 0
     public private(set) var communicationNanoseconds: UInt64 = 0
@@ -50,6 +50,7 @@ public final class DistributedStep<T: BLASScalar> {
     let comm: Communicator
     /// Threads that compute chunks at once (deterministic: the rank's BLAS threads).
     let workers: Int
+    private let threads: WorkerThreads
 
     /// Every buffer below, in one allocation. Each view starts on a 64-byte boundary, so
     /// OpenBLAS's level-1 reductions (dot, asum) take the same path in every process and the
@@ -78,6 +79,7 @@ public final class DistributedStep<T: BLASScalar> {
         let (d, h) = (shape.d, shape.h)
         let local = cut.localChunks.count, rows = cut.maxChunkRows
         workers = options.deterministic ? max(1, min(options.threads, local)) : 1
+        threads = WorkerThreads(count: workers)
         // The sparse path only runs with at most `capacity` nonzeros per chunk, so that is all it needs.
         let capacity: Int = switch options.kernels {
         case .dense: 0
@@ -134,6 +136,13 @@ public final class DistributedStep<T: BLASScalar> {
                 calls > 0 ? Double(sparseCalls) / Double(calls) : 0)
     }
 
+    /// The parallel region under way and its inputs (deterministic, several workers).
+    private enum Region { case forward, backward, add(from: UnsafeMutablePointer<T>, into: UnsafeMutablePointer<T>) }
+    private var region = Region.forward
+    private var regionBatch: UnsafePointer<T>?
+    private var regionM = 0
+    private var regionSparse = false
+
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false
 
@@ -182,11 +191,9 @@ public final class DistributedStep<T: BLASScalar> {
         }
 
         // 1–3: forward through the encoder; μ from the whole batch.
-        inParallel { i, _ in
-            let sums = columnSums + i * sumStride
-            sums[h] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
-                                               mr: chunkRows[i], d: d, h: h)
-        }
+        regionBatch = x
+        regionM = m
+        inParallel(.forward)
         FixedOrder.tree(columnSums, count: h + 1, stride: sumStride, chunks: local)
         lap(&computeNanoseconds)
         if fixed {
@@ -203,9 +210,8 @@ public final class DistributedStep<T: BLASScalar> {
 
         // 4–7: each chunk's gradient, summed over the chunks, then over the ranks.
         if fixed {
-            inParallel { i, w in
-                backward(chunk: i, x: x + i * stride, m: m, sparse: sparse, dVt: dVt[w], afterDecoder: {}, progress: {})
-            }
+            regionSparse = sparse
+            inParallel(.backward)
             addPartials()
             s.setReduced(.stopRequest, stop ? 1 : 0)
             lap(&computeNanoseconds)
@@ -290,27 +296,38 @@ public final class DistributedStep<T: BLASScalar> {
         var span = 1
         while span < chunks.count {
             for i in Swift.stride(from: 0, to: chunks.count - span, by: 2 * span) {
-                let into = chunks[i].partial, from = chunks[i + span].partial
-                inParallel(pieces: workers) { w, _ in
-                    let lo = n * w / workers, hi = n * (w + 1) / workers
-                    FixedOrder.add(from + lo, into: into + lo, count: hi - lo)
-                }
+                inParallel(.add(from: chunks[i + span].partial, into: chunks[i].partial))
             }
             span *= 2
         }
     }
 
-    /// body(i, worker) for i in 0..<pieces (default: the local chunks), on `workers` threads;
-    /// worker w takes i = w, w + workers, … Each thread flushes denormals as the training thread does.
-    private func inParallel(pieces: Int? = nil, _ body: (Int, Int) -> Void) {
-        let n = pieces ?? chunks.count
-        guard workers > 1, n > 1 else {
-            for i in 0..<n { body(i, 0) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            Denormals.flushToZero()
-            for i in Swift.stride(from: w, to: n, by: workers) { body(i, w) }
+    /// Runs `region` on the workers (`work`).
+    private func inParallel(_ region: Region) {
+        self.region = region
+        threads.run(self)
+    }
+
+    /// Worker w's part of the current region: chunks w, w + workers, …; or its slice of an addition.
+    func work(_ w: Int) {
+        let (d, h) = (shape.d, shape.h)
+        let s = store, stride = cut.slotStride(d: d)
+        guard let x = regionBatch else { return }
+        switch region {
+        case .forward:
+            for i in Swift.stride(from: w, to: chunks.count, by: workers) {
+                let sums = columnSums + i * sumStride
+                sums[h] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
+                                                   mr: chunkRows[i], d: d, h: h)
+            }
+        case .backward:
+            for i in Swift.stride(from: w, to: chunks.count, by: workers) {
+                backward(chunk: i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], afterDecoder: {}, progress: {})
+            }
+        case .add(let from, let into):
+            let n = store.reducedCount
+            let lo = n * w / workers, hi = n * (w + 1) / workers
+            FixedOrder.add(from + lo, into: into + lo, count: hi - lo)
         }
     }
 
