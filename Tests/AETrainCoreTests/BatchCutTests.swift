@@ -142,11 +142,11 @@ final class BatchCutTests: XCTestCase {
         var settings = TrainSettings()
         settings.hidden = 40
         settings.objective = ObjectiveSettings(lambda: 1)
-        func train(_ options: StepOptions) throws -> (checksum: UInt64, rec: Double) {
+        func train(_ options: StepOptions) throws -> (checksum: UInt64, rec: Double, l0: Double) {
             let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: options)
-            var rec = 0.0
-            for i in 0..<30 { rec = try model.iterate(i, stop: false).record.rec }
-            return (model.store.checksum(), rec)
+            var record = LogRecord(iteration: 0, rec: 0, loss: 0)
+            for i in 0..<30 { record = try model.iterate(i, stop: false).record }
+            return (model.store.checksum(), record.rec, record.l0 ?? .nan)
         }
         for kernels in [KernelChoice.dense, .sparse] {
             let one = try train(StepOptions(kernels: kernels, deterministic: true, threads: 1))
@@ -154,6 +154,7 @@ final class BatchCutTests: XCTestCase {
             let fast = try train(StepOptions(kernels: kernels))
             XCTAssertEqual(one.checksum, two.checksum, "\(kernels): 1 or 2 threads, the same bits")
             XCTAssertEqual(one.rec, fast.rec, accuracy: 1e-3 * fast.rec, "\(kernels)")
+            XCTAssertEqual(one.l0, fast.l0, accuracy: 0.01 * fast.l0, "\(kernels): L0 counts each chunk once")
         }
     }
 }

@@ -59,6 +59,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private let chunks: [ChunkScratch<T>]                // (L) this rank's chunks
     private let chunkRows: UnsafeMutablePointer<Int>     // (L) rows of each in this call
     private let chunkSparse: UnsafeMutablePointer<Bool>  // (L) took the sparse kernels in this call
+    private let chunkActive: UnsafeMutablePointer<T>     // (L) Z's nonzeros in each (the column sums' last slot is summed over chunks)
     private let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) sparse path: dVᵀ; one element if never sparse
     private let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count
     private let sumStride: Int
@@ -92,7 +93,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         for i in 0..<local {
             ChunkScratch<T>.reserve(&size, rows: rows, shape: shape, capacity: capacity, reducedCount: store.reducedCount, ownPartial: i > 0)
         }
-        size.add(Int.self, local); size.add(Bool.self, local)
+        size.add(Int.self, local); size.add(Bool.self, local); size.add(T.self, local)
         for _ in 0..<workers { size.add(T.self, capacity > 0 ? h * d : 1) }
         size.add(T.self, local * sumStride); size.add(T.self, fixedSums ? store.reducedCount : 1)
         size.add(T.self, h); size.add(Bool.self, h)
@@ -103,6 +104,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         }
         chunkRows = scratch.take(Int.self, local)
         chunkSparse = scratch.take(Bool.self, local)
+        chunkActive = scratch.take(T.self, local)
         dVt = (0..<workers).map { [scratch] _ in scratch.take(T.self, capacity > 0 ? h * d : 1) }
         columnSums = scratch.take(T.self, local * sumStride)
         sumScratch = scratch.take(T.self, fixedSums ? store.reducedCount : 1)
@@ -284,7 +286,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let sums = p + layout.count
         sums[ReducedTerm.squaredError.rawValue] = sse
         sums[ReducedTerm.activationSum.rawValue] = l1
-        sums[ReducedTerm.activeCount.rawValue] = columnSums[i * sumStride + h]
+        sums[ReducedTerm.activeCount.rawValue] = chunkActive[i]
         sums[ReducedTerm.squaredNorm.rawValue] = mr > 0 ? T.dot(mr * d, x, x) : 0
         sums[ReducedTerm.stopRequest.rawValue] = 0
     }
@@ -317,8 +319,9 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         case .forward:
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 let sums = columnSums + i * sumStride
-                sums[h] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
-                                                   mr: chunkRows[i], d: d, h: h)
+                chunkActive[i] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
+                                                          mr: chunkRows[i], d: d, h: h)
+                sums[h] = chunkActive[i]
             }
         case .backward:
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
