@@ -148,9 +148,6 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false
 
-    /// Rows this rank computed in the last call: its piece of the batch.
-    public var rowsComputed: Int { (0..<chunks.count).reduce(0) { $0 + chunkRows[$1] } }
-
     /// - x: this rank's piece of the global batch, chunk by chunk as `BatchExchange` lays it
     ///   out (`cut.slotStride` elements apart, (rows, d) each); m: the global batch size.
     /// - stop: this rank was asked to stop (a signal); the answer is in `stopRequested`.
