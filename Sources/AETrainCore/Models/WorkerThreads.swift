@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 
 /// Work split over `WorkerThreads`: `work(w)` runs worker w's part of the current region.
 protocol WorkerJob: AnyObject {
@@ -10,21 +12,27 @@ protocol WorkerJob: AnyObject {
 /// (`DispatchQueue.concurrentPerform`, and closures handed to threads, allocate on every call;
 /// a job object does not.)
 ///
+/// Between regions a helper spins (yielding) for up to `spinSeconds` before it sleeps, as
+/// OpenBLAS's own threads do: waking a sleeping thread on a busy 2-core machine can wait for the
+/// next scheduler tick (4 ms at HZ = 250), which cost more than the step itself.
+///
 /// Each helper thread flushes denormals to zero as the training thread does, so a chunk's
 /// bits do not depend on the thread that computes it.
 final class WorkerThreads {
     /// Threads in a region, the caller's included.
     let count: Int
     private let state: State
+    static let spinSeconds = 0.005
 
     /// What the helper threads share with the caller. The threads hold it, not the owner, so
     /// that the owner's end stops them.
     private final class State: @unchecked Sendable {
         let condition = NSCondition()
-        var generation = 0      // regions started
-        var pending = 0         // helpers still in the current region
+        let generation = Atomic<Int>(0)  // regions started
+        let pending = Atomic<Int>(0)     // helpers still in the current region
+        let stopping = Atomic<Bool>(false)
+        /// Set before a region starts and cleared after every helper is done (so read without a lock).
         var job: WorkerJob?
-        var stopping = false
     }
 
     init(count: Int) {
@@ -39,8 +47,8 @@ final class WorkerThreads {
     }
 
     deinit {
+        state.stopping.store(true, ordering: .releasing)
         state.condition.lock()
-        state.stopping = true
         state.condition.broadcast()
         state.condition.unlock()
     }
@@ -49,37 +57,40 @@ final class WorkerThreads {
     func run(_ job: WorkerJob) {
         guard count > 1 else { job.work(0); return }
         let s = state
-        s.condition.lock()
         s.job = job
-        s.pending = count - 1
-        s.generation += 1
+        s.pending.store(count - 1, ordering: .releasing)
+        s.generation.add(1, ordering: .releasing)
+        s.condition.lock()
         s.condition.broadcast()
         s.condition.unlock()
         job.work(0)
-        s.condition.lock()
-        while s.pending > 0 { s.condition.wait() }
+        while s.pending.load(ordering: .acquiring) > 0 { sched_yield() }
         s.job = nil
-        s.condition.unlock()
     }
 
-    /// The region's job for worker w. The job is set before the region starts and cleared after
-    /// every worker is done, so it is read without the lock.
+    /// The region's job for worker w.
     private static func work(_ s: State, _ w: Int) { s.job?.work(w) }
 
     private static func serve(_ s: State, worker w: Int) {
         Denormals.flushToZero()
         var seen = 0
         while true {
-            s.condition.lock()
-            while s.generation == seen && !s.stopping { s.condition.wait() }
-            guard !s.stopping else { s.condition.unlock(); return }
-            seen = s.generation
-            s.condition.unlock()
+            var spins = 0
+            var deadline: UInt64 = 0
+            while s.generation.load(ordering: .acquiring) == seen && !s.stopping.load(ordering: .acquiring) {
+                spins += 1
+                if spins & 255 != 0 { sched_yield(); continue }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if deadline == 0 { deadline = now + UInt64(spinSeconds * 1e9) }
+                guard now > deadline else { continue }
+                s.condition.lock()
+                while s.generation.load(ordering: .acquiring) == seen && !s.stopping.load(ordering: .acquiring) { s.condition.wait() }
+                s.condition.unlock()
+            }
+            if s.stopping.load(ordering: .acquiring) { return }
+            seen = s.generation.load(ordering: .acquiring)
             work(s, w)
-            s.condition.lock()
-            s.pending -= 1
-            if s.pending == 0 { s.condition.broadcast() }
-            s.condition.unlock()
+            s.pending.subtract(1, ordering: .releasing)
         }
     }
 }
