@@ -3,8 +3,9 @@
 ///
 /// Every rank knows the batch's positions (the sampler runs on every rank) and which rank
 /// holds each row (`DatasetShard.shardRange`), so all counts and offsets are computed
-/// locally, without a first exchange of sizes. A rank sends about m·d·4/P bytes per step
-/// (each row to the one rank that computes it); rows it holds for itself are copied directly.
+/// locally, without a first exchange of sizes. A rank receives the rows of its piece that
+/// others hold, on average (P−1)/P of its m/P rows (d·4 bytes each), and sends as many (each
+/// row to the one rank that computes it); rows it holds for itself are copied directly.
 ///
 /// Buffers are sized once; `fill` allocates nothing.
 public final class BatchExchange {
