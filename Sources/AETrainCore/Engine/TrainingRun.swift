@@ -224,7 +224,8 @@ public final class TrainingRun {
         switch kind {
         case .sparseAutoencoder:
             var options = plan.execution.stepOptions
-            options.overlap = plan.execution.overlap.enabled(comm)
+            options.overlap = !options.deterministic && plan.execution.overlap.enabled(comm)
+            options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
         case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)
         case .tiedLinear: return try TiedLinearModel(shard: shard, settings: settings, comm: comm)
