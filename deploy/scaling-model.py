@@ -54,7 +54,8 @@ def allreduce(nbytes, p, alpha, beta):
 
 def busiest(m, p, trials=4000, seed=1):
     """The expected rows of the busiest rank when each of m rows falls on a rank at random
-    (today's global sampler: each rank computes the rows of the batch in its shard)."""
+    (the global sampler before the balanced batch: each rank computed the rows of the batch in
+    its shard)."""
     rng = random.Random(seed)
     total = 0
     for _ in range(trials):
@@ -70,7 +71,7 @@ def main():
     print(f"compute(b) = {C0:.2f} ms + {C1:.4f} ms × b (fit to {COMPUTE_MS})")
     for name, (alpha, beta) in NETWORKS.items():
         print(f"\n{name}")
-        print("| P | rows per rank | compute | allreduce | strong: T(P) | speed-up | busiest rank today | weak: T(P) | weak efficiency |")
+        print("| P | rows per rank | compute | allreduce | strong: T(P) | speed-up | unbalanced | weak: T(P) | weak efficiency |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         t1 = compute(100)
         for p in ps:

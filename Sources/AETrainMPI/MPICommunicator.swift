@@ -20,6 +20,8 @@ public final class MPICommunicator: Communicator {
     private var progressFailure: CommunicationFailure?
     private let freeze = TestFreeze(ProcessInfo.processInfo.environment)
     private var collectiveCalls = 0  // for `freeze`
+    /// `exchange`'s counts and displacements as MPI takes them: 4 × size Int32, made once.
+    private var exchangeCounts: UnsafeMutablePointer<Int32>?
 
     /// The peer timeout until a command sets its own (its flags are parsed after MPI starts).
     public static let defaultPeerTimeout = 60.0
@@ -64,7 +66,10 @@ public final class MPICommunicator: Communicator {
         localSize = Int(ls)
     }
 
-    deinit { pending.deallocate() }
+    deinit {
+        pending.deallocate()
+        exchangeCounts?.deallocate()
+    }
 
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
         enterCollective()
@@ -145,6 +150,52 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `Communicator.sendReceive`: MPI_Sendrecv in pieces of at most 1 GiB (MPI counts are Int32).
+    public func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
+                            bytes receiveBytes: Int, peer: Int) throws {
+        enterCollective()
+        precondition(peer != rank && peer >= 0 && peer < size, "sendReceive: peer \(peer) of \(size) ranks from rank \(rank)")
+        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+        defer { aet_watchdog_disarm() }
+        let piece = 1 << 30
+        var done = 0
+        // Both partners step through max(sendBytes, receiveBytes) alike; a side with less has
+        // empty pieces at the end.
+        while done < max(sendBytes, receiveBytes) || done == 0 {
+            let s = max(0, min(piece, sendBytes - done)), r = max(0, min(piece, receiveBytes - done))
+            try check(MPI_Sendrecv(send + min(done, sendBytes), Int32(s), aet_char(), Int32(peer), 0,
+                                   receive + min(done, receiveBytes), Int32(r), aet_char(), Int32(peer), 0,
+                                   world, aet_status_ignore()), "MPI_Sendrecv")
+            done += piece
+        }
+    }
+
+    /// `Communicator.exchange`: MPI_Alltoallv of bytes; a rank's total must stay below 2 GiB.
+    public func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
+                         into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
+                         offsets receiveOffsets: UnsafePointer<Int>) throws {
+        enterCollective()
+        guard size > 1 else {
+            (receive + receiveOffsets[0]).copyMemory(from: send + sendOffsets[0], byteCount: sendCounts[0])
+            return
+        }
+        let n = size
+        let c = exchangeCounts ?? {
+            let c = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * n)
+            exchangeCounts = c
+            return c
+        }()
+        for q in 0..<n {
+            precondition(sendOffsets[q] + sendCounts[q] <= Int(Int32.max) && receiveOffsets[q] + receiveCounts[q] <= Int(Int32.max),
+                         "exchange: more than 2 GiB")
+            c[q] = Int32(sendCounts[q]); c[n + q] = Int32(sendOffsets[q])
+            c[2 * n + q] = Int32(receiveCounts[q]); c[3 * n + q] = Int32(receiveOffsets[q])
+        }
+        aet_watchdog_arm(Int32(AET_WAIT_GATHER))
+        defer { aet_watchdog_disarm() }
+        try check(MPI_Alltoallv(send, c, c + n, aet_char(), receive, c + 2 * n, c + 3 * n, aet_char(), world), "MPI_Alltoallv")
+    }
+
     /// Ends MPI cleanly; every rank must call it. Covered by the watchdog once started.
     public func finalize() throws {
         guard !finalized else { return }
@@ -217,7 +268,7 @@ public final class MPICommunicator: Communicator {
 
 /// Test-only: with AETRAIN_TEST_FREEZE_RANK=R and AETRAIN_TEST_FREEZE_AT=N in the environment,
 /// rank R stops itself with SIGSTOP on entering its N-th collective call (every allreduce,
-/// startAllreduce, broadcast, gather and barrier counts, from 1), so that tests can freeze a
+/// startAllreduce, broadcast, gather, exchange, sendReceive and barrier counts, from 1), so that tests can freeze a
 /// rank at a chosen point of any command and check that the job still ends.
 private struct TestFreeze {
     let rank: Int

@@ -35,6 +35,8 @@ struct Bench: JobCommand {
     @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
     @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes with a core to spare), always or never.")
     var overlap: OverlapMode = .auto
+    @Flag(help: "Time the deterministic step (the same bits on 1, 2 and 4 ranks; see train --deterministic).")
+    var deterministic = false
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
     var allreduce = false
     @Option(help: "Write the timed steps' timeline, every rank's spans, to this file as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).")
@@ -56,6 +58,7 @@ struct Bench: JobCommand {
         if trace != nil, sparsity || allreduce { throw ValidationError("--trace records the step benchmark; it does not combine with --sparsity or --allreduce") }
         if trace?.isEmpty == true { throw ValidationError("--trace is empty; give a file") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+        if deterministic, overlap == .always { throw ValidationError("--overlap always does not combine with --deterministic") }
     }
 
     func run(comm: MPICommunicator) throws {
@@ -77,6 +80,7 @@ struct Bench: JobCommand {
         plan.kernels = kernels
         plan.overlap = overlap
         plan.trace = trace
+        plan.deterministic = deterministic
         guard let report = try Benchmark.run(plan, comm: comm) else { return }  // ranks > 0
         if json {
             print(try report.json())

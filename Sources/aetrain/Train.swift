@@ -54,6 +54,8 @@ struct Train: JobCommand {
     var sparseBelow: Double = StepOptions().sparseBelow
     @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes and each has a core to spare), always or never.")
     var overlap: OverlapMode = .auto
+    @Flag(help: "Sparse autoencoder: the same bits on 1, 2 and 4 ranks (fixed chunks of the batch, single-threaded products, sums in a fixed order); see the README for its cost.")
+    var deterministic = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.")
     var quiet = false
@@ -92,7 +94,7 @@ struct Train: JobCommand {
         plan.output.progress = progress
         plan.output.commandLine = CommandLine.arguments
         plan.execution.threadsPerRank = threads
-        plan.execution.stepOptions = StepOptions(kernels: kernels, sparseBelow: sparseBelow)
+        plan.execution.stepOptions = StepOptions(kernels: kernels, sparseBelow: sparseBelow, deterministic: deterministic)
         plan.execution.overlap = overlap
         plan.execution.peerTimeout = job.peerTimeout
         plan.testHooks.perturbRank = debugPerturbRank

@@ -5,14 +5,14 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false, deterministic: Bool = false) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: SingleProcess())
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
-        let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels))
+        let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels, deterministic: deterministic, threads: blasThreads))
         let trace = traced ? try TraceRecorder(maxSteps: 200, otherSpans: 0, comm: SingleProcess()) : nil
         if let trace { model.record(into: trace) }
         for i in 0..<5 { trace?.beginStep(i); _ = try model.iterate(i, stop: false); trace?.endStep() }  // OpenBLAS sets up its buffers
@@ -36,6 +36,16 @@ final class AllocationTests: XCTestCase {
     /// Recording a timeline (`--trace`) adds no allocation: its buffer is made up front.
     func testTracedStepsAllocateNothing() throws {
         XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 1, traced: true), 0)
+    }
+
+    /// The deterministic step (4 chunks, fixed-order sums) allocates nothing either, with its
+    /// chunks on one thread or on two (single-threaded products, so OpenBLAS allocates nothing).
+    func testDeterministicStepsAllocateNothing() throws {
+        for threads in [1, 2] {
+            XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: threads, deterministic: true), 0, "\(threads) thread(s)")
+            XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: threads, kernels: .sparse, deterministic: true), 0,
+                           "sparse kernels, \(threads) thread(s)")
+        }
     }
 
     /// With several BLAS threads, Debian's OpenBLAS 0.3.21 mallocs one job array per threaded

@@ -26,7 +26,8 @@ final class BenchmarkTests: XCTestCase {
         let o = try object(report)
         XCTAssertEqual(Set(o.keys), ["batch_size", "hidden", "ms_per_step", "gemm_floor_ms", "ratio", "optimizer_ms",
                                      "exposed_communication_ms", "ranks", "threads_per_rank", "examples", "d", "lambda",
-                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average", "overlap"])
+                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average", "deterministic", "overlap"])
+        XCTAssertEqual(o["deterministic"] as? Bool, false)
         XCTAssertEqual(o["overlap"] as? Bool, false, "one process: auto does not overlap")
         XCTAssertEqual(o["d"] as? Int, 100)
         XCTAssertEqual(o["hidden"] as? Int, 16)
@@ -34,6 +35,16 @@ final class BenchmarkTests: XCTestCase {
         let text = try XCTUnwrap(report).text()
         XCTAssertEqual(text.count, 6)
         XCTAssertTrue(text[0].hasPrefix("aetrain bench: 200 examples of 10x10 (d = 100"), text[0])
+    }
+
+    /// `--deterministic` times the deterministic step and says so.
+    func testDeterministicStepReport() throws {
+        var plan = smallPlan()
+        plan.deterministic = true
+        let report = try Benchmark.run(plan, comm: SingleProcess())
+        XCTAssertEqual(try object(report)["deterministic"] as? Bool, true)
+        let text = try XCTUnwrap(report).text()
+        XCTAssertTrue(text[0].contains("deterministic step"), text[0])
     }
 
     func testSparsityReport() throws {

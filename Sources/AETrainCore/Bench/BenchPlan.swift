@@ -32,6 +32,8 @@ public struct BenchPlan: Equatable, Sendable {
     public var overlap: OverlapMode = .auto
     /// A Chrome trace-event file of the timed steps, every rank's (`TraceRecorder`); nil: none.
     public var trace: String?
+    /// The deterministic step (`StepOptions.deterministic`).
+    public var deterministic = false
 
     public init() {}
 

@@ -87,12 +87,14 @@ public struct StepReport: BenchReport {
     public var secondsToFirstStep: Double
     /// The 1-minute load average when the benchmark started and when it ended.
     public var loadAverage: [Double] = []
+    /// The deterministic step was timed (`StepOptions.deterministic`).
+    public var deterministic = false
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
     enum CodingKeys: String, CodingKey {
         case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps, overlap
-        case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results
+        case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results, deterministic
         case loadAverage = "load_average"
     }
 
@@ -110,12 +112,14 @@ public struct StepReport: BenchReport {
         try c.encode(peakRSSMB.map { rounded($0, 1) }, forKey: .peakRSS)
         try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
         try c.encode(loadAverage.map { rounded($0, 2) }, forKey: .loadAverage)
+        try c.encode(deterministic, forKey: .deterministic)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
     public func text() -> [String] {
         var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
+                     + (deterministic ? "deterministic step, " : "")
                      + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", overlap \(overlap ? "on" : "off")" : "")
                      + "; medians of 10 blocks of \(stepsPerBlock) steps"]
         let alone = shapes.contains { $0.singleProcessMs != nil }

@@ -13,7 +13,9 @@ public enum StepBenchmark {
     /// (their h replaces the plan's).
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
-        let options = StepOptions(kernels: plan.kernels, overlap: try plan.overlap.resolve(comm))
+        let overlap = try plan.overlap.resolve(comm)  // collective: every rank, whatever the plan
+        let options = StepOptions(kernels: plan.kernels, overlap: !plan.deterministic && overlap,
+                                  deterministic: plan.deterministic, threads: threadsPerRank)
         var shapes: [StepReport.Shape] = []
         var startup = 0.0
         let loadBefore = ProcessStatistics.loadAverage()
@@ -58,11 +60,13 @@ public enum StepBenchmark {
         if let trace, let path = plan.trace { try TraceFile.write(trace, to: URL(fileURLWithPath: path), comm: comm) }
         let rss = try ProcessStatistics.peakRSSPerRank(comm)
         guard comm.isRoot else { return nil }
-        return StepReport(ranks: comm.size, threadsPerRank: threadsPerRank, cores: ProcessStatistics.cores,
+        var report = StepReport(ranks: comm.size, threadsPerRank: threadsPerRank, cores: ProcessStatistics.cores,
                           examples: shard.info.examples, dimensions: shard.info.dimensions, imageShape: shard.info.imageShape, source: shard.info.source,
                           lambda: plan.lambda, steps: plan.steps, stepsPerBlock: plan.stepsPerBlock,
                           initDirectory: plan.initDirectory, kernels: plan.kernels, overlap: options.overlap, shapes: shapes,
                           peakRSSKiB: rss, secondsToFirstStep: startup,
                           loadAverage: [loadBefore, ProcessStatistics.loadAverage()])
+        report.deterministic = plan.deterministic
+        return report
     }
 }

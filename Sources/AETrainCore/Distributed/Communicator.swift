@@ -41,6 +41,17 @@ public protocol Communicator: AnyObject {
     /// watchdog allows `extraSeconds` beyond its timeout: the time the others are known to
     /// spend working before they arrive.
     func idleBarrier(allowing extraSeconds: Double) throws
+    /// Sends `sendBytes` bytes at `send` to rank `peer` and receives `receiveBytes` bytes from
+    /// it into `receive`, at once (MPI_Sendrecv): a pairwise exchange, called by both partners
+    /// only (not collective). `peer` is never this rank.
+    func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
+                     bytes receiveBytes: Int, peer: Int) throws
+    /// Personalized all-to-all (MPI_Alltoallv): rank q receives `sendCounts[q]` bytes from
+    /// `send + sendOffsets[q]`, and this rank receives `receiveCounts[s]` bytes from rank s at
+    /// `receive + receiveOffsets[s]`. Each of the four arrays holds `size` entries.
+    func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
+                  into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
+                  offsets receiveOffsets: UnsafePointer<Int>) throws
 }
 
 /// One process alone: every collective is the identity.
@@ -59,6 +70,16 @@ public final class SingleProcess: Communicator {
         if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
     }
     public func idleBarrier(allowing extraSeconds: Double) throws {}
+    public func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
+                            bytes receiveBytes: Int, peer: Int) throws {
+        preconditionFailure("sendReceive: one process has no peer")
+    }
+    public func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
+                         into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
+                         offsets receiveOffsets: UnsafePointer<Int>) throws {
+        precondition(sendCounts[0] == receiveCounts[0], "exchange: one process sends what it receives")
+        (receive + receiveOffsets[0]).copyMemory(from: send + sendOffsets[0], byteCount: sendCounts[0])
+    }
 }
 
 /// How many non-blocking reductions a communicator holds at once (the step uses 3).

@@ -40,4 +40,15 @@ public final class TimedCommunicator: Communicator {
     public func idleBarrier(allowing extraSeconds: Double) throws {
         try timed { try inner.idleBarrier(allowing: extraSeconds) }
     }
+    public func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
+                            bytes receiveBytes: Int, peer: Int) throws {
+        try timed { try inner.sendReceive(send, bytes: sendBytes, into: receive, bytes: receiveBytes, peer: peer) }
+    }
+    public func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
+                         into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
+                         offsets receiveOffsets: UnsafePointer<Int>) throws {
+        try timed {
+            try inner.exchange(send, counts: sendCounts, offsets: sendOffsets, into: receive, counts: receiveCounts, offsets: receiveOffsets)
+        }
+    }
 }

@@ -37,6 +37,8 @@ public struct RunConfig: Codable {
         public var sparseBelow: Double?
         public var overlap: String?
         public var overlapEnabled: Bool?
+        /// The deterministic step (`--deterministic`): the same bits on 1, 2 and 4 ranks.
+        public var deterministic: Bool?
         public var peerTimeoutSeconds: Double
     }
 
@@ -55,7 +57,9 @@ extension RunConfig.Execution {
     init(_ e: ExecutionOptions, kind: ModelKind, overlapEnabled: Bool) {
         let autoencoder = kind == .sparseAutoencoder
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
-                  overlap: autoencoder ? e.overlap.rawValue : nil, overlapEnabled: autoencoder ? overlapEnabled : nil,
+                  overlap: autoencoder ? e.overlap.rawValue : nil,
+                  overlapEnabled: autoencoder ? !e.stepOptions.deterministic && overlapEnabled : nil,
+                  deterministic: autoencoder ? e.stepOptions.deterministic : nil,
                   peerTimeoutSeconds: e.peerTimeout)
     }
 }

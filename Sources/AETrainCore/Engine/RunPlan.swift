@@ -27,6 +27,9 @@ public struct RunPlan {
         if let t = execution.threadsPerRank, t <= 0 { throw UserError("⟨threads⟩ must be positive, got \(t)") }
         let below = execution.stepOptions.sparseBelow
         if !(below >= 0 && below <= 1) { throw UserError("⟨sparse-below⟩ must be in [0, 1], got \(below)") }
+        if execution.stepOptions.deterministic, execution.overlap == .always {
+            throw UserError("⟨overlap⟩ always does not combine with ⟨deterministic⟩: its fixed-order sums are blocking")
+        }
         if let shape = data.imageShape, ImageShape(parsing: shape) == nil {
             throw UserError("⟨image-shape⟩ must be HxW with positive integers, e.g. 37x28; got '\(shape)'")
         }

@@ -227,7 +227,8 @@ public final class TrainingRun {
         switch kind {
         case .sparseAutoencoder:
             var options = plan.execution.stepOptions
-            options.overlap = overlap
+            options.overlap = !options.deterministic && overlap
+            options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
         case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)
         case .tiedLinear: return try TiedLinearModel(shard: shard, settings: settings, comm: comm)

@@ -22,13 +22,17 @@
 ///       regularizer                2ηW into dW, ‖W‖²
 ///       Adam
 ///
+/// With `--deterministic`, the chunks' backward products run on worker threads and are one
+/// span, "chunks backward" (decoder and encoder backward of every chunk and their fixed-order
+/// sum), in place of the decoder forward, decoder backward and encoder backward spans.
+///
 /// and, between steps in `train`, "log line" and "checkpoint".
 public enum TraceSpan: UInt8, CaseIterable, Sendable {
     case step, batch
     case encoderForward, encoderProduct, columnSumsAllreduce, entropy
     case decoderForward, decoderProduct, decoderBackward, decoderBackwardProduct
     case startAllreduce, encoderBackward, encoderBackwardProduct, progress, encoderWeightProduct
-    case gradientAllreduce, finishAllreduces, regularizer, adam
+    case chunksBackward, gradientAllreduce, finishAllreduces, regularizer, adam
     case logLine, checkpoint
 
     public var name: String {
@@ -48,6 +52,7 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
         case .encoderBackwardProduct: "G Wᵀ"
         case .progress: "progress"
         case .encoderWeightProduct: "Xᵀ G_P"
+        case .chunksBackward: "chunks backward"
         case .gradientAllreduce: "allreduce gradient"
         case .finishAllreduces: "finish allreduces"
         case .regularizer: "regularizer"

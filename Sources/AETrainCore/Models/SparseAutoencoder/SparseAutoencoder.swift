@@ -1,8 +1,8 @@
 import Foundation
 
-/// The sheet's Exercise 3, data-parallel: every rank samples the same global batch, computes
-/// the part of it it holds (`DistributedStep`), and applies the same Adam step to the same
-/// parameters.
+/// The sheet's Exercise 3, data-parallel: every rank samples the same global batch, receives
+/// the rows of its equal piece of it (`BatchCut`, `BatchExchange`), computes that piece
+/// (`DistributedStep`), and applies the same Adam step to the same parameters.
 public final class SparseAutoencoder: AdamTrainedModel {
     public static let kind = ModelKind.sparseAutoencoder
     public let shard: DatasetShard
@@ -18,9 +18,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
     }
 
     public var sampler: GlobalBatchSampler
+    /// Brings this rank the rows of its piece of each batch.
+    public let exchange: BatchExchange
     private let scratch: Arena
     private let indices: UnsafeMutablePointer<Int32>   // (m) global batch
-    private let batch: UnsafeMutablePointer<Float>     // (m, d) this rank's rows of it
+    private let batch: UnsafeMutablePointer<Float>     // this rank's piece of it, chunk by chunk (BatchCut.slotStride apart)
     // Held-out evaluation, up to m examples at a time:
     private let evalZ: UnsafeMutablePointer<Float>       // (m, h)
     private let evalResidual: UnsafeMutablePointer<Float> // (m, d)
@@ -45,6 +47,9 @@ public final class SparseAutoencoder: AdamTrainedModel {
         need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
         need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
         need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
+        need.add(Float.self, m, d)                                                             // the exchange's rows
+        let cut = BatchCut(batchSize: m, ranks: comm.size, rank: comm.rank, fixedOrder: options.deterministic)
+        need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
         try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
         try shape.checkCounts()
         _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
@@ -59,28 +64,29 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let scale = 1 / Double(shape.d).squareRoot()
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
-        // Every rank can hold every row of a batch (with one rank, or an unlucky draw).
-        gradient = DistributedStep(store: store, maxRows: m, settings: settings.objective, comm: comm, options: options)
+        gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options)
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
+        exchange = BatchExchange(cut: cut, shard: shard, comm: comm)
         var size = Arena.Size()
         size.add(Int32.self, m)
-        size.add(Float.self, m * shape.d)
+        size.add(Float.self, max(m * shape.d, exchange.batchElements))
         size.add(Float.self, m * shape.h); size.add(Float.self, m * shape.d); size.add(Float.self, shape.h)
         scratch = Arena(size)
         indices = scratch.take(Int32.self, m)
-        batch = scratch.take(Float.self, m * shape.d)
+        batch = scratch.take(Float.self, max(m * shape.d, exchange.batchElements))
         evalZ = scratch.take(Float.self, m * shape.h)
         evalResidual = scratch.take(Float.self, m * shape.d)
         evalColumnSums = scratch.take(Float.self, shape.h)
     }
 
-    /// Draws `iteration`'s global batch, copies this rank's rows of it, and evaluates the
-    /// objective and its gradient (all ranks). Does not update the parameters.
+    /// Draws `iteration`'s global batch, brings this rank the rows of its piece, and evaluates
+    /// the objective and its gradient (all ranks). Does not update the parameters.
     public func evaluate(stop: Bool = false) throws -> ObjectiveTerms {
         gradient.trace?.begin(.batch)
-        let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
+        sampler.next(into: indices)
+        try exchange.fill(indices: indices, into: batch)
         gradient.trace?.end()
-        return try gradient.lossAndGradient(x: batch, mr: mr, m: settings.batchSize, stop: stop)
+        return try gradient.lossAndGradient(batch: batch, stop: stop)
     }
 
     /// Applies Adam with the gradient from `evaluate`.
@@ -115,13 +121,23 @@ public final class SparseAutoencoder: AdamTrainedModel {
         optimizerNanoseconds = 0
     }
 
-    /// Z = relu(X V + b) of this rank's examples `rows`.
+    /// Z = relu(X V + b) of this rank's examples `rows` (a few: the activations file). One
+    /// row per product, on one thread: a row's bits then depend neither on which rank holds
+    /// it nor on how many rows and threads share the product (OpenBLAS's do).
     public func codes(ofRows rows: Range<Int>) -> [Float] {
-        let h = settings.hidden
+        let h = settings.hidden, d = shard.d
         var z = [Float](repeating: 0, count: rows.count * h)
         var sums = [Float](repeating: 0, count: h)
-        shard.withRows(rows) { x in
-            Objective.encoderForward(z: &z, columnSums: &sums, x: x, V: store.V, b: store.b, mr: rows.count, d: shard.d, h: h)
+        let threads = BLASThreads.current
+        BLASThreads.set(1)
+        defer { BLASThreads.set(threads) }
+        z.withUnsafeMutableBufferPointer { z in
+            guard let base = z.baseAddress else { return }  // no rows
+            for (i, row) in rows.enumerated() {
+                shard.withRows(row..<(row + 1)) { x in
+                    Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
+                }
+            }
         }
         return z
     }

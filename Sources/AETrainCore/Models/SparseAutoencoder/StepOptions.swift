@@ -18,8 +18,15 @@ public struct StepOptions: Equatable, Sendable {
     /// Start the allreduce of the decoder's gradient before the encoder's is computed
     /// (non-blocking); otherwise one blocking allreduce of the whole buffer at the end.
     public var overlap = false
-    public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false) {
+    /// Fixed chunks, single-threaded products and fixed-order sums: the same bits on 1, 2 and
+    /// 4 ranks (`BatchCut`, `DistributedStep`). No overlap.
+    public var deterministic = false
+    /// Deterministic: chunks computed at once, each on one thread (the rank's BLAS threads).
+    public var threads = 1
+    public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false,
+                deterministic: Bool = false, threads: Int = 1) {
         self.kernels = kernels; self.sparseBelow = sparseBelow; self.overlap = overlap
+        self.deterministic = deterministic; self.threads = threads
     }
 }
 

@@ -1,0 +1,28 @@
+/// The step's working buffers for one chunk of the batch (`BatchCut`), taken from the step's
+/// arena: each starts on a 64-byte boundary, so a chunk is computed the same way in whichever
+/// process and slot it lands.
+final class ChunkScratch<T: BLASScalar> {
+    let z: UnsafeMutablePointer<T>            // (rows, h) P, then Z
+    let g: UnsafeMutablePointer<T>            // (rows, d) G
+    let gz: UnsafeMutablePointer<T>           // (rows, h) dense path: G_Z, G_P
+    let active: ActiveUnits<T>                // sparse path: Z's nonzeros
+    /// This chunk's partial gradient, laid out as `ParameterStore.grads` (reducedCount):
+    /// the first local chunk's is the store's own.
+    let partial: UnsafeMutablePointer<T>
+
+    /// Adds the buffers of `init` to `size`; `ownPartial`: false for the chunk that writes
+    /// into the store's gradient.
+    static func reserve(_ size: inout Arena.Size, rows: Int, shape: ModelShape, capacity: Int, reducedCount: Int, ownPartial: Bool) {
+        size.add(T.self, rows * shape.h); size.add(T.self, rows * shape.d); size.add(T.self, rows * shape.h)
+        ActiveUnits<T>.reserve(&size, maxRows: rows, capacity: capacity)
+        if ownPartial { size.add(T.self, reducedCount) }
+    }
+
+    init(rows: Int, shape: ModelShape, capacity: Int, arena: Arena, partial store: UnsafeMutablePointer<T>?, reducedCount: Int) {
+        z = arena.take(T.self, rows * shape.h)
+        g = arena.take(T.self, rows * shape.d)
+        gz = arena.take(T.self, rows * shape.h)
+        active = ActiveUnits(maxRows: rows, capacity: capacity, arena: arena)
+        partial = store ?? arena.take(T.self, reducedCount)
+    }
+}
