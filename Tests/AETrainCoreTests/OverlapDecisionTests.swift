@@ -60,4 +60,9 @@ private final class Ranks: Communicator {
     func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws { fatalError("unused") }
     func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws { fatalError("unused") }
     func idleBarrier(allowing extraSeconds: Double) throws {}
+    func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
+                     bytes receiveBytes: Int, peer: Int) throws { fatalError("unused") }
+    func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
+                  into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
+                  offsets receiveOffsets: UnsafePointer<Int>) throws { fatalError("unused") }
 }
