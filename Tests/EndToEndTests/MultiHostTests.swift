@@ -54,6 +54,23 @@ final class MultiHostTests: XCTestCase {
         XCTAssertLessThan(try Harness.relativeDifference(alone, hosts), 0.02)
     }
 
+    /// `--deterministic` across hosts: 2 hosts × 1 rank and 2 hosts × 2 ranks write the same
+    /// bytes as one process after 1000 steps of the sheet's sparse model on the embedded faces
+    /// (DeterminismTests' check, launched over TCP on the namespace cluster).
+    func testDeterministicRunsAcrossHostsMatchOneProcess() throws {
+        let launch: Launcher = { ranks, arguments in
+            ranks == 1 ? try Harness.aetrain(arguments, timeout: 600)
+                       : try self.cluster(["mpirun", "-n", "\(ranks)", "--map-by", "node", Harness.aetrain] + arguments, timeout: 600)
+        }
+        let arguments = ["--lambda", "1", "--iterations", "1000", "--log-every", "100", "--seed", "3"]
+        let whole = try BitIdentity.assertRankCountsAgree([1, 2, 4], arguments, in: dir, launch: launch)
+        let hosts = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("ranks2/config.json"))) as? [String: Any]
+        XCTAssertEqual(hosts?["ranks"] as? Int, 2)
+        try BitIdentity.assertResumeAcrossRankCounts(stopRanks: 4, at: 500, resumeRanks: [2], total: 1000,
+                                                     ["--lambda", "1", "--log-every", "100", "--seed", "3"],
+                                                     matching: whole, in: dir, launch: launch)
+    }
+
     /// `--overlap auto` across 2 hosts × 1 rank: on only where the host has a core to spare.
     /// With the machine's cores split between the hosts (1 each here) it stays off; with every
     /// core shared by both hosts (AET_NETNS_CORES=shared), each rank sees a spare core.
