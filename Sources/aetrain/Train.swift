@@ -50,7 +50,7 @@ struct Train: JobCommand {
     var threads: Int?
     @Option(help: "Sparse autoencoder: kernels for the decoder and the backward pass: auto (sparse when few activations are nonzero), dense or sparse.")
     var kernels: KernelChoice = .auto
-    @Option(help: "With --kernels auto: take the sparse kernels when at most this fraction of a rank's activations is nonzero.")
+    @Option(help: "With --kernels auto: take the sparse kernels when at most this fraction of the batch's activations is nonzero.")
     var sparseBelow: Double = StepOptions().sparseBelow
     @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes and each has a core to spare), always or never.")
     var overlap: OverlapMode = .auto

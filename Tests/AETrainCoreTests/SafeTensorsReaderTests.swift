@@ -24,6 +24,9 @@ final class SafeTensorsReaderTests: XCTestCase {
         let b = h.tensor(named: "b")
         XCTAssertEqual(b?.dtype, "F16"); XCTAssertEqual(b?.shape, [2, 3]); XCTAssertEqual(b?.begin, 24); XCTAssertEqual(b?.end, 36)
         XCTAssertEqual(try parse("{}").tensors.count, 0)
+        // Metadata maps any strings to strings, a "dtype" key among them (as PyTorch writers do).
+        let m = try parse(#"{"__metadata__":{"dtype":"bfloat16","format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
+        XCTAssertEqual(m.tensors.map(\.name), ["a"])
     }
 
     func testHostileHeaders() {

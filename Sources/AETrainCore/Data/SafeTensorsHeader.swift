@@ -92,7 +92,8 @@ public struct SafeTensorsHeader: Equatable, Sendable {
         return SafeTensorsHeader(tensors: tensors, dataStart: dataStart)
     }
 
-    /// One entry of the header: a tensor, or `__metadata__` (strings to strings).
+    /// One entry of the header: `__metadata__` (strings to strings, whatever its keys, a
+    /// "dtype" among them), or a tensor.
     enum Field: Decodable {
         case tensor(dtype: String, shape: [Int], offsets: [Int])
         case metadata([String: String])
@@ -100,11 +101,13 @@ public struct SafeTensorsHeader: Equatable, Sendable {
         enum Keys: String, CodingKey { case dtype, shape, data_offsets }
 
         init(from decoder: Decoder) throws {
-            if let c = try? decoder.container(keyedBy: Keys.self), c.contains(.dtype) {
+            if decoder.codingPath.last?.stringValue == "__metadata__" {
+                self = .metadata(try decoder.singleValueContainer().decode([String: String].self))
+            } else if let c = try? decoder.container(keyedBy: Keys.self), c.contains(.dtype) {
                 self = .tensor(dtype: try c.decode(String.self, forKey: .dtype), shape: try c.decode([Int].self, forKey: .shape),
                                offsets: try c.decode([Int].self, forKey: .data_offsets))
             } else {
-                self = .metadata(try decoder.singleValueContainer().decode([String: String].self))
+                self = .metadata([:])  // not a tensor, under another name than __metadata__: refused by `parse`
             }
         }
     }

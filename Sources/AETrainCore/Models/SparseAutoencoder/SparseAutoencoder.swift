@@ -53,6 +53,10 @@ public final class SparseAutoencoder: AdamTrainedModel {
         try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
         try shape.checkCounts()
         _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
+        // The batch's rows travel in one MPI_Alltoallv, whose byte counts and offsets are 32-bit.
+        guard m * d <= Int(Int32.max) / MemoryLayout<Float>.stride else {
+            throw UserError("⟨batch-size⟩ \(m) with d = \(d): the batch's rows are \(m * d * MemoryLayout<Float>.stride) bytes, beyond the 2 GiB one exchange between ranks carries; use a smaller batch")
+        }
         _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
         store = ParameterStore(layout: ParameterLayout(shape))
         if let initial {

@@ -1,7 +1,7 @@
 /// Which kernels run the decoder and the backward pass.
 public enum KernelChoice: String, CaseIterable, Sendable {
-    /// Per step and per rank: sparse when the fraction of this rank's activations that are
-    /// nonzero is at most `StepOptions.sparseBelow`, dense otherwise.
+    /// Per step, the same on every rank: sparse when the fraction of the whole batch's
+    /// activations that are nonzero is at most `StepOptions.sparseBelow`, dense otherwise.
     case auto
     /// Always the five dense products (`Objective.swift`).
     case dense
