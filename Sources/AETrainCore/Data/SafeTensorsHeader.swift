@@ -69,7 +69,6 @@ public struct SafeTensorsHeader: Equatable, Sendable {
                 guard name == "__metadata__" else { throw fail("entry \"\(name)\" is not a tensor (dtype, shape, data_offsets)") }
                 continue
             }
-            guard name != "__metadata__" else { throw fail("\"__metadata__\" must map strings to strings") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor \"\(name)\" has a negative dimension in \(shape)") }
             guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw fail("tensor \"\(name)\": data_offsets \(offsets) are not [begin, end] with 0 ≤ begin ≤ end")
