@@ -22,6 +22,8 @@ public final class MPICommunicator: Communicator {
     private var collectiveCalls = 0  // for `freeze`
     /// `exchange`'s counts and displacements as MPI takes them: 4 × size Int32, made once.
     private var exchangeCounts: UnsafeMutablePointer<Int32>?
+    /// Shared-memory windows (`sharedSegment`), in the order every rank made them.
+    private var windows: [SharedWindow] = []
 
     /// The peer timeout until a command sets its own (its flags are parsed after MPI starts).
     public static let defaultPeerTimeout = 60.0
@@ -196,12 +198,82 @@ public final class MPICommunicator: Communicator {
         try check(MPI_Alltoallv(send, c, c + n, aet_char(), receive, c + 2 * n, c + 3 * n, aet_char(), world), "MPI_Alltoallv")
     }
 
+    /// `Communicator.sharedSegment`: an MPI-3 shared-memory window (`MPI_Win_allocate_shared`,
+    /// all of it in rank 0's part, every rank mapping it), under one passive epoch for its life.
+    /// Windows are freed by `finalize` only: MPI_Win_free is collective, and the last user of a
+    /// segment may let go of it at different points on different ranks. A window every rank has
+    /// released is handed out again (one agreement per window, at set-up). Nil on every rank
+    /// when the file system that backs the windows lacks room for it (a container's /dev/shm is
+    /// often 64 MB): the caller then keeps its memory to itself.
+    public func sharedSegment(bytes: Int) throws -> SharedSegment? {
+        guard size > 1, localSize == size, bytes > 0 else { return nil }
+        for window in windows {
+            let free: UInt64 = window.leased || window.bytes < bytes ? 0 : 1
+            if try allreduce(free, op: .min) == 1 { return try lease(window) }
+        }
+        let room: UInt64 = Self.backingRoom() >= bytes + (16 << 20) ? 1 : 0
+        guard try allreduce(room, op: .min) == 1 else { return nil }
+        enterCollective()
+        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+        var address: UnsafeMutableRawPointer?
+        var handle: MPI_Win? = aet_win_null()
+        // Rank 0 holds the whole segment (64 bytes more, for alignment); the others map it.
+        try check(MPI_Win_allocate_shared(MPI_Aint(rank == 0 ? bytes + 64 : 0), 1, aet_info_null(), world, &address, &handle),
+                  "MPI_Win_allocate_shared")
+        var mapped: MPI_Aint = 0, unit: Int32 = 0
+        try check(MPI_Win_shared_query(handle, 0, &mapped, &unit, &address), "MPI_Win_shared_query")
+        try check(MPI_Win_lock_all(MPI_MODE_NOCHECK, handle), "MPI_Win_lock_all")
+        aet_watchdog_disarm()
+        guard let address, Int(mapped) >= bytes + 64 else {
+            throw CommunicationFailure(call: "MPI_Win_shared_query", rank: rank, reason: "the shared segment is smaller than requested")
+        }
+        // Every rank maps the segment at its own address, but at the same offset in a page.
+        let aligned = address + (64 - Int(bitPattern: address) % 64) % 64
+        let window = SharedWindow(handle: handle, base: aligned, bytes: bytes, owner: self)
+        windows.append(window)
+        return try lease(window)
+    }
+
+    /// Free bytes where Open MPI puts shared windows' backing files (`osc_sm_backing_directory`,
+    /// /dev/shm unless set in the environment); 0 if it cannot be read.
+    private static func backingRoom() -> Int {
+        let directory = ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
+        var fs = statvfs()
+        guard statvfs(directory, &fs) == 0 else { return 0 }
+        return Int(fs.f_bavail) * Int(fs.f_frsize)
+    }
+
+    /// Hands `window` out, zero-filled by rank 0 before any rank sees it.
+    private func lease(_ window: SharedWindow) throws -> SharedSegment {
+        if rank == 0 { window.base.initializeMemory(as: UInt8.self, repeating: 0, count: window.bytes) }
+        window.leased = true
+        let lease = SegmentLease(window)
+        try lease.synchronize()
+        return lease
+    }
+
+    /// `SharedSegment.synchronize`: MPI's shared-memory model (MPI 4.0, §12.7): a fence, a
+    /// barrier, a fence.
+    fileprivate func synchronize(_ window: SharedWindow) throws {
+        enterCollective()
+        aet_watchdog_arm(Int32(AET_WAIT_BARRIER))
+        defer { aet_watchdog_disarm() }
+        try check(MPI_Win_sync(window.handle), "MPI_Win_sync")
+        try check(MPI_Barrier(world), "MPI_Barrier")
+        try check(MPI_Win_sync(window.handle), "MPI_Win_sync")
+    }
+
     /// Ends MPI cleanly; every rank must call it. Covered by the watchdog once started.
     public func finalize() throws {
         guard !finalized else { return }
         finalized = true
         aet_watchdog_arm(Int32(AET_WAIT_FINALIZE))
         defer { aet_watchdog_disarm() }
+        for window in windows {
+            try check(MPI_Win_unlock_all(window.handle), "MPI_Win_unlock_all")
+            try check(MPI_Win_free(&window.handle), "MPI_Win_free")
+        }
+        windows = []
         try check(MPI_Finalize(), "MPI_Finalize")
     }
 
@@ -280,4 +352,27 @@ private struct TestFreeze {
         rank = r
         call = n
     }
+}
+
+/// One MPI shared-memory window of `bytes` usable bytes at `base`.
+private final class SharedWindow {
+    var handle: MPI_Win?
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+    unowned let owner: MPICommunicator
+    /// Some user on this rank still holds it.
+    var leased = false
+
+    init(handle: MPI_Win?, base: UnsafeMutableRawPointer, bytes: Int, owner: MPICommunicator) {
+        self.handle = handle; self.base = base; self.bytes = bytes; self.owner = owner
+    }
+}
+
+/// A user's hold on a window: released (on this rank) when the user lets go of it.
+private final class SegmentLease: SharedSegment {
+    let window: SharedWindow
+    init(_ window: SharedWindow) { self.window = window }
+    deinit { window.leased = false }
+    var base: UnsafeMutableRawPointer { window.base }
+    func synchronize() throws { try window.owner.synchronize(window) }
 }

@@ -97,3 +97,24 @@ double aet_regularizer_f32(float *dW, const float *W, float two_eta, size_t n) {
 double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n) {
     AET_DISPATCH_RETURN(regularizer_f64, (dW, W, two_eta, n))
 }
+
+// ‖W‖² alone, in the regularizer's lanes (the same bits as its return value): the shared-memory
+// step adds 2ηW per rank over its own part of dW, but reports reg over all of W.
+#define AET_SQUARED_NORM_BODY(T)                                                           \
+    {                                                                                      \
+        double lane[16] = {0};                                                             \
+        size_t i = 0;                                                                      \
+        for (; i + 16 <= n; i += 16) {                                                     \
+            for (size_t l = 0; l < 16; l++) lane[l] += (double)W[i + l] * (double)W[i + l]; \
+        }                                                                                  \
+        for (size_t l = 0; i < n; i++, l++) lane[l] += (double)W[i] * (double)W[i];        \
+        double sum = 0;                                                                    \
+        for (size_t l = 0; l < 16; l++) sum += lane[l];                                    \
+        return sum;                                                                        \
+    }
+
+AET_MULTIVERSION(static double, squared_norm_f32, (const float *restrict W, size_t n), AET_SQUARED_NORM_BODY(float))
+AET_MULTIVERSION(static double, squared_norm_f64, (const double *restrict W, size_t n), AET_SQUARED_NORM_BODY(double))
+
+double aet_squared_norm_f32(const float *W, size_t n) { AET_DISPATCH_RETURN(squared_norm_f32, (W, n)) }
+double aet_squared_norm_f64(const double *W, size_t n) { AET_DISPATCH_RETURN(squared_norm_f64, (W, n)) }

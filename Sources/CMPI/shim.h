@@ -23,5 +23,6 @@ static inline int aet_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Status *aet_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status *aet_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Request aet_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Win aet_win_null(void) { return MPI_WIN_NULL; }
 
 #endif

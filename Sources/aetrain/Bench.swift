@@ -35,6 +35,8 @@ struct Bench: JobCommand {
     @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
     @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes with a core to spare), always or never.")
     var overlap: OverlapMode = .auto
+    @Option(help: "How ranks sum the gradient and apply Adam: auto (shared memory when every rank is on one node, unless --deterministic or --overlap always), allreduce or shared-memory (see train --gradient-sum).")
+    var gradientSum: GradientSumMode = .auto
     @Flag(help: "Time the deterministic step (the same bits on 1, 2 and 4 ranks; see train --deterministic).")
     var deterministic = false
     @Flag(help: "Time MPI allreduce of 1 KB to 16 MB: latency α (the smallest message) and ms per MB β (slope over 64 KB to 4 MB), for the scaling model.")
@@ -59,6 +61,8 @@ struct Bench: JobCommand {
         if trace?.isEmpty == true { throw ValidationError("--trace is empty; give a file") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if deterministic, overlap == .always { throw ValidationError("--overlap always does not combine with --deterministic") }
+        if gradientSum == .sharedMemory, deterministic { throw ValidationError("--gradient-sum shared-memory does not combine with --deterministic") }
+        if gradientSum == .sharedMemory, overlap == .always { throw ValidationError("--gradient-sum shared-memory does not combine with --overlap always") }
     }
 
     func run(comm: MPICommunicator) throws {
@@ -79,6 +83,7 @@ struct Bench: JobCommand {
         plan.sweep = sweep
         plan.kernels = kernels
         plan.overlap = overlap
+        plan.gradientSum = gradientSum
         plan.trace = trace
         plan.deterministic = deterministic
         guard let report = try Benchmark.run(plan, comm: comm) else { return }  // ranks > 0

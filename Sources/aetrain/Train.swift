@@ -54,6 +54,8 @@ struct Train: JobCommand {
     var sparseBelow: Double = StepOptions().sparseBelow
     @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes and each has a core to spare), always or never.")
     var overlap: OverlapMode = .auto
+    @Option(help: "Sparse autoencoder: how ranks sum the gradient and apply Adam: auto (shared memory when every rank is on one node, unless --deterministic or --overlap always), allreduce (MPI, every rank updates all weights) or shared-memory (ranks share the weights; each sums and updates its own part).")
+    var gradientSum: GradientSumMode = .auto
     @Flag(help: "Sparse autoencoder: the same bits on 1, 2 and 4 ranks (fixed chunks of the batch, single-threaded products, sums in a fixed order); see the README for its cost.")
     var deterministic = false
     @OptionGroup var job: JobOptions
@@ -96,6 +98,7 @@ struct Train: JobCommand {
         plan.execution.threadsPerRank = threads
         plan.execution.stepOptions = StepOptions(kernels: kernels, sparseBelow: sparseBelow, deterministic: deterministic)
         plan.execution.overlap = overlap
+        plan.execution.gradientSum = gradientSum
         plan.execution.peerTimeout = job.peerTimeout
         plan.testHooks.perturbRank = debugPerturbRank
         plan.testHooks.rankChecksums = debugRankChecksums
@@ -177,5 +180,6 @@ extension ModelKind: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}
+extension GradientSumMode: ExpressibleByArgument {}
 extension ProgressLine.Mode: ExpressibleByArgument {}
 extension SparseCodingSettings.SourceUpdate: ExpressibleByArgument {}

@@ -2,7 +2,8 @@ import AETrainCore
 import Foundation
 
 /// P ranks as P threads of this process, for the point-to-point and all-to-all calls
-/// (`sendReceive`, `exchange`); the other collectives are not needed by the tests that use it.
+/// (`sendReceive`, `exchange`) and shared memory (`sharedSegment`: one allocation every thread
+/// sees, `synchronize` a barrier); the other collectives are not needed by the tests that use it.
 final class ThreadRanks {
     let size: Int
     private let lock = NSCondition()
@@ -11,6 +12,8 @@ final class ThreadRanks {
     /// `exchange`: what each rank posted, and a generation counter for the barrier.
     private var posted: [(send: UnsafeRawPointer, counts: [Int], offsets: [Int])?]
     private var arrived = 0, generation = 0
+    /// `sharedSegment`: the segments handed out, in call order (every rank asks in the same order).
+    private var segments: [Segment] = []
 
     init(size: Int) {
         self.size = size
@@ -58,6 +61,25 @@ final class ThreadRanks {
         }
     }
 
+    /// The n-th segment every rank asks for: made by the first to ask, zero-filled.
+    fileprivate func segment(_ n: Int, bytes: Int) -> Segment {
+        lock.lock(); defer { lock.unlock() }
+        if segments.count == n { segments.append(Segment(self, bytes: bytes)) }
+        return segments[n]
+    }
+
+    final class Segment: SharedSegment {
+        let ranks: ThreadRanks
+        let base: UnsafeMutableRawPointer
+        init(_ ranks: ThreadRanks, bytes: Int) {
+            self.ranks = ranks
+            base = .allocate(byteCount: bytes, alignment: 64)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        }
+        deinit { base.deallocate() }
+        func synchronize() throws { ranks.barrier() }
+    }
+
     fileprivate func exchange(rank r: Int, _ send: UnsafeRawPointer, _ sendCounts: [Int], _ sendOffsets: [Int],
                               into receive: UnsafeMutableRawPointer, _ receiveCounts: [Int], _ receiveOffsets: [Int]) {
         lock.lock(); posted[r] = (send, sendCounts, sendOffsets); lock.unlock()
@@ -74,7 +96,12 @@ final class ThreadRanks {
     private final class Rank: Communicator {
         let ranks: ThreadRanks
         let rank: Int
+        var segmentsTaken = 0
         init(_ ranks: ThreadRanks, _ rank: Int) { self.ranks = ranks; self.rank = rank }
+        func sharedSegment(bytes: Int) throws -> SharedSegment? {
+            defer { segmentsTaken += 1 }
+            return ranks.segment(segmentsTaken, bytes: bytes)
+        }
         var size: Int { ranks.size }
         var localSize: Int { ranks.size }
         var localRank: Int { rank }

@@ -47,11 +47,13 @@ final class MultiRankTests: XCTestCase {
         XCTAssertEqual(String(store.checksum(), radix: 16), sums[0])
     }
 
-    /// A rank whose parameters drift is caught at the next log step.
+    /// A rank whose parameters drift is caught at the next log step. Only ranks with their own
+    /// copy of θ can drift: ranks on one node share one by default (`--gradient-sum`).
     func testParameterMismatchStopsTheRun() throws {
         let out = try Harness.temporaryDirectory("mismatch")
         defer { try? FileManager.default.removeItem(at: out) }
-        let r = try Harness.mpirun(2, ["train", "--out", out.path, "--iterations", "30", "--log-every", "5", "--debug-perturb-rank", "1"])
+        let r = try Harness.mpirun(2, ["train", "--out", out.path, "--iterations", "30", "--log-every", "5", "--debug-perturb-rank", "1",
+                                       "--gradient-sum", "allreduce"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.errorLines, ["error: ranks hold different parameters at iteration 5 (checksums differ): the ranks ran different code or data"])
     }

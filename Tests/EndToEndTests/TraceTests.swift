@@ -67,16 +67,20 @@ final class TraceTests: XCTestCase {
     static let stepNames = ["step", "batch rows", "encoder forward", "X V", "allreduce column sums", "entropy", "decoder forward", "Z W",
                             "decoder backward", "Zᵀ G", "encoder backward", "G Wᵀ", "Xᵀ G_P", "regularizer", "Adam"]
 
+    static let sharedMemoryNames = ["gradient barrier", "sum gradients", "update barrier"]
+
     func testTrainWritesATimeline() throws {
         let dir = try Harness.temporaryDirectory("trace-train")
         defer { try? FileManager.default.removeItem(at: dir) }
-        for (ranks, overlap) in [(1, "never"), (2, "never"), (2, "always")] {
-            let file = dir.appendingPathComponent("train-\(ranks)-\(overlap).json")
-            let r = try Harness.mpirun(ranks, ["train", "--out", dir.appendingPathComponent("run-\(ranks)-\(overlap)").path,
+        // 2 ranks on one node sum in shared memory unless told otherwise (`--gradient-sum`).
+        for (ranks, overlap, sum) in [(1, "never", "auto"), (2, "never", "auto"), (2, "never", "allreduce"), (2, "always", "auto")] {
+            let file = dir.appendingPathComponent("train-\(ranks)-\(overlap)-\(sum).json")
+            let r = try Harness.mpirun(ranks, ["train", "--out", dir.appendingPathComponent("run-\(ranks)-\(overlap)-\(sum)").path,
                                                "--iterations", "60", "--log-every", "20", "--checkpoint-every", "30",
-                                               "--overlap", overlap, "--trace", file.path])
+                                               "--overlap", overlap, "--gradient-sum", sum, "--trace", file.path])
             XCTAssertEqual(r.status, 0, r.stderr)
-            let comm = overlap == "always" ? ["start allreduce dW", "progress", "finish allreduces"] : ["allreduce gradient"]
+            let comm = overlap == "always" ? ["start allreduce dW", "progress", "finish allreduces"]
+                : ranks > 1 && sum == "auto" ? Self.sharedMemoryNames : ["allreduce gradient"]
             try check(file, ranks: ranks, names: Self.stepNames + comm + ["log line", "checkpoint"], minSteps: 60)
         }
     }
@@ -88,7 +92,7 @@ final class TraceTests: XCTestCase {
             let file = dir.appendingPathComponent("bench-\(ranks).json")
             let r = try Harness.mpirun(ranks, ["bench", "--examples", "2000", "--steps", "50", "--warmup", "5", "--trace", file.path])
             XCTAssertEqual(r.status, 0, r.stderr)
-            try check(file, ranks: ranks, names: Self.stepNames + ["allreduce gradient"], minSteps: 50)
+            try check(file, ranks: ranks, names: Self.stepNames + (ranks > 1 ? Self.sharedMemoryNames : ["allreduce gradient"]), minSteps: 50)
         }
     }
 

@@ -30,6 +30,7 @@ public struct BenchPlan: Equatable, Sendable {
     public var sweep = false
     public var kernels: KernelChoice = .auto
     public var overlap: OverlapMode = .auto
+    public var gradientSum: GradientSumMode = .auto
     /// A Chrome trace-event file of the timed steps, every rank's (`TraceRecorder`); nil: none.
     public var trace: String?
     /// The deterministic step (`StepOptions.deterministic`).

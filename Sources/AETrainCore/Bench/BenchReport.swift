@@ -89,6 +89,8 @@ public struct StepReport: BenchReport {
     public var loadAverage: [Double] = []
     /// The deterministic step was timed (`StepOptions.deterministic`).
     public var deterministic = false
+    /// The ranks summed the gradient in shared memory (`StepOptions.sharedMemory`), not by allreduce.
+    public var sharedMemory = false
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
@@ -96,6 +98,7 @@ public struct StepReport: BenchReport {
         case ranks, threadsPerRank = "threads_per_rank", examples, d, lambda, steps, overlap
         case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results, deterministic
         case loadAverage = "load_average"
+        case gradientSum = "gradient_sum"
     }
 
     /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
@@ -113,6 +116,7 @@ public struct StepReport: BenchReport {
         try c.encode(rounded(secondsToFirstStep, 3), forKey: .secondsToFirstStep)
         try c.encode(loadAverage.map { rounded($0, 2) }, forKey: .loadAverage)
         try c.encode(deterministic, forKey: .deterministic)
+        try c.encode(ranks == 1 ? "none" : sharedMemory ? "shared-memory" : "allreduce", forKey: .gradientSum)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
@@ -120,7 +124,7 @@ public struct StepReport: BenchReport {
         var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
                      + (deterministic ? "deterministic step, " : "")
-                     + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", overlap \(overlap ? "on" : "off")" : "")
+                     + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", gradient sum by \(sharedMemory ? "shared memory" : "allreduce"), overlap \(overlap ? "on" : "off")" : "")
                      + "; medians of 10 blocks of \(stepsPerBlock) steps"]
         let alone = shapes.contains { $0.singleProcessMs != nil }
         lines.append("  batch  hidden   ms/step   GEMM floor   ratio   of which Adam   exposed communication"

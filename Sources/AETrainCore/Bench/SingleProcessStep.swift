@@ -22,8 +22,8 @@ enum SingleProcessStep {
                 let whole = try DatasetShard.load(plan.data, imageShape: nil, comm: alone)
                 let trainer = try SparseAutoencoder(shard: whole, settings: settings, comm: alone, initial: initial,
                                                     options: StepOptions(kernels: plan.kernels, overlap: false))
-                for _ in 0..<plan.warmup { _ = try trainer.evaluate(); trainer.update() }
-                ms = try BlockTiming.medianOfBlocks(total: plan.steps, comm: alone) { _ = try trainer.evaluate(); trainer.update() }
+                for _ in 0..<plan.warmup { _ = try trainer.evaluate(); try trainer.update() }
+                ms = try BlockTiming.medianOfBlocks(total: plan.steps, comm: alone) { _ = try trainer.evaluate(); try trainer.update() }
             } catch { failure = error }
             BLASThreads.set(threadsPerRank)
         }

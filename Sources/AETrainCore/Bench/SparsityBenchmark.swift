@@ -22,12 +22,12 @@ public enum SparsityBenchmark {
                 }
                 setBias(trainer.store, shard: shard, density: f)
                 try comm.broadcast(trainer.store.b, bytes: h * MemoryLayout<Float>.stride, root: 0)  // rank 0's sample
-                for _ in 0..<plan.warmup { _ = try trainer.evaluate(); trainer.update() }
+                for _ in 0..<plan.warmup { _ = try trainer.evaluate(); try trainer.update() }
                 var l0 = 0.0, n = 0
                 ms[path] = try BlockTiming.medianOfBlocks(total: plan.steps, comm: comm) {
                     l0 += try trainer.evaluate().l0
                     n += 1
-                    trainer.update()
+                    try trainer.update()
                 }
                 measured = l0 / Double(max(1, n)) / Double(h)
             }

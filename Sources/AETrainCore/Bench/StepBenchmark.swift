@@ -14,8 +14,9 @@ public enum StepBenchmark {
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
         let overlap = try plan.overlap.resolve(comm)  // collective: every rank, whatever the plan
+        let sharedMemory = try plan.gradientSum.resolve(comm, deterministic: plan.deterministic, overlap: !plan.deterministic && overlap)
         let options = StepOptions(kernels: plan.kernels, overlap: !plan.deterministic && overlap,
-                                  deterministic: plan.deterministic, threads: threadsPerRank)
+                                  deterministic: plan.deterministic, threads: threadsPerRank, sharedMemory: sharedMemory)
         var shapes: [StepReport.Shape] = []
         var startup = 0.0
         let loadBefore = ProcessStatistics.loadAverage()
@@ -25,17 +26,19 @@ public enum StepBenchmark {
             return try TraceRecorder(maxSteps: stepShapes.count * BlockTiming.blocks * plan.stepsPerBlock, otherSpans: 0, comm: comm)
         }
         var traced = 0
+        var sharedMemoryUsed = false
         for (batch, h) in stepShapes {
             let settings = plan.settings(batch: batch, hidden: h)
             let trainer = try comm.collectively {
                 try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
+            sharedMemoryUsed = trainer.store.sharing != nil
             if shapes.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessStatistics.secondsSinceStart()
-                trainer.update()
+                try trainer.update()
             }
-            for _ in 0..<plan.warmup { _ = try trainer.evaluate(); trainer.update() }
+            for _ in 0..<plan.warmup { _ = try trainer.evaluate(); try trainer.update() }
             var optimizerNs: UInt64 = 0
             _ = trainer.gradient.takeTimings()
             if let trace { trainer.record(into: trace) }
@@ -43,7 +46,7 @@ public enum StepBenchmark {
                 trace?.beginStep(traced)
                 _ = try trainer.evaluate()
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                trainer.update()
+                try trainer.update()
                 optimizerNs += DispatchTime.now().uptimeNanoseconds - t0
                 trace?.endStep()
                 traced += 1
@@ -67,6 +70,7 @@ public enum StepBenchmark {
                           peakRSSKiB: rss, secondsToFirstStep: startup,
                           loadAverage: [loadBefore, ProcessStatistics.loadAverage()])
         report.deterministic = plan.deterministic
+        report.sharedMemory = sharedMemoryUsed
         return report
     }
 }

@@ -52,6 +52,21 @@ public protocol Communicator: AnyObject {
     func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
                   into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
                   offsets receiveOffsets: UnsafePointer<Int>) throws
+    /// `bytes` bytes of memory that every rank maps at once, or nil on every rank when that is
+    /// not possible (one rank, ranks on several nodes, or the allocation failed on some rank).
+    /// Collective. Zero-filled when new; a segment is reused once every rank has released it.
+    func sharedSegment(bytes: Int) throws -> SharedSegment?
+}
+
+/// Memory shared by every rank of the job (all on one node), and the one way to order the
+/// ranks' reads and writes of it.
+public protocol SharedSegment: AnyObject {
+    /// The segment's first byte, 64-byte aligned: the same memory (at this rank's address).
+    var base: UnsafeMutableRawPointer { get }
+    /// Collective: every rank's writes to the segment before the call are visible to every
+    /// rank after it, and no rank leaves before all have arrived (a barrier between two
+    /// memory fences).
+    func synchronize() throws
 }
 
 /// One process alone: every collective is the identity.
@@ -88,6 +103,8 @@ public let maxPendingReductions = 4
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
     public func setRecoveryHint(_ hint: String) {}
+    /// No shared memory unless the communicator provides it (MPI's, on one node).
+    public func sharedSegment(bytes: Int) throws -> SharedSegment? { nil }
 
     public func startAllreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
         try startAllreduce(data, count: count, kind: T.scalarKind, op: .sum)

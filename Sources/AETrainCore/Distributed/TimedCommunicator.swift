@@ -37,6 +37,7 @@ public final class TimedCommunicator: Communicator {
         try timed { try inner.gather(send, into: receive, counts: counts, root: root) }
     }
     public func setRecoveryHint(_ hint: String) { inner.setRecoveryHint(hint) }
+    public func sharedSegment(bytes: Int) throws -> SharedSegment? { try inner.sharedSegment(bytes: bytes) }
     public func idleBarrier(allowing extraSeconds: Double) throws {
         try timed { try inner.idleBarrier(allowing: extraSeconds) }
     }

@@ -40,6 +40,9 @@ public struct RunConfig: Codable {
         /// The deterministic step (`--deterministic`): the same bits on 1, 2 and 4 ranks.
         public var deterministic: Bool?
         public var peerTimeoutSeconds: Double
+        /// `--gradient-sum` as given, and whether the ranks shared memory.
+        public var gradientSum: String?
+        public var sharedMemory: Bool?
     }
 
     public init(model: ModelKind, runID: String, settings: TrainSettings, dataset: DatasetInfo, ranks: Int, blasThreadsPerRank: Int, started: String,
@@ -54,12 +57,13 @@ public struct RunConfig: Codable {
 }
 
 extension RunConfig.Execution {
-    init(_ e: ExecutionOptions, kind: ModelKind, overlapEnabled: Bool) {
+    init(_ e: ExecutionOptions, kind: ModelKind, overlapEnabled: Bool, sharedMemory: Bool) {
         let autoencoder = kind == .sparseAutoencoder
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
                   overlap: autoencoder ? e.overlap.rawValue : nil,
                   overlapEnabled: autoencoder ? !e.stepOptions.deterministic && overlapEnabled : nil,
                   deterministic: autoencoder ? e.stepOptions.deterministic : nil,
-                  peerTimeoutSeconds: e.peerTimeout)
+                  peerTimeoutSeconds: e.peerTimeout,
+                  gradientSum: autoencoder ? e.gradientSum.rawValue : nil, sharedMemory: autoencoder ? sharedMemory : nil)
     }
 }

@@ -30,6 +30,12 @@ public struct RunPlan {
         if execution.stepOptions.deterministic, execution.overlap == .always {
             throw UserError("⟨overlap⟩ always does not combine with ⟨deterministic⟩: its fixed-order sums are blocking")
         }
+        if execution.gradientSum == .sharedMemory, execution.stepOptions.deterministic {
+            throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩: its sums go in a fixed order over MPI")
+        }
+        if execution.gradientSum == .sharedMemory, execution.overlap == .always {
+            throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨overlap⟩ always: there is no allreduce to overlap")
+        }
         if let shape = data.imageShape, ImageShape(parsing: shape) == nil {
             throw UserError("⟨image-shape⟩ must be HxW with positive integers, e.g. 37x28; got '\(shape)'")
         }
@@ -110,6 +116,8 @@ public struct ExecutionOptions: Equatable {
     /// The sparse autoencoder's kernels and overlap.
     public var stepOptions = StepOptions()
     public var overlap = OverlapMode.auto
+    /// How the sparse autoencoder's ranks sum the gradient and apply Adam.
+    public var gradientSum = GradientSumMode.auto
     /// Seconds a rank waits in a collective before the job ends (recorded in config.json).
     public var peerTimeout = 60.0
     public init() {}

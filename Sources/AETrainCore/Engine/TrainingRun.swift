@@ -17,6 +17,9 @@ public final class TrainingRun {
     let comm: Communicator
     /// `plan.execution.overlap` as every rank resolved it (`OverlapMode.resolve`).
     private var overlap = false
+    /// `plan.execution.gradientSum` resolved (`GradientSumMode.resolve`): ranks share memory
+    /// (if the node has room for it: config.json records what the model got).
+    private var sharedMemory = false
 
     public init(plan: RunPlan, comm: Communicator) {
         self.plan = plan
@@ -31,6 +34,8 @@ public final class TrainingRun {
         BLASThreads.set(threads)
         Denormals.flushToZero()
         overlap = try plan.execution.overlap.resolve(comm)
+        let deterministic = plan.execution.stepOptions.deterministic
+        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic, overlap: !deterministic && overlap)
         let prepared = try prepare()
         let session = try open(prepared, threads: threads)
         let trace = try plan.output.trace.map { try startTrace(URL(fileURLWithPath: $0), prepared, session) }
@@ -144,7 +149,8 @@ public final class TrainingRun {
             model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap), heldOutRows: p.shard.split?.heldOut,
+            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap,
+                                            sharedMemory: (p.model as? SparseAutoencoder)?.store.sharing != nil), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
             model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
@@ -228,6 +234,7 @@ public final class TrainingRun {
         case .sparseAutoencoder:
             var options = plan.execution.stepOptions
             options.overlap = !options.deterministic && overlap
+            options.sharedMemory = sharedMemory
             options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
         case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)

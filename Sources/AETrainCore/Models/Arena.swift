@@ -19,14 +19,25 @@ public final class Arena {
     private let base: UnsafeMutableRawPointer
     private let capacity: Int
     private var used = 0
+    /// The shared segment the views point into (`init(_:in:)`); nil: this arena owns its memory.
+    private let segment: SharedSegment?
 
     public init(_ size: Size) {
         capacity = max(1, size.bytes)
         base = .allocate(byteCount: capacity, alignment: Self.alignment)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
+        segment = nil
     }
 
-    deinit { base.deallocate() }
+    /// Views into memory that every rank shares (`Communicator.sharedSegment`, zero-filled,
+    /// at least `size.bytes` long), kept alive with the arena.
+    public init(_ size: Size, in segment: SharedSegment) {
+        capacity = max(1, size.bytes)
+        base = segment.base
+        self.segment = segment
+    }
+
+    deinit { if segment == nil { base.deallocate() } }
 
     /// The next `count` values of `T`, zero, in the order they were added to the `Size`.
     /// Valid for the arena's lifetime.

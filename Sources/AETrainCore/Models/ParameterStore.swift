@@ -71,6 +71,17 @@ public enum ReducedTerm: Int, CaseIterable {
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays
 /// in one allocation, laid out by `ParameterLayout`.
 ///
+/// Shared (`shared(layout:reducedSlots:comm:)`, ranks on one node): θ and both moments exist
+/// once, in memory every rank maps, next to every rank's partial gradient:
+///
+///     θ (n) | m (n) | v (n) | rank 0's gradient (n + reduced) | … | rank P−1's
+///
+/// Each rank writes only its own gradient; after a `synchronize` it sums the P gradients over
+/// its `owned` 1/P of the parameters and Adam-updates that part alone (`adamStep`), which ends
+/// with the next `synchronize`. No copies, and no rank repeats another's update. During set-up
+/// every rank writes the same values (initial θ, a checkpoint), and `needsSynchronize` makes
+/// the first step wait for all of them.
+///
 /// This type owns the memory; the pointers it hands out are valid for its lifetime.
 public final class ParameterStore<T: BLASScalar> {
     public let layout: ParameterLayout
@@ -82,7 +93,8 @@ public final class ParameterStore<T: BLASScalar> {
     private let storage: Arena
     /// θ (layout.count)
     public let params: UnsafeMutablePointer<T>
-    /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums.
+    /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums. Shared: this rank's
+    /// partial gradient, summed over the ranks in `owned` only.
     public let grads: UnsafeMutablePointer<T>
     /// Adam's first moment (layout.count)
     public let moment1: UnsafeMutablePointer<T>
@@ -91,25 +103,103 @@ public final class ParameterStore<T: BLASScalar> {
     /// Adam steps taken so far (Adam's t).
     public var adamSteps: Int = 0
 
+    /// The ranks that share this store's memory; nil: this rank's own.
+    public let sharing: Sharing?
+    /// The reduced terms as `reduced(_:)` reads them: after the gradients (summed there by the
+    /// allreduce), or, shared, this rank's own copy of their sums (`sumReducedTerms`).
+    private let sums: UnsafeMutablePointer<T>
+    /// Shared: some rank may still read what this rank is about to write (or write what it is
+    /// about to read); the step synchronizes first.
+    public var needsSynchronize = false
+
+    /// How a shared store is split between the ranks.
+    public struct Sharing {
+        public let segment: SharedSegment
+        public let rank: Int
+        public let ranks: Int
+        /// Rank 0's gradient; rank q's is `slotStride · q` further.
+        let slots: UnsafeMutablePointer<T>
+        let slotStride: Int
+        /// The parameters this rank sums and updates: rank/ranks of them, cut on 16-element
+        /// (64-byte) boundaries.
+        public let owned: Range<Int>
+    }
+
     /// - reducedSlots: partial sums carried after the gradients (the sparse autoencoder's
     ///   `ReducedTerm`s by default).
-    public init(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count) {
+    public convenience init(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count) {
+        self.init(layout: layout, reducedSlots: reducedSlots, segment: nil, rank: 0, ranks: 1)
+    }
+
+    /// A store shared by the ranks of `comm` when they can share memory; otherwise this rank's
+    /// own. Collective.
+    public static func shared(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count,
+                              comm: Communicator) throws -> ParameterStore {
+        let n = layout.count, p = comm.size
+        var size = Arena.Size()
+        for _ in 0..<3 { size.add(T.self, n) }
+        for _ in 0..<p { size.add(T.self, n + reducedSlots) }
+        guard p > 1, let segment = try comm.sharedSegment(bytes: size.bytes) else { return ParameterStore(layout: layout, reducedSlots: reducedSlots) }
+        return ParameterStore(layout: layout, reducedSlots: reducedSlots, segment: segment, rank: comm.rank, ranks: p)
+    }
+
+    private init(layout: ParameterLayout, reducedSlots: Int, segment: SharedSegment?, rank: Int, ranks: Int) {
         self.layout = layout
         self.reducedSlots = reducedSlots
         let n = layout.count
-        let total = 4 * n + reducedSlots
-        // One arena, 64-byte aligned: OpenBLAS's level-1 reductions (dot for reg) then take the
-        // same path in every process, so logged terms reproduce, not only the trajectory.
+        guard let segment else {
+            let total = 4 * n + reducedSlots
+            // One arena, 64-byte aligned: OpenBLAS's level-1 reductions (dot for reg) then take the
+            // same path in every process, so logged terms reproduce, not only the trajectory.
+            var size = Arena.Size()
+            size.add(T.self, total)
+            storage = Arena(size)
+            let base = storage.take(T.self, total)
+            params = base
+            grads = base + n
+            sums = grads + n
+            moment1 = base + 2 * n + reducedSlots
+            moment2 = moment1 + n
+            sharing = nil
+            return
+        }
         var size = Arena.Size()
-        size.add(T.self, total)
-        storage = Arena(size)
-        let base = storage.take(T.self, total)
-        params = base
-        grads = base + n
-        moment1 = base + 2 * n + reducedSlots
-        moment2 = moment1 + n
+        for _ in 0..<3 { size.add(T.self, n) }
+        for _ in 0..<ranks { size.add(T.self, n + reducedSlots) }
+        storage = Arena(size, in: segment)
+        params = storage.take(T.self, n)
+        moment1 = storage.take(T.self, n)
+        moment2 = storage.take(T.self, n)
+        let slots = storage.take(T.self, n + reducedSlots)
+        for _ in 1..<ranks { _ = storage.take(T.self, n + reducedSlots) }
+        let stride = Arena.aligned((n + reducedSlots) * MemoryLayout<T>.stride) / MemoryLayout<T>.stride
+        grads = slots + rank * stride
+        sums = .allocate(capacity: max(1, reducedSlots))
+        sums.initialize(repeating: 0, count: max(1, reducedSlots))
+        func cut(_ q: Int) -> Int { q == ranks ? n : n * q / ranks / 16 * 16 }
+        sharing = Sharing(segment: segment, rank: rank, ranks: ranks, slots: slots, slotStride: stride,
+                          owned: cut(rank)..<cut(rank + 1))
+        needsSynchronize = true
     }
 
+    deinit { if sharing != nil { sums.deallocate() } }
+
+    /// Shared, after a `synchronize` that follows every rank's partial gradient: the reduced
+    /// terms summed over the ranks (rank order) into this rank's own copy, and the gradient
+    /// summed over `owned` into this rank's `grads` (no other rank reads that part of it).
+    public func sumSharedGradients() {
+        guard let sh = sharing else { return }
+        let n = layout.count
+        for k in 0..<reducedSlots {
+            var total = sh.slots[n + k]
+            for q in 1..<sh.ranks { total += sh.slots[q * sh.slotStride + n + k] }
+            sums[k] = total
+        }
+        let lo = sh.owned.lowerBound, count = sh.owned.count
+        // ((g0 + g1) + g2) + …: for two ranks, what MPI_Allreduce computes.
+        T.sumRows(into: grads + lo, from: sh.slots + lo, stride: sh.slotStride, rows: sh.ranks, count: count)
+        needsSynchronize = true
+    }
 
     // Named views into θ and its gradient.
     public var V: UnsafeMutablePointer<T> { params + layout.V.lowerBound }
@@ -123,7 +213,9 @@ public final class ParameterStore<T: BLASScalar> {
 
     public func reduced(_ term: ReducedTerm) -> T { reduced(slot: term.rawValue) }
     public func setReduced(_ term: ReducedTerm, _ value: T) { setReduced(slot: term.rawValue, value) }
-    public func reduced(slot: Int) -> T { grads[layout.count + slot] }
+    /// A reduced term after the reduction.
+    public func reduced(slot: Int) -> T { sums[slot] }
+    /// This rank's partial sum of a reduced term, before the reduction.
     public func setReduced(slot: Int, _ value: T) { grads[layout.count + slot] = value }
     /// The gradient of the tensor named `name` (a programmer error if there is none).
     public func gradient(_ name: String) -> UnsafeMutablePointer<T> { grads + range(name).lowerBound }
@@ -136,10 +228,23 @@ public final class ParameterStore<T: BLASScalar> {
     /// The values of the tensor named `name`, as an array (outputs).
     public func values(_ name: String) -> [T] { Array(UnsafeBufferPointer(start: params + range(name).lowerBound, count: range(name).count)) }
 
-    /// One Adam step over every parameter with the current gradient.
-    public func adamStep(_ settings: AdamSettings) {
+    /// One Adam step over every parameter with the current gradient. Shared: over `owned`
+    /// only, then a `synchronize`, after which every rank holds the whole new θ.
+    /// - trace: records the "Adam" and "update barrier" spans.
+    public func adamStep(_ settings: AdamSettings, trace: TraceRecorder? = nil) throws {
         adamSteps += 1
-        Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count, t: adamSteps, settings: settings)
+        let part = sharing?.owned ?? 0..<layout.count
+        let lo = part.lowerBound
+        trace?.begin(.adam)
+        Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, grads: grads + lo, count: part.count,
+                  t: adamSteps, settings: settings)
+        trace?.end()
+        if let sh = sharing {
+            trace?.begin(.updateBarrier)
+            try sh.segment.synchronize()
+            trace?.end()
+            needsSynchronize = false
+        }
     }
 
     /// Parameters and both moments, in `layout` order (checkpoints).
@@ -154,6 +259,7 @@ public final class ParameterStore<T: BLASScalar> {
         precondition(parameters.count == layout.count && m.count == layout.count && v.count == layout.count)
         for i in 0..<layout.count { params[i] = parameters[i]; moment1[i] = m[i]; moment2[i] = v[i] }
         adamSteps = t
+        needsSynchronize = sharing != nil
     }
 
     /// The parameters as a buffer (layout.count elements).

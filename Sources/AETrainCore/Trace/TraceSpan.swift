@@ -22,6 +22,14 @@
 ///       regularizer                2ηW into dW, ‖W‖²
 ///       Adam
 ///
+/// With shared memory (`--gradient-sum shared-memory`), the allreduce becomes
+///
+///       gradient barrier           the wait until every rank's gradient is written
+///       sum gradients              this rank's part of the parameters: the ranks' gradients added
+///       regularizer                2ηW into this part of dW, ‖W‖² over all of W
+///       Adam                       this part of the parameters
+///       update barrier             the wait until every rank has updated its part
+///
 /// With `--deterministic`, the chunks' backward products run on worker threads and are one
 /// span, "chunks backward" (decoder and encoder backward of every chunk and their fixed-order
 /// sum), in place of the decoder forward, decoder backward and encoder backward spans.
@@ -33,6 +41,7 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
     case decoderForward, decoderProduct, decoderBackward, decoderBackwardProduct
     case startAllreduce, encoderBackward, encoderBackwardProduct, progress, encoderWeightProduct
     case chunksBackward, gradientAllreduce, finishAllreduces, regularizer, adam
+    case gradientBarrier, gradientSum, updateBarrier
     case logLine, checkpoint
 
     public var name: String {
@@ -57,6 +66,9 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
         case .finishAllreduces: "finish allreduces"
         case .regularizer: "regularizer"
         case .adam: "Adam"
+        case .gradientBarrier: "gradient barrier"
+        case .gradientSum: "sum gradients"
+        case .updateBarrier: "update barrier"
         case .logLine: "log line"
         case .checkpoint: "checkpoint"
         }
@@ -66,7 +78,8 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
     public var category: String {
         switch self {
         case .encoderProduct, .decoderProduct, .decoderBackwardProduct, .encoderBackwardProduct, .encoderWeightProduct: "gemm"
-        case .columnSumsAllreduce, .gradientAllreduce, .finishAllreduces, .startAllreduce, .progress: "communication"
+        case .columnSumsAllreduce, .gradientAllreduce, .finishAllreduces, .startAllreduce, .progress, .gradientBarrier,
+             .updateBarrier: "communication"
         case .logLine, .checkpoint: "run"
         default: "compute"
         }

@@ -14,11 +14,16 @@ import Dispatch
 ///  7. sum the chunks' gradients and partial sums, then over the ranks
 ///  8. add the regularizer 2ηW to dW and compute reg, once, after the reduction
 ///
-/// Two ways to compute, one maths (`StepOptions.deterministic`):
+/// Three ways to compute, one maths (`StepOptions.deterministic`, `ParameterStore.sharing`):
 ///  - fast (default): a rank's piece is one chunk, BLAS uses the rank's threads, and MPI's
 ///    allreduce sums over ranks. With `overlap`, step 7 is split along the same flat buffer:
 ///    the allreduce of dW starts (non-blocking) right after step 5 and travels during step 6;
 ///    dV and the rest start after step 6, and the step waits for the three.
+///  - shared memory (the default when every rank is on one node): as fast, but step 7 is
+///    no allreduce: each rank's gradient is written into memory all ranks map, and after a
+///    barrier each rank adds the ranks' gradients over its own 1/P of the parameters, where
+///    it alone adds 2ηW and applies Adam (`ParameterStore.adamStep`). For two ranks the sums
+///    are MPI's to the bit.
 ///  - deterministic: the batch is cut into fixed chunks (4 when the rank count divides 4),
 ///    each computed alone with single-threaded BLAS (the rank's threads take whole chunks), and
 ///    every sum over chunks, within a rank and then over ranks (`allreduceSumInFixedOrder`),
@@ -149,6 +154,9 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private var regionM = 0
     private var regionSparse = false
 
+    /// Shared memory: ‖W‖², taken before the gradient barrier (after it, ranks update W).
+    private var sharedSquaredNorm: T = 0
+
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false
 
@@ -195,6 +203,13 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             lap(&communicationNanoseconds)
         }
 
+        // Shared memory: set-up's writes, or a skipped update, are waited for before θ is read.
+        if let shared = s.sharing, s.needsSynchronize {
+            try shared.segment.synchronize()
+            s.needsSynchronize = false
+            lap(&communicationNanoseconds)
+        }
+
         // 1–3: forward through the encoder; μ from the whole batch.
         regionBatch = x
         regionM = m
@@ -231,6 +246,23 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             trace?.begin(.gradientAllreduce)
             try comm.allreduceSumInFixedOrder(s.grads, count: s.reducedCount, scratch: sumScratch)
             trace?.end()
+        } else if let shared = s.sharing {
+            // Shared memory: this rank's gradient is written where every rank reads it; after
+            // the barrier, each sums its own part of the parameters (and Adam updates it).
+            try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {}, progress: {})
+            s.setReduced(.stopRequest, stop ? 1 : 0)
+            // ‖W‖² now, while no rank updates W.
+            trace?.begin(.regularizer)
+            sharedSquaredNorm = T.squaredNorm(s.W, count: h * d)
+            trace?.end()
+            lap(&computeNanoseconds)
+            trace?.begin(.gradientBarrier)
+            try shared.segment.synchronize()
+            trace?.end()
+            lap(&communicationNanoseconds)
+            trace?.begin(.gradientSum)
+            s.sumSharedGradients()
+            trace?.end()
         } else {
             try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {
                 guard options.overlap else { return }
@@ -258,10 +290,18 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         calls += 1
         if (0..<local).allSatisfy({ chunkSparse[$0] }) { sparseCalls += 1 }
 
-        // 8: the regularizer, once.
+        // 8: the regularizer, once (shared memory: on this rank's part of dW; ‖W‖² from above).
         stopRequested = s.reduced(.stopRequest) > 0
         trace?.begin(.regularizer)
-        let reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
+        let reg: T
+        if let shared = s.sharing {
+            let W = s.layout.W, owned = shared.owned
+            let lo = max(W.lowerBound, owned.lowerBound), hi = min(W.upperBound, owned.upperBound)
+            if lo < hi { _ = Objective.regularizer(dW: s.grads + lo, W: s.params + lo, eta: T(settings.eta), count: hi - lo) }
+            reg = sharedSquaredNorm
+        } else {
+            reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
+        }
         trace?.end()
         lap(&computeNanoseconds)
         let sst = Double(s.reduced(.squaredNorm))

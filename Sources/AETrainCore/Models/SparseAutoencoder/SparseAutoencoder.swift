@@ -58,7 +58,9 @@ public final class SparseAutoencoder: AdamTrainedModel {
             throw UserError("⟨batch-size⟩ \(m) with d = \(d): the batch's rows are \(m * d * MemoryLayout<Float>.stride) bytes, beyond the 2 GiB one exchange between ranks carries; use a smaller batch")
         }
         _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
-        store = ParameterStore(layout: ParameterLayout(shape))
+        // Ranks on one node share θ, the moments and their gradients (`ParameterStore.shared`).
+        let layout = ParameterLayout(shape)
+        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, comm: comm) : ParameterStore(layout: layout)
         if let initial {
             try initial.check(against: shape)
             initial.copy(into: store)
@@ -93,12 +95,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
         return try gradient.lossAndGradient(batch: batch, stop: stop)
     }
 
-    /// Applies Adam with the gradient from `evaluate`.
-    public func update() {
+    /// Applies Adam with the gradient from `evaluate` (shared memory: this rank's part, then
+    /// the wait for the others').
+    public func update() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        gradient.trace?.begin(.adam)
-        store.adamStep(settings.adam)
-        gradient.trace?.end()
+        try store.adamStep(settings.adam, trace: gradient.trace)
         optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
     }
 
@@ -111,7 +112,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(settings.objective))
         record.spa = t.spa; record.ent = t.ent; record.reg = t.reg
         record.l0 = t.l0; record.explainedVariance = t.explainedVariance
-        if record.firstNonFinite == nil { update() }
+        if record.firstNonFinite == nil { try update() }
         return Iteration(record: record, stopRequested: gradient.stopRequested)
     }
 

@@ -23,10 +23,15 @@ public struct StepOptions: Equatable, Sendable {
     public var deterministic = false
     /// Deterministic: chunks computed at once, each on one thread (the rank's BLAS threads).
     public var threads = 1
+    /// Ranks on one node share θ, Adam's moments and their gradients in one shared-memory
+    /// segment, and each updates its own part (`ParameterStore.shared`) instead of every rank
+    /// updating all of θ after an allreduce. Resolved by `GradientSum.resolve`: never with
+    /// `overlap` or `deterministic`.
+    public var sharedMemory = false
     public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false,
-                deterministic: Bool = false, threads: Int = 1) {
+                deterministic: Bool = false, threads: Int = 1, sharedMemory: Bool = false) {
         self.kernels = kernels; self.sparseBelow = sparseBelow; self.overlap = overlap
-        self.deterministic = deterministic; self.threads = threads
+        self.deterministic = deterministic; self.threads = threads; self.sharedMemory = sharedMemory
     }
 }
 
