@@ -16,7 +16,7 @@ from collections import defaultdict
 
 ORDER = ["batch rows", "X V", "encoder forward", "allreduce column sums", "entropy", "Z W", "decoder forward",
          "Zᵀ G", "decoder backward", "start allreduce dW", "G Wᵀ", "progress", "Xᵀ G_P", "encoder backward",
-         "allreduce gradient", "finish allreduces", "gradient barrier", "sum gradients", "regularizer", "Adam",
+         "allreduce gradient", "finish allreduces", "gradient barrier", "regularizer", "Adam",
          "update barrier", "step"]
 LABEL = {"encoder forward": "encoder forward besides X V (ReLU, bias, column sums)",
          "decoder forward": "decoder forward besides Z W (residual, ‖R‖², G)",

@@ -47,6 +47,65 @@
 AET_ADAM(aet_adam_f32, float, sqrtf)
 AET_ADAM(aet_adam_f64, double, sqrt)
 
+// The shared-memory step's update (ParameterStore.adamStep): the ranks' gradients summed in
+// rank order, then 2η·p added with an explicit FMA if `regularize` (what the regularizer
+// kernel does to dW), then Adam as above: the same bits as the three passes, in one.
+#define AET_ADAM_SUM_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE)                            \
+    {                                                                                     \
+        const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
+        for (size_t i = 0; i < n; i++) {                                                  \
+            T gi = GRADIENT;                                                              \
+            if (REGULARIZE) gi = FMA(two_eta, p[i], gi);                                  \
+            const T mi = b1 * m[i] + c1 * gi;                                             \
+            const T vi = b2 * v[i] + c2 * gi * gi;                                        \
+            m[i] = mi;                                                                    \
+            v[i] = vi;                                                                    \
+            p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
+        }                                                                                 \
+    }
+
+// Two ranks (the common case) get loops of their own, so that each vectorizes; more ranks add
+// their rows in an inner loop.
+static inline float aet_sum_rows_at_f32(const float *g, size_t stride, size_t rows, size_t i) {
+    float gi = g[i];
+    for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
+    return gi;
+}
+static inline double aet_sum_rows_at_f64(const double *g, size_t stride, size_t rows, size_t i) {
+    double gi = g[i];
+    for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
+    return gi;
+}
+
+#define AET_ADAM_SUM_VARIANT(NAME, T, SQRT, FMA, GRADIENT, REGULARIZE)                                         \
+    AET_MULTIVERSION(static void, NAME,                                                                        \
+                     (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t stride,        \
+                      size_t rows, size_t n, T two_eta, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),      \
+                     AET_ADAM_SUM_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE))
+
+#define AET_ADAM_SUM(NAME, T, SQRT, FMA, SUM_AT)                                                                \
+    AET_ADAM_SUM_VARIANT(NAME##_two, T, SQRT, FMA, g[i] + g[stride + i], 0)                                    \
+    AET_ADAM_SUM_VARIANT(NAME##_two_reg, T, SQRT, FMA, g[i] + g[stride + i], 1)                                \
+    AET_ADAM_SUM_VARIANT(NAME##_rows, T, SQRT, FMA, SUM_AT(g, stride, rows, i), 0)                             \
+    AET_ADAM_SUM_VARIANT(NAME##_rows_reg, T, SQRT, FMA, SUM_AT(g, stride, rows, i), 1)                         \
+    void NAME(T *p, T *m, T *v, const T *g, size_t stride, size_t rows, size_t n, int regularize, T two_eta,   \
+              T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                                                \
+        AET_FLUSH_DENORMALS_BEGIN                                                                               \
+        if (rows == 2 && regularize) {                                                                          \
+            AET_DISPATCH(NAME##_two_reg, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
+        } else if (rows == 2) {                                                                                 \
+            AET_DISPATCH(NAME##_two, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
+        } else if (regularize) {                                                                                \
+            AET_DISPATCH(NAME##_rows_reg, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
+        } else {                                                                                                \
+            AET_DISPATCH(NAME##_rows, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
+        }                                                                                                       \
+        AET_FLUSH_DENORMALS_END                                                                                 \
+    }
+
+AET_ADAM_SUM(aet_adam_sum_f32, float, sqrtf, fmaf, aet_sum_rows_at_f32)
+AET_ADAM_SUM(aet_adam_sum_f64, double, sqrt, fma, aet_sum_rows_at_f64)
+
 void aet_flush_denormals(void) {
 #if defined(__x86_64__)
     _mm_setcsr(_mm_getcsr() | 0x8040);

@@ -2,8 +2,9 @@ import AETrainCore
 import XCTest
 
 /// The shared parameter store (`ParameterStore.shared`) with ranks as threads: each rank
-/// writes its own gradient, sums its part, updates it; every rank then holds what one store
-/// updated with the summed gradient holds, to the bit.
+/// writes its own gradient, then sums, regularizes and updates its part in one pass; every
+/// rank then holds what one store updated with the summed, regularized gradient holds, to the
+/// bit.
 final class SharedStoreTests: XCTestCase {
     /// An odd layout (sizes not multiples of 16) so that the ranks' parts end mid-tensor.
     let layout = ParameterLayout(shape: ModelShape(d: 7, h: 5), tensors: [("V", [37, 11]), ("W", [5, 7]), ("b", [3])])
@@ -16,6 +17,7 @@ final class SharedStoreTests: XCTestCase {
     func testRanksSumAndUpdateTheirPartsLikeOneStore() throws {
         var settings = AdamSettings()
         settings.learningRate = 0.01
+        let W = layout.tensors[1].range, twoEta: Float = 0.3
         for ranks in [2, 3, 4] {
             let n = layout.count
             // The reference: one private store, the gradients summed in rank order.
@@ -27,6 +29,8 @@ final class SharedStoreTests: XCTestCase {
                     for r in 1..<ranks { total += gradient(rank: r, i, step: t) }
                     reference.grads[i] = total
                 }
+                // The regularizer's gradient on W, as the allreduce step adds it.
+                _ = Float.regularizer(reference.grads + W.lowerBound, reference.params + W.lowerBound, twoEta: twoEta, count: W.count)
                 try reference.adamStep(settings)
             }
             final class Results: @unchecked Sendable {
@@ -47,7 +51,8 @@ final class SharedStoreTests: XCTestCase {
                     store.setReduced(slot: 0, Float(comm.rank + 1))
                     store.setReduced(slot: 1, 0.5)
                     try sharing.segment.synchronize()
-                    store.sumSharedGradients()
+                    store.sumSharedTerms()
+                    store.regularizerGradient = (W, twoEta)
                     try store.adamStep(settings)
                 }
                 results.lock.lock()
@@ -70,30 +75,5 @@ final class SharedStoreTests: XCTestCase {
             let expected = Float(ranks * (ranks + 1) / 2) + 0.5 * Float(ranks)
             XCTAssertEqual(results.sums, Array(repeating: expected, count: ranks))
         }
-    }
-
-    /// The row sum adds in row order (the order the store promises), into a row or elsewhere;
-    /// ‖W‖² alone equals what the regularizer returns.
-    func testSumRowsAndSquaredNorm() {
-        for rows in 1...5 {
-            let count = 45, stride = 48
-            var src = (0..<(rows * stride)).map { Float(sin(Double($0))) * 1e3 }
-            var dst = [Float](repeating: 0, count: count)
-            Float.sumRows(into: &dst, from: src, stride: stride, rows: rows, count: count)
-            for i in 0..<count {
-                var total = src[i]
-                for r in 1..<rows { total += src[r * stride + i] }
-                XCTAssertEqual(dst[i].bitPattern, total.bitPattern, "rows \(rows), element \(i)")
-            }
-            // In place, into the last row.
-            let last = (rows - 1) * stride
-            src.withUnsafeMutableBufferPointer { s in
-                Float.sumRows(into: s.baseAddress! + last, from: s.baseAddress!, stride: stride, rows: rows, count: count)
-            }
-            XCTAssertEqual(Array(src[last..<(last + count)]), dst)
-        }
-        let W = (0..<1037).map { Float(cos(Double($0) * 0.37)) }
-        var dW = [Float](repeating: 0, count: W.count)
-        XCTAssertEqual(Float.squaredNorm(W, count: W.count), Float.regularizer(&dW, W, twoEta: 0.2, count: W.count))
     }
 }

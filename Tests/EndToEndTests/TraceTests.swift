@@ -67,7 +67,7 @@ final class TraceTests: XCTestCase {
     static let stepNames = ["step", "batch rows", "encoder forward", "X V", "allreduce column sums", "entropy", "decoder forward", "Z W",
                             "decoder backward", "Zᵀ G", "encoder backward", "G Wᵀ", "Xᵀ G_P", "regularizer", "Adam"]
 
-    static let sharedMemoryNames = ["gradient barrier", "sum gradients", "update barrier"]
+    static let sharedMemoryNames = ["gradient barrier", "update barrier"]
 
     func testTrainWritesATimeline() throws {
         let dir = try Harness.temporaryDirectory("trace-train")

@@ -30,6 +30,12 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
                            _ g: UnsafePointer<Self>, _ n: Int, _ b1: Self, _ b2: Self, _ stepSize: Self,
                            _ invSqrtBC2: Self, _ eps: Self)
 
+    /// The C Adam loop over the sum of `rows` gradients `stride` apart, 2η·p added first if
+    /// `twoEta` is given (CKernels/adam.c).
+    static func adamSumKernel(_ p: UnsafeMutablePointer<Self>, _ m: UnsafeMutablePointer<Self>, _ v: UnsafeMutablePointer<Self>,
+                              _ g: UnsafePointer<Self>, stride: Int, rows: Int, _ n: Int, twoEta: Self?, _ b1: Self, _ b2: Self,
+                              _ stepSize: Self, _ invSqrtBC2: Self, _ eps: Self)
+
     /// Encoder forward after the product (CKernels/objective.c): z = relu(z + b), column sums
     /// added, the number of positive entries returned.
     static func reluBias(_ z: UnsafeMutablePointer<Self>, _ columnSums: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>,
@@ -42,8 +48,6 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     static func regularizer(_ dW: UnsafeMutablePointer<Self>, _ W: UnsafePointer<Self>, twoEta: Self, count: Int) -> Self
     /// ‖W‖² as `regularizer` returns it, without touching dW (CKernels/objective.c).
     static func squaredNorm(_ W: UnsafePointer<Self>, count: Int) -> Self
-    /// dst = Σ_r src[r·stride ..< r·stride + count] over `rows` rows, in row order (CKernels/sum.c).
-    static func sumRows(into dst: UnsafeMutablePointer<Self>, from src: UnsafePointer<Self>, stride: Int, rows: Int, count: Int)
 
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
@@ -80,6 +84,11 @@ extension Float: BLASScalar {
                                                     _ invSqrtBC2: Float, _ eps: Float) {
         aet_adam_f32(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
     }
+    @inline(__always) public static func adamSumKernel(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                                                       _ g: UnsafePointer<Float>, stride: Int, rows: Int, _ n: Int, twoEta: Float?, _ b1: Float, _ b2: Float,
+                                                       _ stepSize: Float, _ invSqrtBC2: Float, _ eps: Float) {
+        aet_adam_sum_f32(p, m, v, g, stride, rows, n, twoEta == nil ? 0 : 1, twoEta ?? 0, b1, b2, stepSize, invSqrtBC2, eps)
+    }
     @inline(__always) public static func reluBias(_ z: UnsafeMutablePointer<Float>, _ columnSums: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>,
                                                   rows: Int, h: Int) -> Int {
         Int(aet_relu_bias_f32(z, columnSums, b, rows, h))
@@ -92,9 +101,6 @@ extension Float: BLASScalar {
         Float(aet_regularizer_f32(dW, W, twoEta, count))
     }
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Float>, count: Int) -> Float { Float(aet_squared_norm_f32(W, count)) }
-    @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, stride: Int, rows: Int, count: Int) {
-        aet_sum_rows_f32(dst, src, stride, rows, count)
-    }
     public static var scalarKind: ScalarKind { .float32 }
 }
 
@@ -122,6 +128,11 @@ extension Double: BLASScalar {
                                                     _ invSqrtBC2: Double, _ eps: Double) {
         aet_adam_f64(p, m, v, g, n, b1, b2, stepSize, invSqrtBC2, eps)
     }
+    @inline(__always) public static func adamSumKernel(_ p: UnsafeMutablePointer<Double>, _ m: UnsafeMutablePointer<Double>, _ v: UnsafeMutablePointer<Double>,
+                                                       _ g: UnsafePointer<Double>, stride: Int, rows: Int, _ n: Int, twoEta: Double?, _ b1: Double, _ b2: Double,
+                                                       _ stepSize: Double, _ invSqrtBC2: Double, _ eps: Double) {
+        aet_adam_sum_f64(p, m, v, g, stride, rows, n, twoEta == nil ? 0 : 1, twoEta ?? 0, b1, b2, stepSize, invSqrtBC2, eps)
+    }
     @inline(__always) public static func reluBias(_ z: UnsafeMutablePointer<Double>, _ columnSums: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>,
                                                   rows: Int, h: Int) -> Int {
         Int(aet_relu_bias_f64(z, columnSums, b, rows, h))
@@ -134,9 +145,6 @@ extension Double: BLASScalar {
         Double(aet_regularizer_f64(dW, W, twoEta, count))
     }
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Double>, count: Int) -> Double { Double(aet_squared_norm_f64(W, count)) }
-    @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Double>, from src: UnsafePointer<Double>, stride: Int, rows: Int, count: Int) {
-        aet_sum_rows_f64(dst, src, stride, rows, count)
-    }
     public static var scalarKind: ScalarKind { .float64 }
 }
 

@@ -33,5 +33,19 @@ public enum Adam {
         // The loop itself is C (CKernels/adam.c): Swift does not vectorize sqrt and division.
         T.adamKernel(params, moment1, moment2, grads, count, b1, b2, stepSize, invSqrtBC2, eps)
     }
+
+    /// `step` with g = the sum of `rows` gradients `stride` apart (in row order) and, if
+    /// `twoEta` is given, 2η·p added by FMA before the update, in one pass: the shared-memory
+    /// step's sum, regularizer gradient and update (`ParameterStore.adamStep`).
+    public static func step<T: BLASScalar>(
+        params: UnsafeMutablePointer<T>, moment1: UnsafeMutablePointer<T>,
+        moment2: UnsafeMutablePointer<T>, summing grads: UnsafePointer<T>, stride: Int, rows: Int, twoEta: T?,
+        count: Int, t: Int, settings s: AdamSettings
+    ) {
+        let b1 = T(s.beta1), b2 = T(s.beta2)
+        let stepSize = T(s.learningRate / (1 - pow(s.beta1, Double(t))))
+        let invSqrtBC2 = T(1 / (1 - pow(s.beta2, Double(t))).squareRoot())
+        T.adamSumKernel(params, moment1, moment2, grads, stride: stride, rows: rows, count, twoEta: twoEta, b1, b2, stepSize, invSqrtBC2, T(s.epsilon))
+    }
 }
 

@@ -184,10 +184,14 @@ public final class ParameterStore<T: BLASScalar> {
 
     deinit { if sharing != nil { sums.deallocate() } }
 
+    /// Shared: the regularizer's gradient 2η·θ over `range` (W), for the next `adamStep` to
+    /// add to the summed gradient. Set by the step that computed the data terms.
+    public var regularizerGradient: (range: Range<Int>, twoEta: T)?
+
     /// Shared, after a `synchronize` that follows every rank's partial gradient: the reduced
-    /// terms summed over the ranks (rank order) into this rank's own copy, and the gradient
-    /// summed over `owned` into this rank's `grads` (no other rank reads that part of it).
-    public func sumSharedGradients() {
+    /// terms summed over the ranks (in rank order) into this rank's own copy. The gradient
+    /// itself is summed by `adamStep`, over `owned`, as it updates.
+    public func sumSharedTerms() {
         guard let sh = sharing else { return }
         let n = layout.count
         for k in 0..<reducedSlots {
@@ -195,9 +199,6 @@ public final class ParameterStore<T: BLASScalar> {
             for q in 1..<sh.ranks { total += sh.slots[q * sh.slotStride + n + k] }
             sums[k] = total
         }
-        let lo = sh.owned.lowerBound, count = sh.owned.count
-        // ((g0 + g1) + g2) + …: for two ranks, what MPI_Allreduce computes.
-        T.sumRows(into: grads + lo, from: sh.slots + lo, stride: sh.slotStride, rows: sh.ranks, count: count)
         needsSynchronize = true
     }
 
@@ -229,15 +230,34 @@ public final class ParameterStore<T: BLASScalar> {
     public func values(_ name: String) -> [T] { Array(UnsafeBufferPointer(start: params + range(name).lowerBound, count: range(name).count)) }
 
     /// One Adam step over every parameter with the current gradient. Shared: over `owned`
-    /// only, then a `synchronize`, after which every rank holds the whole new θ.
+    /// only, with the gradient summed over the ranks ((g0 + g1) + g2 …: for two ranks what
+    /// MPI_Allreduce computes) and `regularizerGradient` added, in one pass; then a
+    /// `synchronize`, after which every rank holds the whole new θ.
     /// - trace: records the "Adam" and "update barrier" spans.
     public func adamStep(_ settings: AdamSettings, trace: TraceRecorder? = nil) throws {
         adamSteps += 1
-        let part = sharing?.owned ?? 0..<layout.count
-        let lo = part.lowerBound
         trace?.begin(.adam)
-        Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, grads: grads + lo, count: part.count,
-                  t: adamSteps, settings: settings)
+        if let sh = sharing {
+            let t = adamSteps
+            func update(_ lo: Int, _ hi: Int, twoEta: T?) {
+                guard lo < hi else { return }
+                Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, summing: sh.slots + lo,
+                          stride: sh.slotStride, rows: sh.ranks, twoEta: twoEta, count: hi - lo, t: t, settings: settings)
+            }
+            let owned = sh.owned
+            if let r = regularizerGradient {
+                let lo = min(max(r.range.lowerBound, owned.lowerBound), owned.upperBound)
+                let hi = max(min(r.range.upperBound, owned.upperBound), lo)
+                update(owned.lowerBound, lo, twoEta: nil)
+                update(lo, hi, twoEta: r.twoEta)
+                update(hi, owned.upperBound, twoEta: nil)
+            } else {
+                update(owned.lowerBound, owned.upperBound, twoEta: nil)
+            }
+        } else {
+            Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count,
+                      t: adamSteps, settings: settings)
+        }
         trace?.end()
         if let sh = sharing {
             trace?.begin(.updateBarrier)

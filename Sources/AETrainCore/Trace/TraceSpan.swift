@@ -24,10 +24,9 @@
 ///
 /// With shared memory (`--gradient-sum shared-memory`), the allreduce becomes
 ///
+///       regularizer                ‖W‖² (before the barrier: after it, ranks update W)
 ///       gradient barrier           the wait until every rank's gradient is written
-///       sum gradients              this rank's part of the parameters: the ranks' gradients added
-///       regularizer                2ηW into this part of dW, ‖W‖² over all of W
-///       Adam                       this part of the parameters
+///       Adam                       this rank's part of θ: the ranks' gradients added, 2ηW, Adam
 ///       update barrier             the wait until every rank has updated its part
 ///
 /// With `--deterministic`, the chunks' backward products run on worker threads and are one
@@ -41,7 +40,7 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
     case decoderForward, decoderProduct, decoderBackward, decoderBackwardProduct
     case startAllreduce, encoderBackward, encoderBackwardProduct, progress, encoderWeightProduct
     case chunksBackward, gradientAllreduce, finishAllreduces, regularizer, adam
-    case gradientBarrier, gradientSum, updateBarrier
+    case gradientBarrier, updateBarrier
     case logLine, checkpoint
 
     public var name: String {
@@ -67,7 +66,6 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
         case .regularizer: "regularizer"
         case .adam: "Adam"
         case .gradientBarrier: "gradient barrier"
-        case .gradientSum: "sum gradients"
         case .updateBarrier: "update barrier"
         case .logLine: "log line"
         case .checkpoint: "checkpoint"

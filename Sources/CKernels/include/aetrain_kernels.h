@@ -11,6 +11,13 @@ void aet_adam_f32(float *p, float *m, float *v, const float *g, size_t n,
 void aet_adam_f64(double *p, double *m, double *v, const double *g, size_t n,
                   double b1, double b2, double step_size, double inv_sqrt_bc2, double eps);
 
+/// Adam over the sum of `rows` gradients (`stride` apart, added in row order), with 2η·p added
+/// by FMA first if `regularize`: the shared-memory step's sum, regularizer and Adam in one pass.
+void aet_adam_sum_f32(float *p, float *m, float *v, const float *g, size_t stride, size_t rows, size_t n,
+                      int regularize, float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps);
+void aet_adam_sum_f64(double *p, double *m, double *v, const double *g, size_t stride, size_t rows, size_t n,
+                      int regularize, double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps);
+
 /// Encoder forward after the product, in place over z (rows, h) holding P = X V:
 ///   z = relu(P + 1 bᵀ);  column_sums[j] += Σ_i z_ij (row order).  Returns #{P + b > 0}.
 size_t aet_relu_bias_f32(float *z, float *column_sums, const float *b, size_t rows, size_t h);
@@ -28,10 +35,6 @@ double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n
 /// ‖W‖² alone, in the regularizer's 16 lanes (the same value as its return).
 double aet_squared_norm_f32(const float *W, size_t n);
 double aet_squared_norm_f64(const double *W, size_t n);
-
-/// dst = Σ_r src[r·stride …] over `rows` rows of n elements, added in row order; dst may be a row.
-void aet_sum_rows_f32(float *dst, const float *src, size_t stride, size_t rows, size_t n);
-void aet_sum_rows_f64(double *dst, const double *src, size_t stride, size_t rows, size_t n);
 
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.

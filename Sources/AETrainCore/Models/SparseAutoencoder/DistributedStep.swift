@@ -21,9 +21,9 @@ import Dispatch
 ///    dV and the rest start after step 6, and the step waits for the three.
 ///  - shared memory (the default when every rank is on one node): as fast, but step 7 is
 ///    no allreduce: each rank's gradient is written into memory all ranks map, and after a
-///    barrier each rank adds the ranks' gradients over its own 1/P of the parameters, where
-///    it alone adds 2ηW and applies Adam (`ParameterStore.adamStep`). For two ranks the sums
-///    are MPI's to the bit.
+///    barrier each rank adds the ranks' gradients over its own 1/P of the parameters, adds
+///    2ηW there and applies Adam, in one pass (`ParameterStore.adamStep`). For two ranks the
+///    sums are MPI's to the bit.
 ///  - deterministic: the batch is cut into fixed chunks (4 when the rank count divides 4),
 ///    each computed alone with single-threaded BLAS (the rank's threads take whole chunks), and
 ///    every sum over chunks, within a rank and then over ranks (`allreduceSumInFixedOrder`),
@@ -249,7 +249,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         } else if let shared = s.sharing {
             // Shared memory: this rank's gradient is written where every rank reads it; after
             // the barrier, each sums its own part of the parameters (and Adam updates it).
-            try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {}, progress: {})
+            backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {}, progress: {})
             s.setReduced(.stopRequest, stop ? 1 : 0)
             // ‖W‖² now, while no rank updates W.
             trace?.begin(.regularizer)
@@ -260,9 +260,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             try shared.segment.synchronize()
             trace?.end()
             lap(&communicationNanoseconds)
-            trace?.begin(.gradientSum)
-            s.sumSharedGradients()
-            trace?.end()
+            s.sumSharedTerms()
         } else {
             try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {
                 guard options.overlap else { return }
@@ -290,19 +288,18 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         calls += 1
         if (0..<local).allSatisfy({ chunkSparse[$0] }) { sparseCalls += 1 }
 
-        // 8: the regularizer, once (shared memory: on this rank's part of dW; ‖W‖² from above).
+        // 8: the regularizer, once (shared memory: its gradient is added by the update, which
+        // sums the ranks' gradients; ‖W‖² from above).
         stopRequested = s.reduced(.stopRequest) > 0
-        trace?.begin(.regularizer)
         let reg: T
-        if let shared = s.sharing {
-            let W = s.layout.W, owned = shared.owned
-            let lo = max(W.lowerBound, owned.lowerBound), hi = min(W.upperBound, owned.upperBound)
-            if lo < hi { _ = Objective.regularizer(dW: s.grads + lo, W: s.params + lo, eta: T(settings.eta), count: hi - lo) }
+        if s.sharing != nil {
+            s.regularizerGradient = (s.layout.W, 2 * T(settings.eta))
             reg = sharedSquaredNorm
         } else {
+            trace?.begin(.regularizer)
             reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
+            trace?.end()
         }
-        trace?.end()
         lap(&computeNanoseconds)
         let sst = Double(s.reduced(.squaredNorm))
         return ObjectiveTerms(
