@@ -6,8 +6,9 @@
 #     sheet's batch of 100 (100, 50, 25, 13, 7, 4, 2 rows): the model's compute term;
 #   - allreduce latency α, ms per MB β and the 4 MB time (`aetrain bench --allreduce`): shared
 #     memory (mpirun -n 2), 2 namespace hosts × 1 rank and 2 hosts × 2 ranks over TCP;
-#   - the step at the sheet's real size (`aetrain bench`, --overlap never and always): shared
-#     memory and 2 hosts × 1 rank;
+#   - the step at the sheet's real size (`aetrain bench`, --overlap never and always; on one node
+#     also --gradient-sum allreduce beside the default shared-memory sum): shared memory and
+#     2 hosts × 1 rank;
 #   - `aetrain train` ms per step (1000 iterations, synthetic real-size data, --overlap never,
 #     always and auto, and what auto chose): 2 hosts × 1 rank with the machine's cores split
 #     between the hosts (deploy/netns-cluster.sh's default), and with every core shared.
@@ -41,16 +42,16 @@ print(f"{label:<34} allreduce  median: α {r['alpha_ms']*1e3:6.1f} µs  β {r['m
 PY
 }
 
-# step LABEL OVERLAP LAUNCHER...
+# step LABEL OVERLAP GRADIENT-SUM LAUNCHER...
 step() {
-  local label=$1 overlap=$2 l; shift 2; l=$(load)
-  "$@" "$AETRAIN" bench --json --steps 300 --warmup 30 --overlap "$overlap" > "$OUT/r.json"
+  local label=$1 overlap=$2 sum=$3 l; shift 3; l=$(load)
+  "$@" "$AETRAIN" bench --json --steps 300 --warmup 30 --overlap "$overlap" --gradient-sum "$sum" > "$OUT/r.json"
   python3 - "$OUT/r.json" "$label" "$overlap" "$l" <<'PY'
 import json, sys
 f, label, overlap, l = sys.argv[1:]
 r = json.load(open(f))
 print(f"{label:<34} bench {overlap:<6} {r['ms_per_step']:7.3f} ms/step  exposed comm. {r['exposed_communication_ms']:6.3f} ms"
-      f"  floor {r['gemm_floor_ms']:.3f} ms  overlap {'on' if r['overlap'] else 'off'}  load {l}")
+      f"  floor {r['gemm_floor_ms']:.3f} ms  overlap {'on' if r['overlap'] else 'off'}  gradient sum {r['gradient_sum']}  load {l}")
 PY
 }
 
@@ -87,10 +88,11 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "# round $round, $(date -u +%FT%TZ), $(uptime)"
   for rows in 100 50 25 13 7 4 2; do compute "$rows"; done
   allreduce "shared memory, 2 ranks" mpirun -n 2
-  for o in never always; do step "shared memory, 2 ranks" "$o" mpirun -n 2; done
+  for o in never always; do step "shared memory, 2 ranks" "$o" auto mpirun -n 2; done
+  step "shared memory, 2 ranks" never allreduce mpirun -n 2
   $CLUSTER up 2 1 > /dev/null
   allreduce "2 hosts × 1 rank (cores split)" $CLUSTER mpirun -n 2
-  for o in never always; do step "2 hosts × 1 rank (cores split)" "$o" $CLUSTER mpirun -n 2; done
+  for o in never always; do step "2 hosts × 1 rank (cores split)" "$o" auto $CLUSTER mpirun -n 2; done
   for o in never always auto; do train "2 hosts × 1 rank (cores split)" "$o" $CLUSTER mpirun -n 2; done
   $CLUSTER up 2 2 > /dev/null
   allreduce "2 hosts × 2 ranks (cores split)" $CLUSTER mpirun -n 4

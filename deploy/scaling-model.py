@@ -14,12 +14,13 @@ re-run with new measurements (deploy/scaling-bench.sh prints them).
 import math
 import random
 
-# Measured with deploy/scaling-bench.sh on 2026-11-30 14:17 UTC (load average 2.3-2.5): 1 process
-# × 1 BLAS thread, real size (d = 1036, h = 400), ms per step at this many rows (Adam and the
-# element-wise passes included).
-COMPUTE_MS = {100: 4.32, 50: 2.52, 25: 1.62, 13: 1.17, 7: 1.07, 4: 0.76, 2: 0.78}
-# Adam alone on one core, ms per step (the same runs).
-ADAM_MS = 0.41
+# Measured with deploy/scaling-bench.sh on 2026-11-30 16:21-16:23 UTC, two rounds on a quiet
+# machine (load average 1.7-2.6, the benchmark's own runs), averaged: 1 process × 1 BLAS thread,
+# real size (d = 1036, h = 400), ms per step at this many rows (Adam and the element-wise passes
+# included).
+COMPUTE_MS = {100: 3.90, 50: 2.20, 25: 1.31, 13: 0.89, 7: 0.76, 4: 0.48, 2: 0.49}
+# Adam alone on one core, ms per step (the same runs; the median of the 14).
+ADAM_MS = 0.17
 N_BYTES = 4 * (2 * 400 * 1036 + 400 + 1036 + 5)  # dV, dW, db, da and five partial sums, float32
 H_BYTES = 4 * 400
 NETWORKS = {  # name: (α in ms, β in ms per MB)

@@ -213,23 +213,31 @@ public final class MPICommunicator: Communicator {
         }
         let room: UInt64 = Self.backingRoom() >= bytes + (16 << 20) ? 1 : 0
         guard try allreduce(room, op: .min) == 1 else { return nil }
-        enterCollective()
-        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         var address: UnsafeMutableRawPointer?
         var handle: MPI_Win? = aet_win_null()
-        // Rank 0 holds the whole segment (64 bytes more, for alignment); the others map it.
-        try check(MPI_Win_allocate_shared(MPI_Aint(rank == 0 ? bytes + 64 : 0), 1, aet_info_null(), world, &address, &handle),
-                  "MPI_Win_allocate_shared")
         var mapped: MPI_Aint = 0, unit: Int32 = 0
-        try check(MPI_Win_shared_query(handle, 0, &mapped, &unit, &address), "MPI_Win_shared_query")
-        try check(MPI_Win_lock_all(MPI_MODE_NOCHECK, handle), "MPI_Win_lock_all")
-        aet_watchdog_disarm()
+        do {
+            enterCollective()
+            aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+            defer { aet_watchdog_disarm() }
+            // Rank 0 holds the whole segment (64 bytes more, for alignment); the others map it.
+            try check(MPI_Win_allocate_shared(MPI_Aint(rank == 0 ? bytes + 64 : 0), 1, aet_info_null(), world, &address, &handle),
+                      "MPI_Win_allocate_shared")
+            // Errors on the window come back as codes too (a window's default is to abort).
+            try check(MPI_Win_set_errhandler(handle, aet_errors_return()), "MPI_Win_set_errhandler")
+            try check(MPI_Win_shared_query(handle, 0, &mapped, &unit, &address), "MPI_Win_shared_query")
+            try check(MPI_Win_lock_all(MPI_MODE_NOCHECK, handle), "MPI_Win_lock_all")
+        }
         guard let address, Int(mapped) >= bytes + 64 else {
             throw CommunicationFailure(call: "MPI_Win_shared_query", rank: rank, reason: "the shared segment is smaller than requested")
         }
-        // Every rank maps the segment at its own address, but at the same offset in a page.
-        let aligned = address + (64 - Int(bitPattern: address) % 64) % 64
-        let window = SharedWindow(handle: handle, base: aligned, bytes: bytes, owner: self)
+        // Every rank maps the segment at its own address; the offset to the first 64-byte
+        // boundary must be the same on all (it is where the layout starts), and is checked.
+        let offset = (64 - Int(bitPattern: address) % 64) % 64
+        guard try allAgree(on: UInt64(offset)) else {
+            throw CommunicationFailure(call: "MPI_Win_shared_query", rank: rank, reason: "the ranks map the shared segment at different offsets from a 64-byte boundary")
+        }
+        let window = SharedWindow(handle: handle, base: address + offset, bytes: bytes, owner: self)
         windows.append(window)
         return try lease(window)
     }
@@ -340,7 +348,7 @@ public final class MPICommunicator: Communicator {
 
 /// Test-only: with AETRAIN_TEST_FREEZE_RANK=R and AETRAIN_TEST_FREEZE_AT=N in the environment,
 /// rank R stops itself with SIGSTOP on entering its N-th collective call (every allreduce,
-/// startAllreduce, broadcast, gather, exchange, sendReceive and barrier counts, from 1), so that tests can freeze a
+/// startAllreduce, broadcast, gather, exchange, sendReceive, barrier, shared-window allocation and shared-memory barrier counts, from 1), so that tests can freeze a
 /// rank at a chosen point of any command and check that the job still ends.
 private struct TestFreeze {
     let rank: Int

@@ -55,7 +55,7 @@ final class FrozenRankTests: XCTestCase {
         XCTAssertEqual(resume.status, 0, resume.stderr, file: file, line: line)
     }
 
-    /// The sparse autoencoder (2 allreduces a step).
+    /// The sparse autoencoder (a few collectives a step: the rows' exchange, the column sums, the gradient's allreduce or two barriers).
     func testTrainEndsAndItsCheckpointResumes() throws {
         let out = dir.appendingPathComponent("sae")
         let r = try expectBoundedEnd(["train", "--quiet", "--checkpoint-every", "5", "--iterations", "100000", "--out", out.path],

@@ -32,11 +32,13 @@ final class MultiRankTests: XCTestCase {
         }
     }
 
-    /// Every rank ends with bit-identical parameters, equal to what rank 0 wrote.
+    /// Every rank ends with bit-identical parameters, equal to what rank 0 wrote. Each rank
+    /// keeps its own copy of θ here (`--gradient-sum allreduce`): ranks sharing one cannot differ.
     func testRanksHoldIdenticalParameters() throws {
         let out = try Harness.temporaryDirectory("identical")
         defer { try? FileManager.default.removeItem(at: out) }
-        let r = try Harness.mpirun(3, ["train", "--out", out.path, "--iterations", "50", "--log-every", "10", "--debug-rank-checksums"])
+        let r = try Harness.mpirun(3, ["train", "--out", out.path, "--iterations", "50", "--log-every", "10", "--debug-rank-checksums",
+                                       "--gradient-sum", "allreduce"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let sums = try (0..<3).map { try String(contentsOf: out.appendingPathComponent("checksum.rank\($0)"), encoding: .utf8) }
         XCTAssertEqual(Set(sums).count, 1, "\(sums)")

@@ -20,6 +20,9 @@ public enum SparsityBenchmark {
                     try SparseAutoencoder(shard: shard, settings: settings, comm: comm,
                                           options: StepOptions(kernels: path, overlap: overlap))
                 }
+                // Each rank draws its own bias, then takes rank 0's: the store must be the
+                // rank's own (the options above never ask for shared memory).
+                precondition(trainer.store.sharing == nil)
                 setBias(trainer.store, shard: shard, density: f)
                 try comm.broadcast(trainer.store.b, bytes: h * MemoryLayout<Float>.stride, root: 0)  // rank 0's sample
                 for _ in 0..<plan.warmup { _ = try trainer.evaluate(); try trainer.update() }

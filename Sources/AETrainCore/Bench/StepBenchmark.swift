@@ -26,13 +26,14 @@ public enum StepBenchmark {
             return try TraceRecorder(maxSteps: stepShapes.count * BlockTiming.blocks * plan.stepsPerBlock, otherSpans: 0, comm: comm)
         }
         var traced = 0
-        var sharedMemoryUsed = false
+        var sharedMemoryUsed = sharedMemory
         for (batch, h) in stepShapes {
             let settings = plan.settings(batch: batch, hidden: h)
             let trainer = try comm.collectively {
                 try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
-            sharedMemoryUsed = trainer.store.sharing != nil
+            sharedMemoryUsed = sharedMemoryUsed && trainer.store.sharing != nil  // every shape's step
+            if plan.gradientSum == .sharedMemory, sharedMemory, trainer.store.sharing == nil { throw GradientSumMode.noRoom }
             if shapes.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessStatistics.secondsSinceStart()

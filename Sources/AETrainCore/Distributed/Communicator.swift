@@ -53,8 +53,9 @@ public protocol Communicator: AnyObject {
                   into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
                   offsets receiveOffsets: UnsafePointer<Int>) throws
     /// `bytes` bytes of memory that every rank maps at once, or nil on every rank when that is
-    /// not possible (one rank, ranks on several nodes, or the allocation failed on some rank).
-    /// Collective. Zero-filled when new; a segment is reused once every rank has released it.
+    /// not possible (one rank, ranks on several nodes, or no room for it where the node keeps
+    /// shared memory). Collective. Zero-filled; a segment is reused once every rank has
+    /// released it. A failed allocation throws `CommunicationFailure`.
     func sharedSegment(bytes: Int) throws -> SharedSegment?
 }
 

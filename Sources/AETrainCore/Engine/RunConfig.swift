@@ -57,12 +57,12 @@ public struct RunConfig: Codable {
 }
 
 extension RunConfig.Execution {
-    init(_ e: ExecutionOptions, kind: ModelKind, overlapEnabled: Bool, sharedMemory: Bool) {
+    init(_ e: ExecutionOptions, kind: ModelKind, deterministic: Bool, overlapEnabled: Bool, sharedMemory: Bool) {
         let autoencoder = kind == .sparseAutoencoder
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
                   overlap: autoencoder ? e.overlap.rawValue : nil,
-                  overlapEnabled: autoencoder ? !e.stepOptions.deterministic && overlapEnabled : nil,
-                  deterministic: autoencoder ? e.stepOptions.deterministic : nil,
+                  overlapEnabled: autoencoder ? !deterministic && overlapEnabled : nil,
+                  deterministic: autoencoder ? deterministic : nil,
                   peerTimeoutSeconds: e.peerTimeout,
                   gradientSum: autoencoder ? e.gradientSum.rawValue : nil, sharedMemory: autoencoder ? sharedMemory : nil)
     }

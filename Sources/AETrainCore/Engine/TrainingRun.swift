@@ -20,6 +20,8 @@ public final class TrainingRun {
     /// `plan.execution.gradientSum` resolved (`GradientSumMode.resolve`): ranks share memory
     /// (if the node has room for it: config.json records what the model got).
     private var sharedMemory = false
+    /// `--deterministic`, or a resumed run's recorded choice.
+    private var deterministic = false
 
     public init(plan: RunPlan, comm: Communicator) {
         self.plan = plan
@@ -34,8 +36,6 @@ public final class TrainingRun {
         BLASThreads.set(threads)
         Denormals.flushToZero()
         overlap = try plan.execution.overlap.resolve(comm)
-        let deterministic = plan.execution.stepOptions.deterministic
-        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic, overlap: !deterministic && overlap)
         let prepared = try prepare()
         let session = try open(prepared, threads: threads)
         let trace = try plan.output.trace.map { try startTrace(URL(fileURLWithPath: $0), prepared, session) }
@@ -81,6 +81,9 @@ public final class TrainingRun {
     private func prepare() throws -> Prepared {
         // A resumed run starts from its checkpoint: model, settings and data as recorded.
         let resumed = try plan.start.resumeDirectory.map { try ResumePoint.load(directory: $0, comm: comm) }
+        // A run started with --deterministic stays deterministic when resumed, flag or not.
+        deterministic = plan.execution.stepOptions.deterministic || resumed?.config?.execution?.deterministic == true
+        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic, overlap: !deterministic && overlap)
         let kind = try resolveModel(resumed)
         let initial = try plan.start.weightsDirectory.map { dir in
             try comm.collectively { try InitialWeights.load(from: dir) }
@@ -97,6 +100,10 @@ public final class TrainingRun {
             let model = try makeModel(kind, shard: shard, settings: settings, initial: initial?.weights)
             if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: kind) }
             return model
+        }
+        if plan.execution.gradientSum == .sharedMemory, sharedMemory, let autoencoder = model as? SparseAutoencoder,
+           autoencoder.store.sharing == nil {
+            throw GradientSumMode.noRoom
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
@@ -149,7 +156,7 @@ public final class TrainingRun {
             model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: p.kind, overlapEnabled: overlap,
+            execution: RunConfig.Execution(plan.execution, kind: p.kind, deterministic: deterministic, overlapEnabled: overlap,
                                             sharedMemory: (p.model as? SparseAutoencoder)?.store.sharing != nil), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
@@ -233,7 +240,8 @@ public final class TrainingRun {
         switch kind {
         case .sparseAutoencoder:
             var options = plan.execution.stepOptions
-            options.overlap = !options.deterministic && overlap
+            options.deterministic = deterministic
+            options.overlap = !deterministic && overlap
             options.sharedMemory = sharedMemory
             options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
             return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)

@@ -52,8 +52,8 @@ public struct ParameterLayout: Equatable, Sendable {
     public var a: Range<Int> { tensors[3].range }
 }
 
-/// Partial sums that ride along with the gradients in the step's one fused allreduce:
-/// they sit right after the gradients in the same buffer.
+/// Partial sums that ride along with the gradients in the step's one fused allreduce (or, in
+/// a shared store, in each rank's gradient slot): they sit right after the gradients.
 public enum ReducedTerm: Int, CaseIterable {
     /// Σ_i ‖x_i − x̂_i‖² over this rank's part of the batch.
     case squaredError
@@ -69,7 +69,7 @@ public enum ReducedTerm: Int, CaseIterable {
 }
 
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays
-/// in one allocation, laid out by `ParameterLayout`.
+/// in one allocation, laid out by `ParameterLayout` (shared: one window for the node's ranks).
 ///
 /// Shared (`shared(layout:reducedSlots:comm:)`, ranks on one node): θ and both moments exist
 /// once, in memory every rank maps, next to every rank's partial gradient:
@@ -82,10 +82,11 @@ public enum ReducedTerm: Int, CaseIterable {
 /// every rank writes the same values (initial θ, a checkpoint), and `needsSynchronize` makes
 /// the first step wait for all of them.
 ///
-/// This type owns the memory; the pointers it hands out are valid for its lifetime.
+/// The pointers it hands out are valid for its lifetime: it owns its memory, or, shared, holds
+/// the communicator's segment (freed at MPI_Finalize).
 public final class ParameterStore<T: BLASScalar> {
     public let layout: ParameterLayout
-    /// Slots after the gradients that ride along in the gradient allreduce.
+    /// Slots after the gradients that ride along in the gradient's reduction.
     public let reducedSlots: Int
     /// Length of the gradient array: the parameters plus the reduced slots.
     public var reducedCount: Int { layout.count + reducedSlots }
@@ -94,7 +95,7 @@ public final class ParameterStore<T: BLASScalar> {
     /// θ (layout.count)
     public let params: UnsafeMutablePointer<T>
     /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums. Shared: this rank's
-    /// partial gradient, summed over the ranks in `owned` only.
+    /// partial gradient and partial sums (`adamStep` reads every rank's; none is summed in place).
     public let grads: UnsafeMutablePointer<T>
     /// Adam's first moment (layout.count)
     public let moment1: UnsafeMutablePointer<T>
@@ -106,7 +107,7 @@ public final class ParameterStore<T: BLASScalar> {
     /// The ranks that share this store's memory; nil: this rank's own.
     public let sharing: Sharing?
     /// The reduced terms as `reduced(_:)` reads them: after the gradients (summed there by the
-    /// allreduce), or, shared, this rank's own copy of their sums (`sumReducedTerms`).
+    /// allreduce), or, shared, this rank's own copy of their sums (`sumSharedTerms`).
     private let sums: UnsafeMutablePointer<T>
     /// Shared: some rank may still read what this rank is about to write (or write what it is
     /// about to read); the step synchronizes first.

@@ -22,7 +22,7 @@
 ///       regularizer                2ηW into dW, ‖W‖²
 ///       Adam
 ///
-/// With shared memory (`--gradient-sum shared-memory`), the allreduce becomes
+/// When the ranks share memory (`--gradient-sum`, by default on one node), the allreduce becomes
 ///
 ///       regularizer                ‖W‖² (before the barrier: after it, ranks update W)
 ///       gradient barrier           the wait until every rank's gradient is written

@@ -3,7 +3,8 @@ import Dispatch
 /// One data-parallel evaluation of the objective and its gradient on a global batch of m
 /// examples. Each rank computes its equal piece of the batch (`BatchCut`, rows brought by
 /// `BatchExchange`), as one or more chunks. After it returns, every rank holds the same full
-/// gradient in `store.grads`.
+/// gradient in `store.grads` (sharing memory: its own partial gradient, which the update sums
+/// with the others', and the summed reduced terms).
 ///
 ///  1. encoder forward on each chunk → Z and its h column sums and active count
 ///  2. sum the column sums over the chunks and ranks: μ is a global-batch mean
@@ -12,10 +13,11 @@ import Dispatch
 ///  5. decoder backward (dW, da)
 ///  6. encoder backward (dV, db)
 ///  7. sum the chunks' gradients and partial sums, then over the ranks
-///  8. add the regularizer 2ηW to dW and compute reg, once, after the reduction
+///  8. add the regularizer 2ηW to dW and compute reg, once, after the reduction (sharing
+///     memory: reg before the barrier, 2ηW in the update of each rank's part)
 ///
 /// Three ways to compute, one maths (`StepOptions.deterministic`, `ParameterStore.sharing`):
-///  - fast (default): a rank's piece is one chunk, BLAS uses the rank's threads, and MPI's
+///  - fast (the default across nodes): a rank's piece is one chunk, BLAS uses the rank's threads, and MPI's
 ///    allreduce sums over ranks. With `overlap`, step 7 is split along the same flat buffer:
 ///    the allreduce of dW starts (non-blocking) right after step 5 and travels during step 6;
 ///    dV and the rest start after step 6, and the step waits for the three.

@@ -21,7 +21,9 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
         case .allreduce: return false
         case .auto: return oneNode && !deterministic && !overlap
         case .sharedMemory:
-            if deterministic { throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩: its sums go in a fixed order over MPI") }
+            if deterministic {
+                throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩ (a resumed run keeps the flag it was started with): its sums go in a fixed order over MPI")
+            }
             if overlap { throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨overlap⟩ always: there is no allreduce to overlap") }
             if ranks > 1, !oneNode {
                 throw UserError("⟨gradient-sum⟩ shared-memory needs every rank on one node; these \(ranks) ranks span nodes (\(ranksPerNode) on this one): use auto or allreduce")
@@ -29,6 +31,10 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
             return ranks > 1
         }
     }
+
+    /// `shared-memory` was asked for, the ranks could share memory, but the node had no room
+    /// for the window (`Communicator.sharedSegment` returned nil).
+    public static let noRoom = UserError("⟨gradient-sum⟩ shared-memory: no room for the shared window in /dev/shm (a container's is often 64 MB; Open MPI's osc_sm_backing_directory names another place); use auto, which then falls back to the allreduce, or allreduce")
 
     public func resolve(_ comm: Communicator, deterministic: Bool, overlap: Bool) throws -> Bool {
         try resolve(ranks: comm.size, ranksPerNode: comm.localSize, deterministic: deterministic, overlap: overlap)

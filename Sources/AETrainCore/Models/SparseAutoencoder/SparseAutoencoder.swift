@@ -2,7 +2,8 @@ import Foundation
 
 /// The sheet's Exercise 3, data-parallel: every rank samples the same global batch, receives
 /// the rows of its equal piece of it (`BatchCut`, `BatchExchange`), computes that piece
-/// (`DistributedStep`), and applies the same Adam step to the same parameters.
+/// (`DistributedStep`), and applies the same Adam step to the same parameters (or, when the
+/// ranks share one copy of them, each its part of the step).
 public final class SparseAutoencoder: AdamTrainedModel {
     public static let kind = ModelKind.sparseAutoencoder
     public let shard: DatasetShard
@@ -33,36 +34,17 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// - options: how the step computes (kernels, overlap); it does not change the maths.
     public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, initial: ModelWeights? = nil,
                 options: StepOptions = StepOptions()) throws {
-        try settings.validate()
         let m = settings.batchSize
-        guard m <= shard.trainingCount else {
-            throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription); batches are drawn without replacement")
-        }
+        let cut = BatchCut(batchSize: m, ranks: comm.size, rank: comm.rank, fixedOrder: options.deterministic)
+        // The checks, agreed on by every rank before the shared store's collectives: the memory
+        // estimate includes this rank's shard, whose size differs by a row between ranks.
+        let shape = try comm.collectively { try Self.check(shard: shard, settings: settings, initial: initial, cut: cut, comm: comm) }
         self.shard = shard
         self.settings = settings
-        let shape = try ModelShape(checkingD: shard.d, h: settings.hidden)
-        let (d, h) = (shape.d, shape.h)
-        var need = MemoryEstimate()
-        need.add(bytes: shard.bytes)
-        need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
-        need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
-        need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
-        need.add(Float.self, m, d)                                                             // the exchange's rows
-        let cut = BatchCut(batchSize: m, ranks: comm.size, rank: comm.rank, fixedOrder: options.deterministic)
-        need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
-        try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
-        try shape.checkCounts()
-        _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
-        // The batch's rows travel in one MPI_Alltoallv, whose byte counts and offsets are 32-bit.
-        guard m * d <= Int(Int32.max) / MemoryLayout<Float>.stride else {
-            throw UserError("⟨batch-size⟩ \(m) with d = \(d): the batch's rows are \(m * d * MemoryLayout<Float>.stride) bytes, beyond the 2 GiB one exchange between ranks carries; use a smaller batch")
-        }
-        _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
         // Ranks on one node share θ, the moments and their gradients (`ParameterStore.shared`).
         let layout = ParameterLayout(shape)
         store = options.sharedMemory ? try ParameterStore.shared(layout: layout, comm: comm) : ParameterStore(layout: layout)
         if let initial {
-            try initial.check(against: shape)
             initial.copy(into: store)
         } else {
             // V ~ N(0, 1/d) from the seed: identical on every rank without communication.
@@ -83,6 +65,36 @@ public final class SparseAutoencoder: AdamTrainedModel {
         evalZ = scratch.take(Float.self, m * shape.h)
         evalResidual = scratch.take(Float.self, m * shape.d)
         evalColumnSums = scratch.take(Float.self, shape.h)
+    }
+
+    /// What the model needs, checked before anything is allocated: the settings, the batch
+    /// against the data, this rank's memory, the sizes. Returns the model's shape.
+    private static func check(shard: DatasetShard, settings: TrainSettings, initial: ModelWeights?, cut: BatchCut,
+                              comm: Communicator) throws -> ModelShape {
+        try settings.validate()
+        let m = settings.batchSize
+        guard m <= shard.trainingCount else {
+            throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription); batches are drawn without replacement")
+        }
+        let shape = try ModelShape(checkingD: shard.d, h: settings.hidden)
+        let (d, h) = (shape.d, shape.h)
+        var need = MemoryEstimate()
+        need.add(bytes: shard.bytes)
+        need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
+        need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
+        need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
+        need.add(Float.self, m, d)                                                             // the exchange's rows
+        need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
+        try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
+        try shape.checkCounts()
+        _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
+        // The batch's rows travel in one MPI_Alltoallv, whose byte counts and offsets are 32-bit.
+        guard m * d <= Int(Int32.max) / MemoryLayout<Float>.stride else {
+            throw UserError("⟨batch-size⟩ \(m) with d = \(d): the batch's rows are \(m * d * MemoryLayout<Float>.stride) bytes, beyond the 2 GiB one exchange between ranks carries; use a smaller batch")
+        }
+        _ = try Sizes.count([shard.info.examples], naming: "\(shard.info.source): the number of examples")
+        try initial?.check(against: shape)
+        return shape
     }
 
     /// Draws `iteration`'s global batch, brings this rank the rows of its piece, and evaluates

@@ -25,7 +25,7 @@ public struct StepOptions: Equatable, Sendable {
     public var threads = 1
     /// Ranks on one node share θ, Adam's moments and their gradients in one shared-memory
     /// segment, and each updates its own part (`ParameterStore.shared`) instead of every rank
-    /// updating all of θ after an allreduce. Resolved by `GradientSum.resolve`: never with
+    /// updating all of θ after an allreduce. Resolved by `GradientSumMode.resolve`: never with
     /// `overlap` or `deterministic`.
     public var sharedMemory = false
     public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false,
