@@ -12,6 +12,10 @@ public final class MPICommunicator: Communicator {
     public private(set) var localRank: Int
     public private(set) var localSize: Int
     private let world: MPI_Comm
+    /// The ranks of this node (MPI's shared-memory split), and the ranks that have this rank's
+    /// index on their nodes (`allreduceAcrossNodes`).
+    private var node: MPI_Comm? = aet_comm_null()
+    private var peers: MPI_Comm? = aet_comm_null()
     private var finalized = false
     /// Requests of the started non-blocking reductions, in start order.
     private let pending: UnsafeMutablePointer<MPI_Request?>  // (maxPendingReductions)
@@ -56,16 +60,18 @@ public final class MPICommunicator: Communicator {
         rank = Int(r)
         size = Int(s)
         // The ranks that share this node's memory (and cores).
-        var local: MPI_Comm? = aet_comm_null()
         var lr: Int32 = 0, ls: Int32 = 1
-        try check(MPI_Comm_split_type(world, aet_comm_type_shared(), r, aet_info_null(), &local), "MPI_Comm_split_type")
-        if local != aet_comm_null() {
-            try check(MPI_Comm_rank(local, &lr), "MPI_Comm_rank")
-            try check(MPI_Comm_size(local, &ls), "MPI_Comm_size")
-            try check(MPI_Comm_free(&local), "MPI_Comm_free")
+        try check(MPI_Comm_split_type(world, aet_comm_type_shared(), r, aet_info_null(), &node), "MPI_Comm_split_type")
+        if node != aet_comm_null() {
+            try check(MPI_Comm_set_errhandler(node, aet_errors_return()), "MPI_Comm_set_errhandler")
+            try check(MPI_Comm_rank(node, &lr), "MPI_Comm_rank")
+            try check(MPI_Comm_size(node, &ls), "MPI_Comm_size")
         }
         localRank = Int(lr)
         localSize = Int(ls)
+        // The ranks with this node-local index, one per node (every node's, if they all have it).
+        try check(MPI_Comm_split(world, lr, r, &peers), "MPI_Comm_split")
+        try check(MPI_Comm_set_errhandler(peers, aet_errors_return()), "MPI_Comm_set_errhandler")
     }
 
     deinit {
@@ -198,15 +204,18 @@ public final class MPICommunicator: Communicator {
         try check(MPI_Alltoallv(send, c, c + n, aet_char(), receive, c + 2 * n, c + 3 * n, aet_char(), world), "MPI_Alltoallv")
     }
 
-    /// `Communicator.sharedSegment`: an MPI-3 shared-memory window (`MPI_Win_allocate_shared`,
-    /// all of it in rank 0's part, every rank mapping it), under one passive epoch for its life.
+    /// `Communicator.sharedSegment`: an MPI-3 shared-memory window on this node's ranks
+    /// (`MPI_Win_allocate_shared`, all of it in the node's first rank's part, every rank of the
+    /// node mapping it), under one passive epoch for its life. Every node must have the same
+    /// number of ranks, 2 or more.
     /// Windows are freed by `finalize` only: MPI_Win_free is collective, and the last user of a
     /// segment may let go of it at different points on different ranks. A window every rank has
     /// released is handed out again (one agreement per window, at set-up). Nil on every rank
     /// when the file system that backs the windows lacks room for it (a container's /dev/shm is
     /// often 64 MB): the caller then keeps its memory to itself.
     public func sharedSegment(bytes: Int) throws -> SharedSegment? {
-        guard size > 1, localSize == size, bytes > 0 else { return nil }
+        guard size > 1, bytes > 0 else { return nil }
+        guard try allAgree(on: UInt64(localSize)), localSize > 1 else { return nil }
         for window in windows {
             let free: UInt64 = window.leased || window.bytes < bytes ? 0 : 1
             if try allreduce(free, op: .min) == 1 { return try lease(window) }
@@ -220,8 +229,9 @@ public final class MPICommunicator: Communicator {
             enterCollective()
             aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
             defer { aet_watchdog_disarm() }
-            // Rank 0 holds the whole segment (64 bytes more, for alignment); the others map it.
-            try check(MPI_Win_allocate_shared(MPI_Aint(rank == 0 ? bytes + 64 : 0), 1, aet_info_null(), world, &address, &handle),
+            // The node's first rank holds the whole segment (64 bytes more, for alignment); the
+            // node's others map it.
+            try check(MPI_Win_allocate_shared(MPI_Aint(localRank == 0 ? bytes + 64 : 0), 1, aet_info_null(), node, &address, &handle),
                       "MPI_Win_allocate_shared")
             // Errors on the window come back as codes too (a window's default is to abort).
             try check(MPI_Win_set_errhandler(handle, aet_errors_return()), "MPI_Win_set_errhandler")
@@ -251,9 +261,9 @@ public final class MPICommunicator: Communicator {
         return Int(fs.f_bavail) * Int(fs.f_frsize)
     }
 
-    /// Hands `window` out, zero-filled by rank 0 before any rank sees it.
+    /// Hands `window` out, zero-filled by the node's first rank before any rank sees it.
     private func lease(_ window: SharedWindow) throws -> SharedSegment {
-        if rank == 0 { window.base.initializeMemory(as: UInt8.self, repeating: 0, count: window.bytes) }
+        if localRank == 0 { window.base.initializeMemory(as: UInt8.self, repeating: 0, count: window.bytes) }
         window.leased = true
         let lease = SegmentLease(window)
         try lease.synchronize()
@@ -261,14 +271,24 @@ public final class MPICommunicator: Communicator {
     }
 
     /// `SharedSegment.synchronize`: MPI's shared-memory model (MPI 4.0, §12.7): a fence, a
-    /// barrier, a fence.
+    /// barrier of the node's ranks, a fence.
     fileprivate func synchronize(_ window: SharedWindow) throws {
         enterCollective()
         aet_watchdog_arm(Int32(AET_WAIT_BARRIER))
         defer { aet_watchdog_disarm() }
         try check(MPI_Win_sync(window.handle), "MPI_Win_sync")
-        try check(MPI_Barrier(world), "MPI_Barrier")
+        try check(MPI_Barrier(node), "MPI_Barrier")
         try check(MPI_Win_sync(window.handle), "MPI_Win_sync")
+    }
+
+    /// `Communicator.allreduceAcrossNodes`: MPI_Allreduce among the ranks with this rank's
+    /// node-local index.
+    public func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws {
+        enterCollective()
+        guard size > localSize else { return }
+        aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+        defer { aet_watchdog_disarm() }
+        try check(MPI_Allreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(.sum), peers), "MPI_Allreduce")
     }
 
     /// Ends MPI cleanly; every rank must call it. Covered by the watchdog once started.
@@ -282,6 +302,8 @@ public final class MPICommunicator: Communicator {
             try check(MPI_Win_free(&window.handle), "MPI_Win_free")
         }
         windows = []
+        if node != aet_comm_null() { try check(MPI_Comm_free(&node), "MPI_Comm_free") }
+        if peers != aet_comm_null() { try check(MPI_Comm_free(&peers), "MPI_Comm_free") }
         try check(MPI_Finalize(), "MPI_Finalize")
     }
 

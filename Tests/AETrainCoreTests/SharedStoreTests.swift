@@ -51,7 +51,7 @@ final class SharedStoreTests: XCTestCase {
                     store.setReduced(slot: 0, Float(comm.rank + 1))
                     store.setReduced(slot: 1, 0.5)
                     try sharing.segment.synchronize()
-                    store.sumSharedTerms()
+                    try store.sumShared(comm: comm)
                     store.regularizerGradient = (W, twoEta)
                     try store.adamStep(settings)
                 }

@@ -54,6 +54,46 @@ final class MultiHostTests: XCTestCase {
         XCTAssertLessThan(try Harness.relativeDifference(alone, hosts), 0.02)
     }
 
+    /// The gradient sum across hosts (`--gradient-sum`): with 2 ranks on each host, each host's
+    /// ranks share θ and sum their gradients in shared memory, then each rank sums its part
+    /// across the hosts. The run agrees with the allreduce's, is recorded as sharing memory,
+    /// and a run stopped on one rank resumes to the uninterrupted run's bytes. Uneven hosts
+    /// (2 ranks and 1) take the allreduce, and refuse `shared-memory` with one line.
+    func testGradientSumAcrossHostsSharesMemoryWithinEach() throws {
+        let args = small + ["--iterations", "200", "--log-every", "50", "--checkpoint-every", "50"]
+        var runs: [String: URL] = [:]
+        for sum in ["auto", "allreduce"] {
+            let out = dir.appendingPathComponent("sum-\(sum)")
+            runs[sum] = out
+            let r = try cluster(["mpirun", "-n", "4", Harness.aetrain] + args + ["--gradient-sum", sum, "--out", out.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let execution = try config(out)["execution"] as? [String: Any]
+            XCTAssertEqual(execution?["sharedMemory"] as? Bool, sum == "auto", sum)
+        }
+        XCTAssertLessThan(try Harness.relativeDifference(runs["auto"]!, runs["allreduce"]!), 0.02)
+
+        let stopped = dir.appendingPathComponent("sum-stopped")
+        let stop = try cluster(["mpirun", "-n", "4", Harness.aetrain] + args
+                               + ["--out", stopped.path, "--debug-signal-rank", "3", "--debug-signal-at", "120"])
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertTrue(stop.stdout.contains("stopped on request"), stop.stdout)
+        let resume = try cluster(["mpirun", "-n", "4", Harness.aetrain, "train", "--quiet", "--resume", stopped.path])
+        XCTAssertEqual(resume.status, 0, resume.stderr)
+        for name in ["V.npy", "W.npy", "b.npy", "a.npy"] {
+            XCTAssertEqual(try Data(contentsOf: stopped.appendingPathComponent(name)), try Data(contentsOf: runs["auto"]!.appendingPathComponent(name)),
+                           "\(name): the resumed run differs from the uninterrupted one")
+        }
+
+        let uneven = dir.appendingPathComponent("sum-uneven")
+        let three = try cluster(["mpirun", "-n", "3", Harness.aetrain] + small + ["--iterations", "20", "--out", uneven.path])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        XCTAssertEqual((try config(uneven)["execution"] as? [String: Any])?["sharedMemory"] as? Bool, false)
+        let refused = try cluster(["mpirun", "-n", "3", Harness.aetrain] + small
+                                  + ["--iterations", "20", "--gradient-sum", "shared-memory", "--out", dir.appendingPathComponent("sum-refused").path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.errorLines, ["error: --gradient-sum shared-memory needs the same number of ranks on every node; these 3 ranks are spread unevenly: use auto or allreduce"], refused.stderr)
+    }
+
     /// `--deterministic` across hosts: 2 hosts × 1 rank and 2 hosts × 2 ranks write the same
     /// bytes as one process after 1000 steps of the sheet's sparse model on the embedded faces
     /// (DeterminismTests' check, launched over TCP on the namespace cluster).

@@ -52,11 +52,16 @@ public protocol Communicator: AnyObject {
     func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
                   into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
                   offsets receiveOffsets: UnsafePointer<Int>) throws
-    /// `bytes` bytes of memory that every rank maps at once, or nil on every rank when that is
-    /// not possible (one rank, ranks on several nodes, or no room for it where the node keeps
-    /// shared memory). Collective. Zero-filled; a segment is reused once every rank has
-    /// released it. A failed allocation throws `CommunicationFailure`.
+    /// `bytes` bytes of memory that every rank of this node maps at once (a segment per node),
+    /// or nil on every rank when that is not possible (one rank, one rank on some node, nodes
+    /// with different numbers of ranks, or no room for it where a node keeps shared memory).
+    /// Collective. Zero-filled; a segment is reused once every rank has released it. A failed
+    /// allocation throws `CommunicationFailure`.
     func sharedSegment(bytes: Int) throws -> SharedSegment?
+    /// In-place sum of `count` elements over the ranks that have this rank's `localRank`, one
+    /// on each node: with every node's ranks sharing a segment, the sum across nodes of what
+    /// each node summed in it. Collective over those ranks; nothing to do on one node.
+    func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws
 }
 
 /// Memory shared by every rank of the job (all on one node), and the one way to order the
@@ -104,8 +109,12 @@ public let maxPendingReductions = 4
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
     public func setRecoveryHint(_ hint: String) {}
-    /// No shared memory unless the communicator provides it (MPI's, on one node).
+    /// No shared memory unless the communicator provides it (MPI's).
     public func sharedSegment(bytes: Int) throws -> SharedSegment? { nil }
+    /// One node (the default): every rank is on it, there is nothing to sum across nodes.
+    public func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws {
+        precondition(localSize == size, "allreduceAcrossNodes: this communicator has no ranks on other nodes")
+    }
 
     public func startAllreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int) throws {
         try startAllreduce(data, count: count, kind: T.scalarKind, op: .sum)

@@ -38,6 +38,9 @@ public final class TimedCommunicator: Communicator {
     }
     public func setRecoveryHint(_ hint: String) { inner.setRecoveryHint(hint) }
     public func sharedSegment(bytes: Int) throws -> SharedSegment? { try inner.sharedSegment(bytes: bytes) }
+    public func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws {
+        try timed { try inner.allreduceAcrossNodes(data, count: count, kind: kind) }
+    }
     public func idleBarrier(allowing extraSeconds: Double) throws {
         try timed { try inner.idleBarrier(allowing: extraSeconds) }
     }

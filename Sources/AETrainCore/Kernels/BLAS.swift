@@ -48,6 +48,8 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     static func regularizer(_ dW: UnsafeMutablePointer<Self>, _ W: UnsafePointer<Self>, twoEta: Self, count: Int) -> Self
     /// ‖W‖² as `regularizer` returns it, without touching dW (CKernels/objective.c).
     static func squaredNorm(_ W: UnsafePointer<Self>, count: Int) -> Self
+    /// dst = Σ_r src[r·stride ..< r·stride + count] over `rows` rows, in row order (CKernels/sum.c).
+    static func sumRows(into dst: UnsafeMutablePointer<Self>, from src: UnsafePointer<Self>, stride: Int, rows: Int, count: Int)
 
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
@@ -101,6 +103,9 @@ extension Float: BLASScalar {
         Float(aet_regularizer_f32(dW, W, twoEta, count))
     }
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Float>, count: Int) -> Float { Float(aet_squared_norm_f32(W, count)) }
+    @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, stride: Int, rows: Int, count: Int) {
+        aet_sum_rows_f32(dst, src, stride, rows, count)
+    }
     public static var scalarKind: ScalarKind { .float32 }
 }
 
@@ -145,6 +150,9 @@ extension Double: BLASScalar {
         Double(aet_regularizer_f64(dW, W, twoEta, count))
     }
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Double>, count: Int) -> Double { Double(aet_squared_norm_f64(W, count)) }
+    @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Double>, from src: UnsafePointer<Double>, stride: Int, rows: Int, count: Int) {
+        aet_sum_rows_f64(dst, src, stride, rows, count)
+    }
     public static var scalarKind: ScalarKind { .float64 }
 }
 

@@ -71,13 +71,14 @@ public enum ReducedTerm: Int, CaseIterable {
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays
 /// in one allocation, laid out by `ParameterLayout` (shared: one window for the node's ranks).
 ///
-/// Shared (`shared(layout:reducedSlots:comm:)`, ranks on one node): θ and both moments exist
-/// once, in memory every rank maps, next to every rank's partial gradient:
+/// Shared (`shared(layout:reducedSlots:comm:)`, L ≥ 2 ranks on each node): θ and both moments
+/// exist once per node, in memory the node's ranks map, next to each of their partial gradients:
 ///
-///     θ (n) | m (n) | v (n) | rank 0's gradient (n + reduced) | … | rank P−1's
+///     θ (n) | m (n) | v (n) | local rank 0's gradient (n + reduced) | … | local rank L−1's
 ///
-/// Each rank writes only its own gradient; after a `synchronize` it sums the P gradients over
-/// its `owned` 1/P of the parameters and Adam-updates that part alone (`adamStep`), which ends
+/// Each rank writes only its own gradient; after a `synchronize` it sums the L gradients over
+/// its `owned` 1/L of the parameters (on several nodes, then across the nodes, among the ranks
+/// that own the same part: `sumAcrossNodes`) and Adam-updates that part alone (`adamStep`), which ends
 /// with the next `synchronize`. No copies, and no rank repeats another's update. During set-up
 /// every rank writes the same values (initial θ, a checkpoint), and `needsSynchronize` makes
 /// the first step wait for all of them.
@@ -113,11 +114,14 @@ public final class ParameterStore<T: BLASScalar> {
     /// about to read); the step synchronizes first.
     public var needsSynchronize = false
 
-    /// How a shared store is split between the ranks.
+    /// How a shared store is split between the ranks of a node.
     public struct Sharing {
         public let segment: SharedSegment
+        /// This rank's index on its node, and the node's ranks.
         public let rank: Int
         public let ranks: Int
+        /// Nodes, each with its own copy of the store.
+        public let nodes: Int
         /// Rank 0's gradient; rank q's is `slotStride · q` further.
         let slots: UnsafeMutablePointer<T>
         let slotStride: Int
@@ -129,22 +133,25 @@ public final class ParameterStore<T: BLASScalar> {
     /// - reducedSlots: partial sums carried after the gradients (the sparse autoencoder's
     ///   `ReducedTerm`s by default).
     public convenience init(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count) {
-        self.init(layout: layout, reducedSlots: reducedSlots, segment: nil, rank: 0, ranks: 1)
+        self.init(layout: layout, reducedSlots: reducedSlots, segment: nil, rank: 0, ranks: 1, nodes: 1)
     }
 
-    /// A store shared by the ranks of `comm` when they can share memory; otherwise this rank's
-    /// own. Collective.
+    /// A store shared by the ranks of each node of `comm` when they can share memory (the same
+    /// number, 2 or more, on every node); otherwise this rank's own. Collective.
     public static func shared(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count,
                               comm: Communicator) throws -> ParameterStore {
-        let n = layout.count, p = comm.size
+        let n = layout.count, local = comm.localSize
         var size = Arena.Size()
         for _ in 0..<3 { size.add(T.self, n) }
-        for _ in 0..<p { size.add(T.self, n + reducedSlots) }
-        guard p > 1, let segment = try comm.sharedSegment(bytes: size.bytes) else { return ParameterStore(layout: layout, reducedSlots: reducedSlots) }
-        return ParameterStore(layout: layout, reducedSlots: reducedSlots, segment: segment, rank: comm.rank, ranks: p)
+        for _ in 0..<local { size.add(T.self, n + reducedSlots) }
+        guard comm.size > 1, let segment = try comm.sharedSegment(bytes: size.bytes) else {
+            return ParameterStore(layout: layout, reducedSlots: reducedSlots)
+        }
+        return ParameterStore(layout: layout, reducedSlots: reducedSlots, segment: segment, rank: comm.localRank, ranks: local,
+                              nodes: comm.size / local)
     }
 
-    private init(layout: ParameterLayout, reducedSlots: Int, segment: SharedSegment?, rank: Int, ranks: Int) {
+    private init(layout: ParameterLayout, reducedSlots: Int, segment: SharedSegment?, rank: Int, ranks: Int, nodes: Int) {
         self.layout = layout
         self.reducedSlots = reducedSlots
         let n = layout.count
@@ -178,7 +185,7 @@ public final class ParameterStore<T: BLASScalar> {
         sums = .allocate(capacity: max(1, reducedSlots))
         sums.initialize(repeating: 0, count: max(1, reducedSlots))
         func cut(_ q: Int) -> Int { q == ranks ? n : n * q / ranks / 16 * 16 }
-        sharing = Sharing(segment: segment, rank: rank, ranks: ranks, slots: slots, slotStride: stride,
+        sharing = Sharing(segment: segment, rank: rank, ranks: ranks, nodes: nodes, slots: slots, slotStride: stride,
                           owned: cut(rank)..<cut(rank + 1))
         needsSynchronize = true
     }
@@ -190,9 +197,12 @@ public final class ParameterStore<T: BLASScalar> {
     public var regularizerGradient: (range: Range<Int>, twoEta: T)?
 
     /// Shared, after a `synchronize` that follows every rank's partial gradient: the reduced
-    /// terms summed over the ranks (in rank order) into this rank's own copy. The gradient
-    /// itself is summed by `adamStep`, over `owned`, as it updates.
-    public func sumSharedTerms() {
+    /// terms summed over the node's ranks (in rank order) into this rank's own copy. On one
+    /// node the gradient itself is summed by `adamStep`, over `owned`, as it updates. On
+    /// several, this rank's part of the gradient is summed over the node's ranks into its own
+    /// slot (no other rank reads that part of it), then it and the terms are summed across the
+    /// nodes, among the ranks that own the same part (`Communicator.allreduceAcrossNodes`).
+    public func sumShared(comm: Communicator) throws {
         guard let sh = sharing else { return }
         let n = layout.count
         for k in 0..<reducedSlots {
@@ -201,6 +211,11 @@ public final class ParameterStore<T: BLASScalar> {
             sums[k] = total
         }
         needsSynchronize = true
+        guard sh.nodes > 1 else { return }
+        let lo = sh.owned.lowerBound
+        T.sumRows(into: grads + lo, from: sh.slots + lo, stride: sh.slotStride, rows: sh.ranks, count: sh.owned.count)
+        try comm.allreduceAcrossNodes(grads + lo, count: sh.owned.count, kind: T.scalarKind)
+        try comm.allreduceAcrossNodes(sums, count: reducedSlots, kind: T.scalarKind)
     }
 
     // Named views into θ and its gradient.
@@ -242,8 +257,10 @@ public final class ParameterStore<T: BLASScalar> {
             let t = adamSteps
             func update(_ lo: Int, _ hi: Int, twoEta: T?) {
                 guard lo < hi else { return }
-                Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, summing: sh.slots + lo,
-                          stride: sh.slotStride, rows: sh.ranks, twoEta: twoEta, count: hi - lo, t: t, settings: settings)
+                // One node: the node's gradients, summed here; several: this rank's slot, summed by `sumShared`.
+                let (g, rows) = sh.nodes > 1 ? (grads + lo, 1) : (sh.slots + lo, sh.ranks)
+                Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, summing: g,
+                          stride: sh.slotStride, rows: rows, twoEta: twoEta, count: hi - lo, t: t, settings: settings)
             }
             let owned = sh.owned
             if let r = regularizerGradient {

@@ -36,6 +36,10 @@ double aet_regularizer_f64(double *dW, const double *W, double two_eta, size_t n
 double aet_squared_norm_f32(const float *W, size_t n);
 double aet_squared_norm_f64(const double *W, size_t n);
 
+/// dst = Σ_r src[r·stride …] over `rows` rows of n elements, added in row order; dst may be a row.
+void aet_sum_rows_f32(float *dst, const float *src, size_t stride, size_t rows, size_t n);
+void aet_sum_rows_f64(double *dst, const double *src, size_t stride, size_t rows, size_t n);
+
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.
 void aet_flush_denormals(void);

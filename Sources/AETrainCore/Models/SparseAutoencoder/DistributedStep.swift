@@ -262,7 +262,13 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             try shared.segment.synchronize()
             trace?.end()
             lap(&communicationNanoseconds)
-            s.sumSharedTerms()
+            if shared.nodes > 1 {
+                trace?.begin(.gradientAllreduce)  // the node's sum of this rank's part, then across the nodes
+                try s.sumShared(comm: comm)
+                trace?.end()
+            } else {
+                try s.sumShared(comm: comm)
+            }
         } else {
             try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {
                 guard options.overlap else { return }
