@@ -35,7 +35,7 @@ struct Bench: JobCommand {
     @Option(help: "Kernels for the step: auto, dense or sparse.") var kernels: KernelChoice = .auto
     @Option(help: "Overlap the decoder's allreduce with the encoder's backward pass: auto (across nodes with a core to spare), always or never.")
     var overlap: OverlapMode = .auto
-    @Option(help: "How ranks sum the gradient and apply Adam: auto (shared memory when every rank is on one node, unless --deterministic or --overlap always), allreduce or shared-memory (see train --gradient-sum).")
+    @Option(help: "How ranks sum the gradient and apply Adam: auto (shared memory when every node has the same number of ranks, 2 or more, unless --deterministic or --overlap always), allreduce or shared-memory (see train --gradient-sum).")
     var gradientSum: GradientSumMode = .auto
     @Flag(help: "Time the deterministic step (the same bits on 1, 2 and 4 ranks; see train --deterministic).")
     var deterministic = false

@@ -54,7 +54,7 @@ struct Train: JobCommand {
     var sparseBelow: Double = StepOptions().sparseBelow
     @Option(help: "Sparse autoencoder: overlap the allreduce of the decoder's gradient with the encoder's backward pass: auto (when the ranks span several nodes and each has a core to spare), always or never.")
     var overlap: OverlapMode = .auto
-    @Option(help: "Sparse autoencoder: how ranks sum the gradient and apply Adam: auto (shared memory when every rank is on one node, unless --deterministic or --overlap always), allreduce (MPI, every rank updates all weights) or shared-memory (ranks share the weights; each sums and updates its own part).")
+    @Option(help: "Sparse autoencoder: how ranks sum the gradient and apply Adam: auto (shared memory when every node has the same number of ranks, 2 or more, unless --deterministic or --overlap always), allreduce (MPI, every rank updates all weights) or shared-memory (a node's ranks share the weights; each sums its part, across nodes too, and updates it).")
     var gradientSum: GradientSumMode = .auto
     @Flag(help: "Sparse autoencoder: the same bits on 1, 2 and 4 ranks (fixed chunks of the batch, single-threaded products, sums in a fixed order); see the README for its cost.")
     var deterministic = false

@@ -49,7 +49,9 @@ final class MultiHostTests: XCTestCase {
         XCTAssertEqual(config["blasThreadsPerRank"] as? Int, max(1, Self.coresPerHost / 2), "2 ranks per host share its cores")
         let execution = config["execution"] as? [String: Any]
         XCTAssertEqual(execution?["overlap"] as? String, "auto")
-        XCTAssertEqual(execution?["overlapEnabled"] as? Bool, OverlapMode.auto.decide(ranks: 4, ranksPerNode: 2, cores: Self.coresPerHost))
+        // Each host's 2 ranks share memory, which comes before overlap's auto.
+        XCTAssertEqual(execution?["sharedMemory"] as? Bool, true)
+        XCTAssertEqual(execution?["overlapEnabled"] as? Bool, false)
         XCTAssertEqual(try Harness.aetrain(small + ["--iterations", "200", "--out", alone.path]).status, 0)
         XCTAssertLessThan(try Harness.relativeDifference(alone, hosts), 0.02)
     }

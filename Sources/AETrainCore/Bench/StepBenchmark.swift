@@ -13,8 +13,11 @@ public enum StepBenchmark {
     /// (their h replaces the plan's).
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
-        let overlap = try plan.overlap.resolve(comm)  // collective: every rank, whatever the plan
-        let sharedMemory = try plan.gradientSum.resolve(comm, deterministic: plan.deterministic, overlap: !plan.deterministic && overlap)
+        let overlapAuto = try plan.overlap.resolve(comm)  // collective: every rank, whatever the plan
+        // Shared memory before overlap's `auto`: only `--overlap always` keeps the allreduce.
+        let sharedMemory = try plan.gradientSum.resolve(comm, deterministic: plan.deterministic,
+                                                        overlap: !plan.deterministic && plan.overlap == .always)
+        let overlap = overlapAuto && !sharedMemory
         let options = StepOptions(kernels: plan.kernels, overlap: !plan.deterministic && overlap,
                                   deterministic: plan.deterministic, threads: threadsPerRank, sharedMemory: sharedMemory)
         var shapes: [StepReport.Shape] = []

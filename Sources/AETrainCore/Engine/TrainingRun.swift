@@ -83,7 +83,10 @@ public final class TrainingRun {
         let resumed = try plan.start.resumeDirectory.map { try ResumePoint.load(directory: $0, comm: comm) }
         // A run started with --deterministic stays deterministic when resumed, flag or not.
         deterministic = plan.execution.stepOptions.deterministic || resumed?.config?.execution?.deterministic == true
-        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic, overlap: !deterministic && overlap)
+        // Shared memory before overlap's `auto`: only `--overlap always` keeps the allreduce.
+        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic,
+                                                              overlap: !deterministic && plan.execution.overlap == .always)
+        overlap = overlap && !sharedMemory
         let kind = try resolveModel(resumed)
         let initial = try plan.start.weightsDirectory.map { dir in
             try comm.collectively { try InitialWeights.load(from: dir) }

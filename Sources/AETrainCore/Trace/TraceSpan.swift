@@ -22,10 +22,12 @@
 ///       regularizer                2ηW into dW, ‖W‖²
 ///       Adam
 ///
-/// When the ranks share memory (`--gradient-sum`, by default on one node), the allreduce becomes
+/// When the ranks of a node share memory (`--gradient-sum`, by default with 2 or more ranks
+/// on every node), the allreduce becomes
 ///
 ///       regularizer                ‖W‖² (before the barrier: after it, ranks update W)
 ///       gradient barrier           the wait until every rank's gradient is written
+///       allreduce gradient         on several nodes: this rank's part, summed across them
 ///       Adam                       this rank's part of θ: the ranks' gradients added, 2ηW, Adam
 ///       update barrier             the wait until every rank has updated its part
 ///

@@ -21,11 +21,12 @@ import Dispatch
 ///    allreduce sums over ranks. With `overlap`, step 7 is split along the same flat buffer:
 ///    the allreduce of dW starts (non-blocking) right after step 5 and travels during step 6;
 ///    dV and the rest start after step 6, and the step waits for the three.
-///  - shared memory (the default when every rank is on one node): as fast, but step 7 is
-///    no allreduce: each rank's gradient is written into memory all ranks map, and after a
-///    barrier each rank adds the ranks' gradients over its own 1/P of the parameters, adds
-///    2ηW there and applies Adam, in one pass (`ParameterStore.adamStep`). For two ranks the
-///    sums are MPI's to the bit.
+///  - shared memory (the default when every node has the same number of ranks, 2 or more): as
+///    fast, but step 7 is no allreduce of the whole gradient: each rank's gradient is written
+///    into memory its node's ranks map, and after a barrier each rank adds the node's
+///    gradients over its own 1/L of the parameters (on several nodes, then sums that part
+///    across the nodes: `ParameterStore.sumShared`), adds 2ηW there and applies Adam, in one
+///    pass (`ParameterStore.adamStep`). For two ranks the sums are MPI's to the bit.
 ///  - deterministic: the batch is cut into fixed chunks (4 when the rank count divides 4),
 ///    each computed alone with single-threaded BLAS (the rank's threads take whole chunks), and
 ///    every sum over chunks, within a rank and then over ranks (`allreduceSumInFixedOrder`),

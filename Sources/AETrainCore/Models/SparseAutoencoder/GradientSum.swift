@@ -10,8 +10,8 @@
 ///   and each node sends its gradient over the network once, not once per rank.
 ///
 /// `auto` takes shared memory when every node has the same number of ranks, two or more,
-/// except with `--deterministic` (its fixed-order sums) or overlap (a non-blocking allreduce of
-/// the whole gradient).
+/// except with `--deterministic` (its fixed-order sums) or `--overlap always` (a non-blocking
+/// allreduce of the whole gradient). It comes before `--overlap auto`, which then stays off.
 public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
     case auto, allreduce
     case sharedMemory = "shared-memory"

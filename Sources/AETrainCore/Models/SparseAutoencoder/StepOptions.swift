@@ -23,7 +23,7 @@ public struct StepOptions: Equatable, Sendable {
     public var deterministic = false
     /// Deterministic: chunks computed at once, each on one thread (the rank's BLAS threads).
     public var threads = 1
-    /// Ranks on one node share θ, Adam's moments and their gradients in one shared-memory
+    /// The ranks of a node share θ, Adam's moments and their gradients in one shared-memory
     /// segment, and each updates its own part (`ParameterStore.shared`) instead of every rank
     /// updating all of θ after an allreduce. Resolved by `GradientSumMode.resolve`: never with
     /// `overlap` or `deterministic`.
