@@ -78,7 +78,7 @@ public enum ReducedTerm: Int, CaseIterable {
 ///
 /// Each rank writes only its own gradient; after a `synchronize` it sums the L gradients over
 /// its `owned` 1/L of the parameters (on several nodes, then across the nodes, among the ranks
-/// that own the same part: `sumAcrossNodes`) and Adam-updates that part alone (`adamStep`), which ends
+/// that own the same part: `sumShared`) and Adam-updates that part alone (`adamStep`), which ends
 /// with the next `synchronize`. No copies, and no rank repeats another's update. During set-up
 /// every rank writes the same values (initial θ, a checkpoint), and `needsSynchronize` makes
 /// the first step wait for all of them.
@@ -108,7 +108,7 @@ public final class ParameterStore<T: BLASScalar> {
     /// The ranks that share this store's memory; nil: this rank's own.
     public let sharing: Sharing?
     /// The reduced terms as `reduced(_:)` reads them: after the gradients (summed there by the
-    /// allreduce), or, shared, this rank's own copy of their sums (`sumSharedTerms`).
+    /// allreduce), or, shared, this rank's own copy of their sums (`sumShared`).
     private let sums: UnsafeMutablePointer<T>
     /// Shared: some rank may still read what this rank is about to write (or write what it is
     /// about to read); the step synchronizes first.
