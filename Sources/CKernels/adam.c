@@ -18,12 +18,15 @@
 #endif
 
 // The loop body, compiled once per instruction set (dispatch.h). Element-wise only, with no
-// contraction into FMA: every variant gives the same bits as the SSE2 baseline.
-#define AET_ADAM_BODY(T, SQRT)                                                            \
+// contraction into FMA: every variant gives the same bits as the SSE2 baseline. GRADIENT is
+// element i's gradient; if REGULARIZE, 2η·p is added to it with an explicit FMA first (what the
+// regularizer kernel does to dW).
+#define AET_ADAM_UPDATE_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE)                          \
     {                                                                                     \
         const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
         for (size_t i = 0; i < n; i++) {                                                  \
-            const T gi = g[i];                                                            \
+            T gi = GRADIENT;                                                              \
+            if (REGULARIZE) gi = FMA(two_eta, p[i], gi);                                  \
             const T mi = b1 * m[i] + c1 * gi;                                             \
             const T vi = b2 * v[i] + c2 * gi * gi;                                        \
             m[i] = mi;                                                                    \
@@ -31,6 +34,8 @@
             p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
         }                                                                                 \
     }
+#define AET_NO_FMA(a, b, c) (c)
+#define AET_ADAM_BODY(T, SQRT) AET_ADAM_UPDATE_BODY(T, SQRT, AET_NO_FMA, g[i], 0)
 
 #define AET_ADAM(NAME, T, SQRT)                                                                        \
     AET_MULTIVERSION(static void, NAME##_loop,                                                         \
@@ -48,22 +53,7 @@ AET_ADAM(aet_adam_f32, float, sqrtf)
 AET_ADAM(aet_adam_f64, double, sqrt)
 
 // The shared-memory step's update (ParameterStore.adamStep): the ranks' gradients summed in
-// rank order, then 2η·p added with an explicit FMA if `regularize` (what the regularizer
-// kernel does to dW), then Adam as above: the same bits as the three passes, in one.
-#define AET_ADAM_SUM_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE)                            \
-    {                                                                                     \
-        const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
-        for (size_t i = 0; i < n; i++) {                                                  \
-            T gi = GRADIENT;                                                              \
-            if (REGULARIZE) gi = FMA(two_eta, p[i], gi);                                  \
-            const T mi = b1 * m[i] + c1 * gi;                                             \
-            const T vi = b2 * v[i] + c2 * gi * gi;                                        \
-            m[i] = mi;                                                                    \
-            v[i] = vi;                                                                    \
-            p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
-        }                                                                                 \
-    }
-
+// rank order, 2η·p added if `regularize`, then Adam: the same bits as the three passes, in one.
 // Two ranks (the common case) get loops of their own, so that each vectorizes; more ranks add
 // their rows in an inner loop.
 static inline float aet_sum_rows_at_f32(const float *g, size_t stride, size_t rows, size_t i) {
@@ -81,7 +71,7 @@ static inline double aet_sum_rows_at_f64(const double *g, size_t stride, size_t 
     AET_MULTIVERSION(static void, NAME,                                                                        \
                      (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t stride,        \
                       size_t rows, size_t n, T two_eta, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),      \
-                     AET_ADAM_SUM_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE))
+                     AET_ADAM_UPDATE_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE))
 
 #define AET_ADAM_SUM(NAME, T, SQRT, FMA, SUM_AT)                                                                \
     AET_ADAM_SUM_VARIANT(NAME##_two, T, SQRT, FMA, g[i] + g[stride + i], 0)                                    \
