@@ -43,23 +43,6 @@ public struct GlobalBatchSampler {
 }
 
 extension GlobalBatchSampler {
-    /// Draws the next global batch into `indices` (batchSize positions among the shard's
-    /// training examples) and copies the rows of it that `shard` holds into `batch` (at most
-    /// batchSize × d), in batch order. Returns how many
-    /// (mr): every rank sees the same batch and takes its own part of it.
-    public mutating func nextLocalBatch(of shard: DatasetShard, indices: UnsafeMutablePointer<Int32>,
-                                        into batch: UnsafeMutablePointer<Float>) -> Int {
-        next(into: indices)
-        var mr = 0
-        for k in 0..<batchSize {
-            let row = shard.trainingRow(Int(indices[k]))
-            guard shard.rows.contains(row) else { continue }
-            shard.copyRow(row, to: batch + mr * shard.d)
-            mr += 1
-        }
-        return mr
-    }
-
     /// A checkpoint's sampler state (`ModelState.samplerRNG` and the "permutation" section).
     public mutating func restore(from checkpoint: Checkpoint, file: String) throws {
         let rng = (checkpoint.header.samplerRNG ?? []).compactMap { UInt64($0, radix: 16) }

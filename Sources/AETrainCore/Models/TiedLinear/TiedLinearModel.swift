@@ -1,7 +1,8 @@
 import Foundation
 
 /// Trains a tied linear autoencoder (`TiedLinear`) with Adam on global batches,
-/// data-parallel, as the sparse autoencoder is trained. At the end it compares the learned
+/// data-parallel, as the sparse autoencoder is trained: every rank computes an equal piece of
+/// each global batch (`BatchCut`, rows brought by `BatchExchange`), then one allreduce. At the end it compares the learned
 /// directions with the principal subspace (the sheet's Exercise 2 says they span it).
 public final class TiedLinearModel: AdamTrainedModel {
     public static let kind = ModelKind.tiedLinear
@@ -16,9 +17,12 @@ public final class TiedLinearModel: AdamTrainedModel {
 
     private enum Slot: Int, CaseIterable { case squaredError, squaredNorm, stopRequest }
     public var sampler: GlobalBatchSampler
+    /// This rank's equal piece of each batch (one chunk), and what brings it its rows.
+    private let cut: BatchCut
+    private let exchange: BatchExchange
     private let scratch: Arena
     private let indices: UnsafeMutablePointer<Int32>  // (m)
-    private let batch: UnsafeMutablePointer<Float>    // (m, d) this rank's rows of the batch
+    private let batch: UnsafeMutablePointer<Float>    // (m, d) this rank's piece of the batch (held-out: up to m rows)
     private let s: UnsafeMutablePointer<Float>        // (m, k)
     private let r: UnsafeMutablePointer<Float>        // (m, d)
     private let rw: UnsafeMutablePointer<Float>       // (m, k)
@@ -31,6 +35,10 @@ public final class TiedLinearModel: AdamTrainedModel {
             throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription)")
         }
         guard k <= d else { throw UserError("⟨hidden⟩ \(k) is larger than d = \(d) for a tied linear autoencoder") }
+        // The batch's rows travel in one MPI_Alltoallv, whose byte counts and offsets are 32-bit.
+        guard m * d <= Int(Int32.max) / MemoryLayout<Float>.stride else {
+            throw UserError("⟨batch-size⟩ \(m) with d = \(d): the batch's rows are \(m * d * MemoryLayout<Float>.stride) bytes, beyond the 2 GiB one exchange between ranks carries; use a smaller batch")
+        }
         let shape = try ModelShape(checkingD: d, h: k)
         var need = MemoryEstimate()
         need.add(bytes: shard.bytes)
@@ -47,18 +55,23 @@ public final class TiedLinearModel: AdamTrainedModel {
         var rng = Xoshiro256(seed: settings.seed)
         for i in 0..<(d * k) { store.params[i] = Float(rng.normal() / Double(d).squareRoot()) }
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
+        cut = BatchCut(batchSize: m, ranks: comm.size, rank: comm.rank, fixedOrder: false)
+        exchange = BatchExchange(cut: cut, shard: shard, comm: comm)
         var size = Arena.Size()
-        size.add(Int32.self, m); size.add(Float.self, m * d); size.add(Float.self, m * k)
+        size.add(Int32.self, m); size.add(Float.self, max(m * d, exchange.batchElements)); size.add(Float.self, m * k)
         size.add(Float.self, m * d); size.add(Float.self, m * k)
         scratch = Arena(size)
-        indices = scratch.take(Int32.self, m); batch = scratch.take(Float.self, m * d); s = scratch.take(Float.self, m * k)
+        indices = scratch.take(Int32.self, m); batch = scratch.take(Float.self, max(m * d, exchange.batchElements))
+        s = scratch.take(Float.self, m * k)
         r = scratch.take(Float.self, m * d); rw = scratch.take(Float.self, m * k)
     }
 
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
         let d = shard.d, k = settings.hidden, m = settings.batchSize
         var clock = Stopwatch()
-        let mr = sampler.nextLocalBatch(of: shard, indices: indices, into: batch)
+        sampler.next(into: indices)
+        try exchange.fill(indices: indices, into: batch)
+        let mr = cut.chunk(cut.localChunks.lowerBound).count
         let sse = TiedLinear.lossAndGradient(grad: store.grads, s: s, r: r, rw: rw, x: batch, W: store.params, mr: mr, m: m, d: d, k: k)
         store.setReduced(slot: Slot.squaredError.rawValue, sse)
         store.setReduced(slot: Slot.squaredNorm.rawValue, mr > 0 ? Float.dot(mr * d, batch, batch) : 0)
