@@ -70,6 +70,34 @@ final class SharedMemoryTests: XCTestCase {
         XCTAssertEqual(try terms(stopped), try terms(shared))
     }
 
+    /// A node whose shared memory has no room for the window (a container's /dev/shm is often
+    /// 64 MB): `auto` falls back to the allreduce and trains, `shared-memory` is refused with
+    /// one line. The room is where Open MPI keeps the window, here a 4 MB tmpfs named by
+    /// osc_sm_backing_directory.
+    func testNoRoomForTheWindowFallsBackOrIsRefused() throws {
+        XCTAssertEqual(getuid(), 0, "mounting a small tmpfs needs root")
+        let small = dir.appendingPathComponent("small-shm")
+        try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+        let mount = try Harness.run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small.path])
+        XCTAssertEqual(mount.status, 0, mount.stderr)
+        defer { _ = try? Harness.run("/bin/umount", [small.path]) }
+        let environment = ["OMPI_MCA_osc_sm_backing_directory": small.path]
+        let auto = dir.appendingPathComponent("no-room-auto")
+        let r = try Harness.mpirun(2, ["train", "--quiet", "--iterations", "30", "--out", auto.path], environment: environment)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try execution(auto)["sharedMemory"] as? Bool, false, "no room: the allreduce")
+        let refused = try Harness.mpirun(2, ["train", "--quiet", "--iterations", "30", "--gradient-sum", "shared-memory",
+                                             "--out", dir.appendingPathComponent("no-room-refused").path], environment: environment)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.errorLines.count, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--gradient-sum shared-memory: no room for the shared window"), refused.stderr)
+        let bench = try Harness.mpirun(2, ["bench", "--examples", "300", "--image-shape", "10x10", "--hidden", "32", "--batch-size", "20",
+                                           "--steps", "20", "--warmup", "2", "--json"], environment: environment)
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["gradient_sum"] as? String, "allreduce", bench.stdout)
+    }
+
     /// The benchmark says how it summed; the refused combinations are one-line usage errors.
     func testBenchReportsTheGradientSumAndBadCombinationsAreRefused() throws {
         for (mode, expected) in [("auto", "shared-memory"), ("allreduce", "allreduce")] {

@@ -41,7 +41,7 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
 
     /// `noRoom`: `shared-memory` was asked for, the ranks could share memory, but a node had
     /// no room for the window (`Communicator.sharedSegment` returned nil).
-    public static let noRoom = UserError("⟨gradient-sum⟩ shared-memory: no room for the shared window in /dev/shm (a container's is often 64 MB; Open MPI's osc_sm_backing_directory names another place); use auto, which then falls back to the allreduce, or allreduce")
+    public static let noRoom = UserError("⟨gradient-sum⟩ shared-memory: no room for the shared window where Open MPI keeps it (/dev/shm unless osc_sm_backing_directory says otherwise; a container's is often 64 MB); use auto, which then falls back to the allreduce, or allreduce")
 
     /// Collective (one agreement on the ranks per node).
     public func resolve(_ comm: Communicator, deterministic: Bool, overlap: Bool) throws -> Bool {
