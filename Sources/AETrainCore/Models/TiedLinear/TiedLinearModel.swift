@@ -2,8 +2,9 @@ import Foundation
 
 /// Trains a tied linear autoencoder (`TiedLinear`) with Adam on global batches,
 /// data-parallel, as the sparse autoencoder is trained: every rank computes an equal piece of
-/// each global batch (`BatchCut`, rows brought by `BatchExchange`), then one allreduce. At the end it compares the learned
-/// directions with the principal subspace (the sheet's Exercise 2 says they span it).
+/// each global batch (`BatchCut`, rows brought by `BatchExchange`), then one allreduce. At the
+/// end it compares the learned directions with the principal subspace (the sheet's Exercise 2
+/// says they span it).
 public final class TiedLinearModel: AdamTrainedModel {
     public static let kind = ModelKind.tiedLinear
     public let shard: DatasetShard
@@ -44,6 +45,7 @@ public final class TiedLinearModel: AdamTrainedModel {
         need.add(bytes: shard.bytes)
         need.add(Float.self, 4, d, k)                              // W, its gradient, Adam's moments
         need.add(Float.self, 2, m, d); need.add(Float.self, 2, m, k)  // batch, R; S, R W
+        need.add(Float.self, m, d)                                  // the exchange's rows
         need.add(Int32.self, shard.info.examples)                   // the sampler
         try MemoryBudget.check(need, for: "a tied linear autoencoder with k = \(k) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
         _ = try Sizes.count([d, k + 1], naming: "⟨hidden⟩ \(k) with d = \(d) pixels")
@@ -71,6 +73,7 @@ public final class TiedLinearModel: AdamTrainedModel {
         var clock = Stopwatch()
         sampler.next(into: indices)
         try exchange.fill(indices: indices, into: batch)
+        clock.lap(&communication)
         let mr = cut.chunk(cut.localChunks.lowerBound).count
         let sse = TiedLinear.lossAndGradient(grad: store.grads, s: s, r: r, rw: rw, x: batch, W: store.params, mr: mr, m: m, d: d, k: k)
         store.setReduced(slot: Slot.squaredError.rawValue, sse)
