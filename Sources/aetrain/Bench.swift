@@ -61,8 +61,7 @@ struct Bench: JobCommand {
         if trace?.isEmpty == true { throw ValidationError("--trace is empty; give a file") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if deterministic, overlap == .always { throw ValidationError("--overlap always does not combine with --deterministic") }
-        if gradientSum == .sharedMemory, deterministic { throw ValidationError("--gradient-sum shared-memory does not combine with --deterministic") }
-        if gradientSum == .sharedMemory, overlap == .always { throw ValidationError("--gradient-sum shared-memory does not combine with --overlap always") }
+        try validating(Self.self) { try gradientSum.check(deterministic: deterministic, overlapAlways: overlap == .always) }
     }
 
     func run(comm: MPICommunicator) throws {

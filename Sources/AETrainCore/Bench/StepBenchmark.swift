@@ -36,7 +36,7 @@ public enum StepBenchmark {
                 try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
             sharedMemoryUsed = sharedMemoryUsed && trainer.store.sharing != nil  // every shape's step
-            if plan.gradientSum == .sharedMemory, sharedMemory, trainer.store.sharing == nil { throw GradientSumMode.noRoom }
+            try plan.gradientSum.checkGranted(resolved: sharedMemory, store: trainer.store)
             if shapes.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessStatistics.secondsSinceStart()

@@ -64,14 +64,14 @@ public protocol Communicator: AnyObject {
     func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws
 }
 
-/// Memory shared by every rank of the job (all on one node), and the one way to order the
-/// ranks' reads and writes of it.
+/// Memory shared by the ranks of one node (`Communicator.sharedSegment`), and the one way to
+/// order their reads and writes of it.
 public protocol SharedSegment: AnyObject {
     /// The segment's first byte, 64-byte aligned: the same memory (at this rank's address).
     var base: UnsafeMutableRawPointer { get }
-    /// Collective: every rank's writes to the segment before the call are visible to every
-    /// rank after it, and no rank leaves before all have arrived (a barrier between two
-    /// memory fences).
+    /// Collective over the node's ranks: every rank's writes to the segment before the call are
+    /// visible to every rank after it, and no rank leaves before all have arrived (a barrier
+    /// between two memory fences).
     func synchronize() throws
 }
 

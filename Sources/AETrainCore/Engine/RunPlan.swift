@@ -30,12 +30,7 @@ public struct RunPlan {
         if execution.stepOptions.deterministic, execution.overlap == .always {
             throw UserError("⟨overlap⟩ always does not combine with ⟨deterministic⟩: its fixed-order sums are blocking")
         }
-        if execution.gradientSum == .sharedMemory, execution.stepOptions.deterministic {
-            throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩: its sums go in a fixed order over MPI")
-        }
-        if execution.gradientSum == .sharedMemory, execution.overlap == .always {
-            throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨overlap⟩ always: there is no allreduce to overlap")
-        }
+        try execution.gradientSum.check(deterministic: execution.stepOptions.deterministic, overlapAlways: execution.overlap == .always)
         if let shape = data.imageShape, ImageShape(parsing: shape) == nil {
             throw UserError("⟨image-shape⟩ must be HxW with positive integers, e.g. 37x28; got '\(shape)'")
         }

@@ -15,7 +15,8 @@ import Foundation
 public final class TrainingRun {
     public let plan: RunPlan
     let comm: Communicator
-    /// `plan.execution.overlap` as every rank resolved it (`OverlapMode.resolve`).
+    /// `plan.execution.overlap` as every rank resolved it (`OverlapMode.resolve`), off when
+    /// the ranks share memory.
     private var overlap = false
     /// `plan.execution.gradientSum` resolved (`GradientSumMode.resolve`): ranks share memory
     /// (if the node has room for it: config.json records what the model got).
@@ -104,9 +105,8 @@ public final class TrainingRun {
             if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: kind) }
             return model
         }
-        if plan.execution.gradientSum == .sharedMemory, sharedMemory, let autoencoder = model as? SparseAutoencoder,
-           autoencoder.store.sharing == nil {
-            throw GradientSumMode.noRoom
+        if let autoencoder = model as? SparseAutoencoder {
+            try plan.execution.gradientSum.checkGranted(resolved: sharedMemory, store: autoencoder.store)
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model,

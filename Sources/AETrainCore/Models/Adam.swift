@@ -25,13 +25,21 @@ public enum Adam {
         moment2: UnsafeMutablePointer<T>, grads: UnsafePointer<T>,
         count: Int, t: Int, settings s: AdamSettings
     ) {
-        let b1 = T(s.beta1), b2 = T(s.beta2)
-        // Bias corrections in double, as PyTorch computes them on the host.
-        let stepSize = T(s.learningRate / (1 - pow(s.beta1, Double(t))))
-        let invSqrtBC2 = T(1 / (1 - pow(s.beta2, Double(t))).squareRoot())
-        let eps = T(s.epsilon)
+        let c = Coefficients<T>(t: t, settings: s)
         // The loop itself is C (CKernels/adam.c): Swift does not vectorize sqrt and division.
-        T.adamKernel(params, moment1, moment2, grads, count, b1, b2, stepSize, invSqrtBC2, eps)
+        T.adamKernel(params, moment1, moment2, grads, count, c.b1, c.b2, c.stepSize, c.invSqrtBC2, c.eps)
+    }
+
+    /// What the C loops take for step t: β1, β2, the bias-corrected step size and 1/sqrt(1 − β2ᵗ)
+    /// (in double, as PyTorch computes them on the host), eps.
+    struct Coefficients<T: BLASScalar> {
+        let b1, b2, stepSize, invSqrtBC2, eps: T
+        init(t: Int, settings s: AdamSettings) {
+            b1 = T(s.beta1); b2 = T(s.beta2)
+            stepSize = T(s.learningRate / (1 - pow(s.beta1, Double(t))))
+            invSqrtBC2 = T(1 / (1 - pow(s.beta2, Double(t))).squareRoot())
+            eps = T(s.epsilon)
+        }
     }
 
     /// `step` with g = the sum of `rows` gradients `stride` apart (in row order) and, if
@@ -42,10 +50,9 @@ public enum Adam {
         moment2: UnsafeMutablePointer<T>, summing grads: UnsafePointer<T>, stride: Int, rows: Int, twoEta: T?,
         count: Int, t: Int, settings s: AdamSettings
     ) {
-        let b1 = T(s.beta1), b2 = T(s.beta2)
-        let stepSize = T(s.learningRate / (1 - pow(s.beta1, Double(t))))
-        let invSqrtBC2 = T(1 / (1 - pow(s.beta2, Double(t))).squareRoot())
-        T.adamSumKernel(params, moment1, moment2, grads, stride: stride, rows: rows, count, twoEta: twoEta, b1, b2, stepSize, invSqrtBC2, T(s.epsilon))
+        let c = Coefficients<T>(t: t, settings: s)
+        T.adamSumKernel(params, moment1, moment2, grads, stride: stride, rows: rows, count, twoEta: twoEta,
+                        c.b1, c.b2, c.stepSize, c.invSqrtBC2, c.eps)
     }
 }
 

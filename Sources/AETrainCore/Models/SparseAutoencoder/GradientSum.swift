@@ -25,10 +25,7 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
         case .allreduce: return false
         case .auto: return possible && !deterministic && !overlap
         case .sharedMemory:
-            if deterministic {
-                throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩ (a resumed run keeps the flag it was started with): its sums go in a fixed order over MPI")
-            }
-            if overlap { throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨overlap⟩ always: there is no allreduce to overlap") }
+            try check(deterministic: deterministic, overlapAlways: overlap)
             if ranks > 1, !evenNodes {
                 throw UserError("⟨gradient-sum⟩ shared-memory needs the same number of ranks on every node; these \(ranks) ranks are spread unevenly: use auto or allreduce")
             }
@@ -37,6 +34,22 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
             }
             return ranks > 1
         }
+    }
+
+    /// The flags `shared-memory` does not combine with (train's and bench's validation, and
+    /// `resolve`, where a resumed run may be deterministic without the flag).
+    public func check(deterministic: Bool, overlapAlways: Bool) throws {
+        guard self == .sharedMemory else { return }
+        if deterministic {
+            throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨deterministic⟩ (a resumed run keeps the flag it was started with): its sums go in a fixed order over MPI")
+        }
+        if overlapAlways { throw UserError("⟨gradient-sum⟩ shared-memory does not combine with ⟨overlap⟩ always: there is no allreduce to overlap") }
+    }
+
+    /// After the model is built: `shared-memory` was asked for and resolved, but the store did
+    /// not get a window (no room where a node keeps shared memory) — an error; `auto` falls back.
+    public func checkGranted(resolved sharedMemory: Bool, store: ParameterStore<Float>) throws {
+        if self == .sharedMemory, sharedMemory, store.sharing == nil { throw Self.noRoom }
     }
 
     /// `noRoom`: `shared-memory` was asked for, the ranks could share memory, but a node had
