@@ -182,7 +182,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private func evaluate(_ x: UnsafePointer<T>, m: Int, stop: Bool) throws -> ObjectiveTerms {
         let (d, h) = (shape.d, shape.h)
         let s = store
-        let local = chunks.count, stride = cut.slotStride(d: d)
+        let local = chunks.count
         let fixed = options.deterministic
         // Deterministic: single-threaded products, so that a chunk's bits do not depend on
         // how many threads its rank has (OpenBLAS splits a product differently per thread count).
@@ -367,7 +367,6 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// Sums the local chunks' partial gradients into the first (the store's), in the tree
     /// order, each addition split over the workers.
     private func addPartials() {
-        let n = store.reducedCount
         var span = 1
         while span < chunks.count {
             for i in Swift.stride(from: 0, to: chunks.count - span, by: 2 * span) {

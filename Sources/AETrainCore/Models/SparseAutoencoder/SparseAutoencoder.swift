@@ -151,7 +151,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         z.withUnsafeMutableBufferPointer { z in
             guard let base = z.baseAddress else { return }  // no rows
             for (i, row) in rows.enumerated() {
-                shard.withRows(row..<(row + 1)) { x in
+                _ = shard.withRows(row..<(row + 1)) { x in
                     Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
                 }
             }
