@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The constants of the README's scaling model and its communication figures ("Hiding
-# communication", "Scaling model"), ROUNDS rounds (default 3), each figure with the 1-minute load
+# The constants of the scaling model (docs/scaling.md) and the communication figures of
+# docs/performance.md ("Hiding communication"), ROUNDS rounds (default 3), each figure with the 1-minute load
 # average beside it:
 #   - the step of 1 process × 1 BLAS thread at the batch a rank gets when P ranks share the
 #     sheet's batch of 100 (100, 50, 25, 13, 7, 4, 2 rows): the model's compute term;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's scaling model (section "Scaling model"), as tables: per-step time of P ranks, one
+"""The scaling model of docs/scaling.md, as tables: per-step time of P ranks, one
 per node, for strong scaling (the sheet's global batch of 100) and weak scaling (100 examples per
 rank), on the networks below. Model predictions from measured constants; edit CONSTANTS to
 re-run with new measurements (deploy/scaling-bench.sh prints them).
@@ -14,10 +14,9 @@ re-run with new measurements (deploy/scaling-bench.sh prints them).
 import math
 import random
 
-# Measured with deploy/scaling-bench.sh on 2026-11-30 16:21-16:23 UTC, two rounds on a quiet
-# machine (load average 1.7-2.6, the benchmark's own runs), averaged: 1 process × 1 BLAS thread,
-# real size (d = 1036, h = 400), ms per step at this many rows (Adam and the element-wise passes
-# included).
+# Measured with deploy/scaling-bench.sh (when, and at what load: docs/scaling.md, "Constants"),
+# two rounds averaged: 1 process × 1 BLAS thread, real size (d = 1036, h = 400), ms per step at
+# this many rows (Adam and the element-wise passes included).
 COMPUTE_MS = {100: 3.90, 50: 2.20, 25: 1.31, 13: 0.89, 7: 0.76, 4: 0.48, 2: 0.49}
 # Adam alone on one core, ms per step (the same runs; the median of the 14).
 ADAM_MS = 0.17

@@ -1,7 +1,7 @@
 // One C loop compiled for several x86 instruction sets, the widest the CPU has chosen at run
 // time. The package builds for baseline x86-64 (SSE2), which leaves AVX2 and AVX-512 machines
-// at a quarter of their vector width on the element-wise loops (Adam: 0.79 ms with SSE2,
-// 0.33 ms with AVX2, 0.20 ms with AVX-512 on 830k parameters).
+// at a quarter of their vector width on the element-wise loops, of which Adam, over every
+// parameter each step, is the one that counts (its time per variant: docs/performance.md).
 //
 // Contraction into FMA is off in every file that includes this: a variant must give the same
 // bits as any other, so that the trajectory does not depend on the machine. Where a kernel

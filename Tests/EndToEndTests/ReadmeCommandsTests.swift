@@ -1,15 +1,20 @@
 import Foundation
 import XCTest
 
-/// Every command example in README.md, run as written (with shortened flags) in one scratch
-/// directory, in README order, so that later examples find the runs made by earlier ones.
+/// Every command example in README.md and in `docs/`, run as written (with shortened flags) in one
+/// scratch directory, page by page in the order of `pages` (README.md first), so that later
+/// examples find the runs made by earlier ones (`docs/outputs.md` encodes the README's
+/// `runs/sparse`, say). Every `docs/*.md` must be listed in `pages`, so a new page cannot go
+/// untested. Failure messages name the page and line (`docs/data.md:12: …`).
 ///
 /// Examples are taken from ```sh blocks (one command per line; an indented line or a trailing
 /// `\` continues the previous one; `# …` comments are dropped), from ```python blocks (each block
 /// one script) and from inline code spans that start with `aetrain `, `mpirun `,
-/// `.build/release/aetrain ` or `python3 -c `. Each example is exactly one of:
+/// `.build/release/aetrain ` or `python3 -c `. Other fences (```bash for cluster and Slurm
+/// commands, ```text for output) are not read. Each example is exactly one of:
 /// - **skipped**: it matches a pattern of `skips`, which says why this machine cannot run it.
-///   A pattern that matches nothing fails the test, so the list stays small and current;
+///   A pattern that matches nothing on any page fails the test, so the list stays small and
+///   current;
 /// - **a synopsis**: it has `[…]`, `|` alternatives, `...` or a placeholder in capitals
 ///   (`RUN`, `OUT`, `DIR`). It is not run; every `--flag` in it must be listed by
 ///   `aetrain help <command>`;
@@ -19,17 +24,23 @@ import XCTest
 ///   `--oversubscribe`, and the rewrites below shorten it. It must exit 0.
 /// Any other command (an unknown program in a ```sh block) fails the test.
 ///
+/// **Measurement logs** (`docs/benchmarks/*.md`, read after the pages, sorted by name) hold
+/// full-length timing runs with the commands that produced them. Nothing in them is run: every
+/// shell example that calls aetrain is checked as a synopsis (its flags against `aetrain help`),
+/// a span `mpirun …` without aetrain is a mention, any other command must name an existing script
+/// under `deploy/`, and a ```python block there fails the test.
+///
 /// Rewrites (`shortened`):
 ///
-/// | README has | the test runs | why |
+/// | the page has | the test runs | why |
 /// | --- | --- | --- |
 /// | `train` (or no command), any `--iterations` | `--iterations 30` (replaced or added) | 10,001 steps take 13–40 s |
 /// | `bench`, any `--steps`/`--warmup` | `--steps 20 --warmup 2` (replaced or added) | the defaults time 300 + 30 steps per configuration |
 /// | `~/scikit_learn_data/lfw_home/lfw_funneled` | `lfw` | scikit-learn's download is not here; the test's small LFW tree stands in |
 /// | `synthetic:13233,37,28` | `synthetic:300,37,28` | the full-size data is only slower |
-/// | `Sources/AETrainCore/Data/Resources/` (Python) | that folder's absolute path | the README runs Python from the repository's root |
+/// | `Sources/AETrainCore/Data/Resources/` (Python) | that folder's absolute path | the pages run Python from the repository's root |
 ///
-/// Files the README assumes the user has, made in the scratch directory first: `faces.npy`
+/// Files the pages assume the user has, made in the scratch directory first: `faces.npy`
 /// (the embedded faces, 100×25×25 float32) and `lfw/` (an LFW-layout tree of 12 people × 10
 /// JPEGs, made with Pillow as in `LFWTests`).
 ///
@@ -53,12 +64,19 @@ final class ReadmeCommandsTests: XCTestCase {
         .deletingLastPathComponent()
     static let resources = repository.appendingPathComponent("Sources/AETrainCore/Data/Resources")
     static let subcommands: Set<String> = ["train", "pca", "prepare-lfw", "compare", "report", "bench", "encode", "export", "help"]
+    /// The pages whose commands run, in this order: the README makes `runs/dense` and
+    /// `runs/sparse`, which the pages after it read.
+    static let pages = ["README.md", "docs/data.md", "docs/models.md", "docs/outputs.md", "docs/distributed.md",
+                        "docs/fault-tolerance.md", "docs/clusters.md", "docs/performance.md", "docs/trace.md",
+                        "docs/scaling.md", "docs/tests.md"]
+    /// The folder of dated measurement logs, whose commands are checked but not run.
+    static let logs = "docs/benchmarks"
 
     struct Example {
         enum Kind { case shell, python }
         var kind: Kind
         var text: String
-        /// 1-based line in README.md where the example starts.
+        /// 1-based line in its page where the example starts.
         var line: Int
     }
 
@@ -68,7 +86,7 @@ final class ReadmeCommandsTests: XCTestCase {
         if let scratch { try? FileManager.default.removeItem(at: scratch) }
     }
 
-    /// The scratch directory with the files the README assumes: `faces.npy` and `lfw/`.
+    /// The scratch directory with the files the pages assume: `faces.npy` and `lfw/`.
     func makeScratch() throws {
         scratch = try Harness.temporaryDirectory("readme")
         try FileManager.default.copyItem(at: Self.resources.appendingPathComponent("lfw_faces_25x25.npy"),
@@ -89,15 +107,29 @@ final class ReadmeCommandsTests: XCTestCase {
             """)
     }
 
+    /// The `.md` files directly in `folder` (relative to the repository), sorted by name.
+    static func markdownFiles(in folder: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: repository.appendingPathComponent(folder).path)
+            .filter { $0.hasSuffix(".md") }.sorted().map { "\(folder)/\($0)" }
+    }
+
+    static func read(_ page: String) throws -> String {
+        try String(contentsOf: repository.appendingPathComponent(page), encoding: .utf8)
+    }
+
     func testEveryReadmeCommand() throws {
+        let unlisted = Set(try Self.markdownFiles(in: "docs")).subtracting(Self.pages)
+        XCTAssertTrue(unlisted.isEmpty, "pages missing from ReadmeCommandsTests.pages: \(unlisted.sorted())")
         try makeScratch()
-        let markdown = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
-        let examples = Self.examples(in: markdown)
+        var examples: [(page: String, example: Example)] = []
+        for page in Self.pages {
+            examples += Self.examples(in: try Self.read(page)).map { (page, $0) }
+        }
         XCTAssertGreaterThan(examples.count, 20, "too few examples found: is the parser broken?")
         var skipUses = [Int](repeating: 0, count: Self.skips.count)
         var ran = 0, synopses = 0, mentions = 0, checkedEncoding = false
-        for example in examples {
-            let at = "README.md:\(example.line): \(example.text)"
+        for (page, example) in examples {
+            let at = "\(page):\(example.line): \(example.text)"
             if example.kind == .python {
                 var script = Self.rewritePython(example.text)
                 if script.contains("\"mean\""), script.contains("config.json") {
@@ -110,7 +142,7 @@ final class ReadmeCommandsTests: XCTestCase {
                         """
                     checkedEncoding = true
                 }
-                print("running the Python example at README.md:\(example.line)")
+                print("running the Python example at \(page):\(example.line)")
                 let run = try Harness.run("/usr/bin/env", ["python3", "-c", script], directory: scratch)
                 check(run, at)
                 print(run.stdout, terminator: "")
@@ -143,7 +175,7 @@ final class ReadmeCommandsTests: XCTestCase {
                 continue
             }
             guard let program, program == 0 || words.first == "mpirun" else {
-                XCTFail("a README command that is neither run nor on the skip list: \(at)")
+                XCTFail("a command that is neither run nor on the skip list: \(at)")
                 continue
             }
             let arguments = Self.shortened(Array(words[(program + 1)...]))
@@ -160,11 +192,40 @@ final class ReadmeCommandsTests: XCTestCase {
             ran += 1
         }
         for (k, uses) in skipUses.enumerated() where uses == 0 {
-            XCTFail("skip pattern \(Self.skips[k].pattern) matches no README command: remove it")
+            XCTFail("skip pattern \(Self.skips[k].pattern) matches no command of the README or docs/: remove it")
         }
         XCTAssertTrue(checkedEncoding, "no ```python example reads mean.npy and config.json: the encoding snippet is missing")
-        print("README: \(ran) commands run, \(synopses) synopses checked, \(mentions) mentions, "
+        print("README and docs/: \(ran) commands run, \(synopses) synopses checked, \(mentions) mentions, "
               + "\(skipUses.reduce(0, +)) skipped")
+    }
+
+    /// The measurement logs' commands: not run (they are full-length timing runs), but each that
+    /// calls aetrain has only flags `aetrain help` lists, and each other one names a script of
+    /// `deploy/`.
+    func testMeasurementLogCommands() throws {
+        let logs = try Self.markdownFiles(in: Self.logs)
+        XCTAssertFalse(logs.isEmpty, "no measurement logs in \(Self.logs)")
+        var checked = 0
+        for log in logs {
+            for example in Self.examples(in: try Self.read(log)) {
+                let at = "\(log):\(example.line): \(example.text)"
+                guard example.kind == .shell else { XCTFail("a measurement log runs no Python: \(at)"); continue }
+                let words = Self.words(example.text)
+                if let program = words.firstIndex(where: { $0 == "aetrain" || $0 == ".build/release/aetrain" }) {
+                    try checkFlags(Array(words[(program + 1)...]), at)
+                } else if words.first == "mpirun" {
+                    continue  // a mention of a launch (`mpirun -n 2`), as on the pages
+                } else {
+                    let script = words.first == "bash" && words.count > 1 ? words[1] : words.first ?? ""
+                    XCTAssertTrue(script.hasPrefix("deploy/")
+                                  && FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent(script).path),
+                                  "a logged command that calls neither aetrain nor a script of deploy/: \(at)")
+                }
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 0, "the measurement logs hold no commands: every log must say how it was measured")
+        print("measurement logs: \(checked) commands checked in \(logs.count) files")
     }
 
     /// The reader and the rewrites on a small page, without running anything.
@@ -224,7 +285,7 @@ final class ReadmeCommandsTests: XCTestCase {
     }
     var helpFlags: [String: Set<String>] = [:]
 
-    // MARK: - Reading README.md
+    // MARK: - Reading a page
 
     /// The examples of `markdown`, in order.
     static func examples(in markdown: String) -> [Example] {

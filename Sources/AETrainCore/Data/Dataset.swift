@@ -326,7 +326,7 @@ public final class DatasetShard {
         for i in 0..<rows.count {
             var hash = FNV1a.offset ^ (UInt64(rows.lowerBound + i) &* 0x9E37_79B9_7F4A_7C15)
             let row = values.base + i * d
-            // One 32-bit word per step (not per byte): four times faster over the whole dataset.
+            // One 32-bit word per step, not per byte: a quarter of the multiplications, over every example.
             for k in 0..<d { hash = (hash ^ UInt64(row[k].bitPattern)) &* FNV1a.prime }
             sum &+= hash
         }

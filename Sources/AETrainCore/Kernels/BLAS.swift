@@ -157,8 +157,8 @@ extension Double: BLASScalar {
 }
 
 /// Denormal floats flushed to zero in the calling thread (the training thread): late in
-/// training, tiny gradients squared underflow into denormals, which x86 processes about 100×
-/// slower; a value below 1.2e-38 changes nothing a float32 model can show.
+/// training, tiny gradients squared underflow into denormals, which x86 processes in a slow
+/// microcode path; a value below 1.2e-38 changes nothing a float32 model can show.
 public enum Denormals {
     public static func flushToZero() { aet_flush_denormals() }
 }

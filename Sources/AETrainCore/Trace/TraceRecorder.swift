@@ -12,7 +12,7 @@ import Foundation
 /// Clock: each rank's CLOCK_MONOTONIC, shifted to rank 0's. `init` runs 15 barriers; after
 /// each, every rank reads its clock, and a rank's offset from rank 0 is the median over the
 /// rounds of the difference. A single barrier is not enough: on a busy machine one rank may
-/// be descheduled right after it (8 ms was seen). The timelines then line up to within the
+/// be descheduled right after it, for a scheduler tick or more. The timelines then line up to within the
 /// typical barrier exit skew (microseconds on one node, about the network latency across
 /// nodes); no clock synchronization between hosts is assumed.
 public final class TraceRecorder {
