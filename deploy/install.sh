@@ -11,7 +11,9 @@
 # The build has its own scratch directory (.build-static), apart from `swift build`'s .build.
 set -euo pipefail
 [ $# = 1 ] || { echo "error: usage: deploy/install.sh PREFIX" >&2; exit 2; }
-prefix=$1
+[ -n "$1" ] || { echo "error: deploy/install.sh: PREFIX is empty (it would install into /bin); give a directory, e.g. /shared/aetrain" >&2; exit 2; }
+# A relative PREFIX names a place from the caller's directory, not from the repository's.
+case $1 in /*) prefix=$1 ;; *) prefix=$PWD/$1 ;; esac
 cd "$(dirname "$0")/.."
 source deploy/common.sh
 install_system_packages
