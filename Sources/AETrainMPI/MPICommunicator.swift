@@ -22,8 +22,6 @@ public final class MPICommunicator: Communicator {
     private var pendingCount = 0
     /// A failure seen while reductions were progressing, thrown by `finishReductions`.
     private var progressFailure: CommunicationFailure?
-    private let freeze = TestFreeze(ProcessInfo.processInfo.environment)
-    private var collectiveCalls = 0  // for `freeze`
     /// `exchange`'s counts and displacements as MPI takes them: 4 × size Int32, made once.
     private var exchangeCounts: UnsafeMutablePointer<Int32>?
     /// Shared-memory windows (`sharedSegment`), in the order every rank made them.
@@ -80,7 +78,6 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
-        enterCollective()
         guard size > 1 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
@@ -88,7 +85,6 @@ public final class MPICommunicator: Communicator {
     }
 
     public func startAllreduce(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind, op: ReduceOp) throws {
-        enterCollective()
         guard size > 1 else { return }
         precondition(pendingCount < maxPendingReductions, "more than \(maxPendingReductions) pending reductions")
         try check(MPI_Iallreduce(aet_in_place(), data, Int32(count), datatype(kind), mpiOp(op), world, pending + pendingCount),
@@ -117,7 +113,6 @@ public final class MPICommunicator: Communicator {
     }
 
     public func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
-        enterCollective()
         guard size > 1 else { return }
         aet_watchdog_arm(Int32(AET_WAIT_BROADCAST))
         defer { aet_watchdog_disarm() }
@@ -125,7 +120,6 @@ public final class MPICommunicator: Communicator {
     }
 
     public func gather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawPointer?, counts: [Int], root: Int) throws {
-        enterCollective()
         guard size > 1 else {
             if let receive, let base = send.baseAddress { receive.copyMemory(from: base, byteCount: send.count) }
             return
@@ -145,7 +139,6 @@ public final class MPICommunicator: Communicator {
     /// `Communicator.idleBarrier`: `MPI_Ibarrier` polled every 0.5 ms, so that waiting costs
     /// no core. The watchdog allows `extraSeconds` beyond the peer timeout.
     public func idleBarrier(allowing extraSeconds: Double) throws {
-        enterCollective()
         guard size > 1 else { return }
         aet_watchdog_arm_allowing(Int32(AET_WAIT_BARRIER), extraSeconds)
         defer { aet_watchdog_disarm() }
@@ -161,7 +154,6 @@ public final class MPICommunicator: Communicator {
     /// `Communicator.sendReceive`: MPI_Sendrecv in pieces of at most 1 GiB (MPI counts are Int32).
     public func sendReceive(_ send: UnsafeRawPointer, bytes sendBytes: Int, into receive: UnsafeMutableRawPointer,
                             bytes receiveBytes: Int, peer: Int) throws {
-        enterCollective()
         precondition(peer != rank && peer >= 0 && peer < size, "sendReceive: peer \(peer) of \(size) ranks from rank \(rank)")
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
@@ -182,7 +174,6 @@ public final class MPICommunicator: Communicator {
     public func exchange(_ send: UnsafeRawPointer, counts sendCounts: UnsafePointer<Int>, offsets sendOffsets: UnsafePointer<Int>,
                          into receive: UnsafeMutableRawPointer, counts receiveCounts: UnsafePointer<Int>,
                          offsets receiveOffsets: UnsafePointer<Int>) throws {
-        enterCollective()
         guard size > 1 else {
             (receive + receiveOffsets[0]).copyMemory(from: send + sendOffsets[0], byteCount: sendCounts[0])
             return
@@ -226,8 +217,7 @@ public final class MPICommunicator: Communicator {
         var handle: MPI_Win? = aet_win_null()
         var mapped: MPI_Aint = 0, unit: Int32 = 0
         do {
-            enterCollective()
-            aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
+                aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
             defer { aet_watchdog_disarm() }
             // The node's first rank holds the whole segment (64 bytes more, for alignment); the
             // node's others map it.
@@ -273,7 +263,6 @@ public final class MPICommunicator: Communicator {
     /// `SharedSegment.synchronize`: MPI's shared-memory model (MPI 4.0, §12.7): a fence, a
     /// barrier of the node's ranks, a fence.
     fileprivate func synchronize(_ window: SharedWindow) throws {
-        enterCollective()
         aet_watchdog_arm(Int32(AET_WAIT_BARRIER))
         defer { aet_watchdog_disarm() }
         try check(MPI_Win_sync(window.handle), "MPI_Win_sync")
@@ -284,7 +273,6 @@ public final class MPICommunicator: Communicator {
     /// `Communicator.allreduceAcrossNodes`: MPI_Allreduce among the ranks with this rank's
     /// node-local index.
     public func allreduceAcrossNodes(_ data: UnsafeMutableRawPointer, count: Int, kind: ScalarKind) throws {
-        enterCollective()
         guard size > localSize else { return }
         aet_watchdog_arm(Int32(AET_WAIT_ALLREDUCE))
         defer { aet_watchdog_disarm() }
@@ -335,12 +323,6 @@ public final class MPICommunicator: Communicator {
         _exit(code)
     }
 
-    /// Test hook: freezes this rank on its chosen collective call (see `TestFreeze`).
-    private func enterCollective() {
-        collectiveCalls += 1
-        if let freeze, freeze.rank == rank, freeze.call == collectiveCalls { raise(SIGSTOP) }
-    }
-
     private func datatype(_ kind: ScalarKind) -> MPI_Datatype {
         switch kind {
         case .float32: aet_float()
@@ -365,22 +347,6 @@ public final class MPICommunicator: Communicator {
         var length: Int32 = 0
         let described = MPI_Error_string(code, &buffer, &length) == aet_success()
         throw CommunicationFailure(call: call, rank: rank, reason: described ? String(cString: buffer) : "MPI error code \(code)")
-    }
-}
-
-/// Test-only: with AETRAIN_TEST_FREEZE_RANK=R and AETRAIN_TEST_FREEZE_AT=N in the environment,
-/// rank R stops itself with SIGSTOP on entering its N-th collective call (every allreduce,
-/// startAllreduce, broadcast, gather, exchange, sendReceive, barrier, shared-window allocation and shared-memory barrier counts, from 1), so that tests can freeze a
-/// rank at a chosen point of any command and check that the job still ends.
-private struct TestFreeze {
-    let rank: Int
-    let call: Int
-
-    init?(_ environment: [String: String]) {
-        guard let r = environment["AETRAIN_TEST_FREEZE_RANK"].flatMap({ Int($0) }),
-              let n = environment["AETRAIN_TEST_FREEZE_AT"].flatMap({ Int($0) }) else { return nil }
-        rank = r
-        call = n
     }
 }
 

@@ -64,7 +64,7 @@ struct Bench: JobCommand {
         try validating(Self.self) { try gradientSum.check(deterministic: deterministic, overlapAlways: overlap == .always) }
     }
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         var plan = BenchPlan()
         plan.kind = allreduce ? .allreduce : sparsity ? .sparsity(densities: densities) : .step
         if let data {

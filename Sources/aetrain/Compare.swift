@@ -34,7 +34,7 @@ struct Compare: JobCommand {
     @OptionGroup var job: JobOptions
     @Option(help: "Output directory.") var out: String = "aetrain-compare"
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         try list.onRoot(comm) { runs in
             try RunComparison.write(runs, to: URL(fileURLWithPath: out))
             print(RunComparison.sparsityTable(runs))
@@ -51,7 +51,7 @@ struct Report: JobCommand {
     @OptionGroup var job: JobOptions
     @Option(help: "Output HTML file.") var out: String = "report.html"
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         try list.onRoot(comm) { runs in
             try HTMLReport.write(runs, to: URL(fileURLWithPath: out))
             print("wrote \(out)")

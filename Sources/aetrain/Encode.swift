@@ -36,7 +36,7 @@ struct Encode: JobCommand {
         return plan
     }
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         let s = try Encoding.run(plan(), comm: comm)
         guard comm.isRoot, !quiet else { return }
         let fraction = Double(s.nonzero) / Double(max(1, s.examples * s.hidden))

@@ -7,7 +7,7 @@ import Foundation
 protocol RankCommand: ParsableCommand {
     /// Seconds a rank may wait in a collective before the job ends (`--peer-timeout`).
     var peerTimeout: Double { get }
-    func run(comm: MPICommunicator) throws
+    func run(comm: Communicator) throws
     /// Flags whose names differ from the core's setting names (`Setting`), by setting name.
     static var flagNames: [String: String] { get }
 }
@@ -76,7 +76,8 @@ enum Entry {
             if let rankCommand = command as? RankCommand {
                 comm.startWatchdog(timeout: rankCommand.peerTimeout)
                 MemoryBudget.limit = (command as? JobCommand)?.job.maxMemoryBytes
-                try rankCommand.run(comm: comm)
+                // The tests' frozen rank (`TestFreezeCommunicator`) when the environment asks for it.
+                try rankCommand.run(comm: TestFreezeCommunicator.installed(around: comm))
             } else if comm.isRoot {
                 try command.run()  // `aetrain help ...`: prints help
             }

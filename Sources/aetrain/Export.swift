@@ -22,7 +22,7 @@ struct Export: JobCommand {
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         let files = try SAELensExport.write(run: run, to: out, comm: comm)
         if comm.isRoot, !quiet { print("wrote " + files.map(\.relativePath).joined(separator: " and ")) }
     }

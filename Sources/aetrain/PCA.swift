@@ -23,7 +23,7 @@ struct PCACommand: JobCommand {
     func validate() throws {
         try validating(Self.self) {
             try plan().validate()
-            _ = try TrainSettings.merged(plan().overrides, over: nil, model: .pca)
+            _ = try plan().newRunSettings()
         }
     }
 
@@ -42,7 +42,7 @@ struct PCACommand: JobCommand {
         return plan
     }
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         try TrainingRun(plan: plan(), comm: comm).run()
     }
 }

@@ -28,7 +28,7 @@ struct PrepareLFW: JobCommand {
 
     @OptionGroup var job: JobOptions
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         let preparation = LFWPreparation(directory: directory, settings: LFWSettings(resize: resize, minFacesPerPerson: minFacesPerPerson),
                                          output: URL(fileURLWithPath: out))
         let written = try preparation.run(comm: comm) { event in

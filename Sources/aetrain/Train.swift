@@ -75,7 +75,7 @@ struct Train: JobCommand {
         try validating(Self.self) {
             try plan().validate()
             // A new run's settings are known now; a resumed run's once its checkpoint is read.
-            if resume == nil { _ = try TrainSettings.merged(trajectory.overrides, over: nil, model: model ?? .sparseAutoencoder) }
+            _ = try plan().newRunSettings()
         }
     }
 
@@ -107,13 +107,13 @@ struct Train: JobCommand {
         return plan
     }
 
-    func run(comm: MPICommunicator) throws {
+    func run(comm: Communicator) throws {
         try TrainingRun(plan: plan(), comm: comm).run()
     }
 }
 
 /// The flags that decide a run's trajectory; optional so that --resume can tell given flags
-/// from defaults, which depend on the model (`ModelKind.defaults`).
+/// from defaults, which depend on the model (`ModelDefinition.defaults`).
 struct TrajectoryFlags: ParsableArguments {
     @Option(name: .customLong("lambda"), help: "λ, weight of the L1 sparsity term (default 0; sparse coding 1).")
     var lambda: Double?

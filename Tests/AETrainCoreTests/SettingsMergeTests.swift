@@ -45,7 +45,24 @@ final class SettingsMergeTests: XCTestCase {
 
         let pca = try merged(.pca)
         XCTAssertEqual([pca.hidden, pca.iterations], [64, 1])
-        for model in ModelKind.allCases { XCTAssertNoThrow(try model.defaults.validate(for: model), "\(model)") }
+        for model in ModelKind.allCases { XCTAssertNoThrow(try model.definition.defaults.validate(for: model), model.rawValue) }
+    }
+
+    /// Each model's own checks run after the common ones, and only for that model.
+    func testModelChecksApplyToTheirModelOnly() throws {
+        var s = TrainSettings()
+        s.normalize = Normalization.Kind.none
+        XCTAssertNoThrow(try s.validate(for: .sparseAutoencoder))
+        XCTAssertThrowsError(try s.validate(for: .pca)) {
+            XCTAssertEqual(($0 as? UserError)?.message, "pca centres the data: ⟨normalize⟩ must be sheet or center, got none")
+        }
+        s.normalize = nil
+        s.objective.eta = 0.01
+        s.sparseCoding = SparseCodingSettings(fistaSteps: 0)
+        XCTAssertNoThrow(try s.validate(for: .tiedLinear))
+        XCTAssertThrowsError(try s.validate(for: .sparseCoding)) {
+            XCTAssertEqual(($0 as? UserError)?.message, "⟨fista-steps⟩ must be positive, got 0")
+        }
     }
 
     func testSettingsAModelDoesNotReadAreRefused() throws {

@@ -1,6 +1,6 @@
 /// Everything recorded about a run, written as config.json.
 public struct RunConfig: Codable {
-    /// nil in runs from before every model recorded it: the sparse autoencoder.
+    /// nil in runs from before every model recorded it: the sparse autoencoder (`ModelRegistry.standard`).
     public var model: ModelKind?
     /// Names this run in its checkpoints: a resumed run loads only its own.
     public var runID: String?
@@ -57,8 +57,9 @@ public struct RunConfig: Codable {
 }
 
 extension RunConfig.Execution {
-    init(_ e: ExecutionOptions, kind: ModelKind, deterministic: Bool, overlapEnabled: Bool, sharedMemory: Bool) {
-        let autoencoder = kind == .sparseAutoencoder
+    /// The execution options of a model that `takesStepOptions`; only the peer timeout for another.
+    init(_ e: ExecutionOptions, model: any ModelDefinition, deterministic: Bool, overlapEnabled: Bool, sharedMemory: Bool) {
+        let autoencoder = model.takesStepOptions
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
                   overlap: autoencoder ? e.overlap.rawValue : nil,
                   overlapEnabled: autoencoder ? !deterministic && overlapEnabled : nil,

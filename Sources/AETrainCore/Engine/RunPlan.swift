@@ -4,7 +4,7 @@ import Foundation
 /// carries it out. Validated once (`validate()`); merging the settings with a checkpoint's is
 /// `TrainSettings.merged`.
 public struct RunPlan {
-    /// nil: the checkpoint's model when resuming, else the sparse autoencoder.
+    /// nil: the checkpoint's model when resuming, else `ModelRegistry.standard`.
     public var model: ModelKind?
     /// Trajectory settings given explicitly; the rest come from the model's defaults or the checkpoint.
     public var overrides = SettingOverrides()
@@ -34,10 +34,12 @@ public struct RunPlan {
         if let shape = data.imageShape, ImageShape(parsing: shape) == nil {
             throw UserError("⟨image-shape⟩ must be HxW with positive integers, e.g. 37x28; got '\(shape)'")
         }
-        if case .weights = start, let model, model != .sparseAutoencoder {
+        if case .weights = start, let model, !model.definition.startsFromWeights {
             throw UserError("⟨init⟩ starts a sparse autoencoder from its weights; it does not apply to the \(model.rawValue) model")
         }
-        if case .resume = start, model == .pca { throw UserError("⟨resume⟩ does not apply to pca: it is one pass") }
+        if case .resume = start, let model, model.definition.isOnePass {
+            throw UserError("⟨resume⟩ does not apply to \(model.rawValue): it is one pass")
+        }
         if case .resume = start, output.overwrite { throw UserError("⟨overwrite⟩ starts a new run; it does not combine with ⟨resume⟩") }
         if let data = data.lfw { try data.validate() }
         if data.argument?.isEmpty == true { throw UserError("⟨data⟩ is empty; give a path, synthetic:N,H,W or embedded") }
@@ -48,6 +50,13 @@ public struct RunPlan {
         if output.directory?.isEmpty == true { throw UserError("⟨out⟩ is empty; give a directory") }
         if output.tensorboard?.isEmpty == true { throw UserError("⟨tensorboard⟩ is empty; give a directory") }
         if output.trace?.isEmpty == true { throw UserError("⟨trace⟩ is empty; give a file") }
+    }
+
+    /// A new run's settings as far as the plan decides them: the model's defaults under the
+    /// flags (`--init`'s h aside). Nil when resuming: the checkpoint's settings come first.
+    public func newRunSettings() throws -> TrainSettings? {
+        if case .resume = start { return nil }
+        return try TrainSettings.merged(overrides, over: nil, model: model ?? ModelRegistry.standard)
     }
 }
 
@@ -115,16 +124,5 @@ public struct ExecutionOptions: Equatable {
     public var gradientSum = GradientSumMode.auto
     /// Seconds a rank waits in a collective before the job ends (recorded in config.json).
     public var peerTimeout = 60.0
-    public init() {}
-}
-
-public struct TestHooks: Equatable {
-    /// This rank drifts its parameters after the first iteration (the ranks' checksum check must catch it).
-    public var perturbRank: Int?
-    /// This rank sends itself SIGTERM when `signalAt` iterations are done.
-    public var signalRank: Int?
-    public var signalAt: Int?
-    /// Every rank writes the checksum of its parameters to `checksum.rank<r>` at the end.
-    public var rankChecksums = false
     public init() {}
 }

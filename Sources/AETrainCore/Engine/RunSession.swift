@@ -34,7 +34,7 @@ final class RunSession {
 
     init(plan: RunPlan, comm: Communicator, prepared p: TrainingRun.Prepared, directory: URL, claim: RunDirectoryClaim?,
          runID: String, first: Int, observers: [RunObserver]) {
-        self.plan = plan; self.comm = comm; kind = p.kind; model = p.model; shard = p.shard; settings = p.settings
+        self.plan = plan; self.comm = comm; kind = p.definition.kind; model = p.model; shard = p.shard; settings = p.settings
         self.directory = directory; self.claim = claim; self.runID = runID; self.first = first; self.observers = observers
         checkpointFolder = CheckpointFolder(run: directory)
         evaluating = (p.shard.split != nil || p.evalShard != nil) && p.model.evaluatesHeldOut
@@ -119,10 +119,7 @@ final class RunSession {
         let activations = finite ? try firstCodes() : nil
         let density = finite && model.codesFire
             ? try FeatureDensity.measure(model, shard: shard, hidden: settings.hidden, comm: comm) : nil
-        if plan.testHooks.rankChecksums {
-            let file = directory.appendingPathComponent("checksum.rank\(comm.rank)")
-            try comm.collectively { try DurableFile.write(Data(String(model.checksum(), radix: 16).utf8), to: file) }
-        }
+        try writeTestChecksums()
         let result = RunResult(outcome: outcome, directory: directory, outputs: outputs, activations: activations,
                                hidden: settings.hidden, featureDensity: density, dataset: shard.info, mean: shard.pixelMean, lastCheckpoint: lastCheckpoint)
         try onRoot { try $0.finished(result) }
@@ -163,11 +160,5 @@ final class RunSession {
         let local = mine.isEmpty ? [] : model.codes(ofRows: mine)
         let all = try DatasetShard.gatherFirstRows(k, width: settings.hidden, local: local, examples: shard.info.examples, comm: comm)
         return comm.isRoot ? all : nil
-    }
-
-    private func applyTestHooks(after done: Int) {
-        let hooks = plan.testHooks
-        if hooks.perturbRank == comm.rank, done == 1 { model.perturb() }
-        if hooks.signalRank == comm.rank, hooks.signalAt == done { StopRequest.raise(SIGTERM) }
     }
 }

@@ -1,17 +1,7 @@
-/// The models aetrain trains: the sheet's three exercises and PCA.
-public enum ModelKind: String, Codable, CaseIterable, Sendable {
-    /// Exercise 3: z = relu(xV + b), x̂ = zW + a, trained with Adam.
-    case sparseAutoencoder = "sparse-autoencoder"
-    /// Exercise 1: x ≈ W s with an L1 penalty on s, alternating sources and a closed-form dictionary.
-    case sparseCoding = "sparse-coding"
-    /// Exercise 2: s = Wᵀx, x̂ = W s, trained with Adam.
-    case tiedLinear = "tied-linear"
-    /// The principal components (one pass: covariance, eigen-decomposition).
-    case pca
-}
-
-/// Everything that decides a run's trajectory. Each model reads the fields it uses; the
-/// others keep their neutral values (0 or the defaults below) and are refused as flags.
+/// Everything that decides a run's trajectory, recorded in config.json and every checkpoint.
+/// Each model reads the fields its definition names (`ModelDefinition.settings`, with its
+/// `defaults`); the others keep their neutral values (0 or the defaults below) and are refused
+/// as flags.
 public struct TrainSettings: Equatable, Codable, Sendable {
     /// h: hidden units, atoms, directions or components.
     public var hidden: Int = 400
@@ -34,17 +24,6 @@ public struct TrainSettings: Equatable, Codable, Sendable {
 
     /// The normalization's kind, nil meaning the sheet's.
     public var normalization: Normalization.Kind { normalize ?? .sheet }
-}
-
-/// How sparse coding updates the sources between dictionary steps.
-public struct SparseCodingSettings: Equatable, Codable, Sendable {
-    public enum SourceUpdate: String, CaseIterable, Codable, Sendable { case fista, relaxed }
-    public var sourceUpdate: SourceUpdate = .fista
-    /// FISTA steps per source update.
-    public var fistaSteps: Int = 100
-    public init(sourceUpdate: SourceUpdate = .fista, fistaSteps: Int = 100) {
-        self.sourceUpdate = sourceUpdate; self.fistaSteps = fistaSteps
-    }
 }
 
 /// A setting of `TrainSettings`, by the name errors use for it (the command line maps each
@@ -78,75 +57,22 @@ public struct SettingOverrides: Equatable, Sendable {
     }
 }
 
-extension ModelKind {
-    /// The settings this model reads; giving another one is an error.
-    public var settings: Set<Setting> {
-        let common: Set<Setting> = [.hidden, .seed, .iterations, .logEvery, .normalize]
-        let adam: Set<Setting> = [.learningRate, .beta1, .beta2, .adamEpsilon, .batchSize]
-        switch self {
-        case .sparseAutoencoder: return common.union(adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
-        case .sparseCoding: return common.union([.lambda, .eta, .sourceUpdate, .fistaSteps])
-        case .tiedLinear: return common.union(adam).union([.evalFraction])
-        case .pca: return [.hidden, .normalize]
-        }
-    }
-
-    /// Each model's defaults. The sparse autoencoder's are the sheet's `train()`; ε and η
-    /// follow λ (`derivedObjective`).
-    public var defaults: TrainSettings {
-        var s = TrainSettings()
-        switch self {
-        case .sparseAutoencoder:
-            break
-        case .sparseCoding:
-            // λ = 1 as in the sheet's sparse runs; the dictionary step needs η > 0.
-            s.objective = ObjectiveSettings(lambda: 1, epsilon: 0, eta: 0.01)
-            s.iterations = 30
-            s.logEvery = 1
-            s.sparseCoding = SparseCodingSettings()
-        case .tiedLinear:
-            s.objective = ObjectiveSettings(lambda: 0, epsilon: 0, eta: 0)
-            s.hidden = 64
-            s.adam.learningRate = 1e-3
-            s.iterations = 5001
-        case .pca:
-            s.objective = ObjectiveSettings(lambda: 0, epsilon: 0, eta: 0)
-            s.hidden = 64
-            s.iterations = 1
-            s.logEvery = 1
-        }
-        return s
-    }
-
-    /// ε and η for a given λ where the user gave neither: the sheet's ε = 0.01·λ, η = λ for
-    /// the sparse autoencoder; the other models keep their defaults.
-    func derivedObjective(lambda: Double, base: ObjectiveSettings) -> ObjectiveSettings {
-        switch self {
-        case .sparseAutoencoder:
-            return ObjectiveSettings(lambda: lambda, entropyFloor: base.entropyFloor)  // derives ε and η
-        case .sparseCoding, .tiedLinear, .pca:
-            var o = base
-            o.lambda = lambda
-            return o
-        }
-    }
-}
-
 extension TrainSettings {
     /// The run's settings: `overrides` applied over `base` (a checkpoint's settings, for a
     /// resumed run) or over `model`'s defaults. Where the settings are new, or λ is given and
-    /// differs from the checkpoint's, ε and η not given follow λ (`ModelKind.derivedObjective`);
+    /// differs from the checkpoint's, ε and η not given follow λ (`ModelDefinition.objective`);
     /// otherwise a checkpoint's own ε and η are kept. `defaultHidden` (the `--init` weights' h) replaces the default h.
     public static func merged(_ o: SettingOverrides, over base: TrainSettings?, model: ModelKind,
                               defaultHidden: Int? = nil) throws -> TrainSettings {
-        if let extra = o.given.first(where: { !model.settings.contains($0) }) {
+        let definition = model.definition
+        if let extra = o.given.first(where: { !definition.settings.contains($0) }) {
             throw UserError("\(extra.marker) does not apply to the \(model.rawValue) model")
         }
-        var s = base ?? model.defaults
+        var s = base ?? definition.defaults
         if base == nil, let defaultHidden { s.hidden = defaultHidden }
         if let v = o.hidden { s.hidden = v }
         if base == nil || (o.lambda != nil && o.lambda != base?.objective.lambda) {
-            s.objective = model.derivedObjective(lambda: o.lambda ?? s.objective.lambda, base: s.objective)
+            s.objective = definition.objective(lambda: o.lambda ?? s.objective.lambda, over: s.objective)
         }
         if let v = o.epsilon { s.objective.epsilon = v }
         if let v = o.eta { s.objective.eta = v }
@@ -190,8 +116,9 @@ extension TrainSettings {
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
 
-    /// Checks made before any work starts; the message names the setting.
-    public func validate(for model: ModelKind = .sparseAutoencoder) throws {
+    /// Checks made before any work starts, then `model`'s own (none without a model); the
+    /// message names the setting.
+    public func validate(for model: ModelKind? = nil) throws {
         func positive(_ v: Int, _ s: Setting) throws { if v <= 0 { throw UserError("\(s.marker) must be positive, got \(v)") } }
         try positive(hidden, .hidden)
         try positive(batchSize, .batchSize)
@@ -210,15 +137,7 @@ extension TrainSettings {
             throw UserError("\(Setting.evalFraction.marker) must be in (0, 0.5], got \(f)")
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
-        if model == .pca, normalization != .sheet, normalization != .center {
-            throw UserError("pca centres the data: \(Setting.normalize.marker) must be sheet or center, got \(normalization.rawValue)")
-        }
-        if model == .sparseCoding {
-            guard o.eta > 0 else {
-                throw UserError("sparse coding needs \(Setting.eta.marker) > 0 (the dictionary step solves with Σ_SS + ηI), got \(o.eta)")
-            }
-            if let sc = sparseCoding { try positive(sc.fistaSteps, .fistaSteps) }
-        }
+        try model?.definition.validate(self)
     }
 }
 

@@ -29,8 +29,6 @@ public protocol TrainableModel: AnyObject {
     /// A hash of the parameters, equal on every rank when they agree.
     func checksum() -> UInt64
     var parametersAreFinite: Bool { get }
-    /// Test hook: drifts this rank's parameters a little (the checksum check must catch it).
-    func perturb()
 
     /// The model's state between iterations (collective: it may gather); rank 0's is written.
     func checkpointState() throws -> ModelState

@@ -65,7 +65,7 @@ public final class TrainingRun {
 
     /// What a run starts from: the model built (and restored) on this rank's shard.
     struct Prepared {
-        var kind: ModelKind
+        var definition: any ModelDefinition
         var resumed: ResumePoint?
         var shard: DatasetShard
         /// The data as config.json records it, so that --resume finds the same.
@@ -88,28 +88,29 @@ public final class TrainingRun {
         sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic,
                                                               overlap: !deterministic && plan.execution.overlap == .always)
         overlap = overlap && !sharedMemory
-        let kind = try resolveModel(resumed)
+        let definition = try resolveModel(resumed).definition
         let initial = try plan.start.weightsDirectory.map { dir in
             try comm.collectively { try InitialWeights.load(from: dir) }
         }
-        var settings = try TrainSettings.merged(plan.overrides, over: resumed?.checkpoint.header.settings, model: kind,
+        var settings = try TrainSettings.merged(plan.overrides, over: resumed?.checkpoint.header.settings, model: definition.kind,
                                                 defaultHidden: initial?.weights.shape.h)
         let normalization = try normalizationPlan(resumed: resumed, initial: initial, settings: &settings)
         let (shard, data) = try loadData(resumed, settings: settings, normalization: normalization)
-        let evalShard = try loadEvalData(resumed, settings: settings, kind: kind, training: shard)
+        let evalShard = try loadEvalData(resumed, settings: settings, definition: definition, training: shard)
         let model = try comm.collectively { () throws -> TrainableModel in
-            guard settings.batchSize >= comm.size || kind == .sparseCoding || kind == .pca else {
+            guard settings.batchSize >= comm.size || !definition.splitsTheBatch else {
                 throw UserError("⟨batch-size⟩ \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
             }
-            let model = try makeModel(kind, shard: shard, settings: settings, initial: initial?.weights)
-            if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: kind) }
+            let model = try definition.make(ModelContext(shard: shard, settings: settings, comm: comm, step: stepOptions(),
+                                                         initial: initial?.weights))
+            if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: definition.kind) }
             return model
         }
         if let autoencoder = model as? SparseAutoencoder {
             try plan.execution.gradientSum.checkGranted(resolved: sharedMemory, store: autoencoder.store)
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
-        return Prepared(kind: kind, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
+        return Prepared(definition: definition, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
                         evalShard: evalShard)
     }
 
@@ -154,16 +155,16 @@ public final class TrainingRun {
         let runID = try p.resumed?.checkpoint.header.runID ?? p.resumed?.config?.runID
             ?? String(decoding: comm.broadcast(Data(UUID().uuidString.utf8), root: 0), as: UTF8.self)
         let session = RunSession(plan: plan, comm: comm, prepared: p, directory: directory, claim: claim, runID: runID,
-                                 first: first, observers: standardObservers(p.kind) + plan.observers)
+                                 first: first, observers: standardObservers() + plan.observers)
         let config = RunConfig(
-            model: p.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
+            model: p.definition.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, kind: p.kind, deterministic: deterministic, overlapEnabled: overlap,
+            execution: RunConfig.Execution(plan.execution, model: p.definition, deterministic: deterministic, overlapEnabled: overlap,
                                             sharedMemory: (p.model as? SparseAutoencoder)?.store.sharing != nil), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
-            model: p.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
+            model: p.definition.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
             columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
             banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.exampleDescription) from \(p.shard.info.source), "
                 + (p.shard.normalization.kind == .sheet ? "" : "normalized \(p.shard.normalization.kind.rawValue), ")
@@ -180,12 +181,13 @@ public final class TrainingRun {
 
     // MARK: Parts of `run`
 
+    /// The model asked for, the checkpoint's when resuming (they must agree), else the standard one.
     private func resolveModel(_ resumed: ResumePoint?) throws -> ModelKind {
-        let recorded = resumed.map { $0.checkpoint.header.model ?? .sparseAutoencoder }
+        let recorded = resumed.map { $0.checkpoint.header.model ?? ModelRegistry.standard }
         if let recorded, let asked = plan.model, asked != recorded {
             throw UserError("\(resumed?.file ?? ""): a \(recorded.rawValue) run; it cannot continue as \(asked.rawValue)")
         }
-        return plan.model ?? recorded ?? .sparseAutoencoder
+        return plan.model ?? recorded ?? ModelRegistry.standard
     }
 
     /// This rank's shard. A resumed run reads the data it recorded unless told otherwise.
@@ -208,10 +210,11 @@ public final class TrainingRun {
 
     /// `--eval-data` (or, resuming, the evaluation data the run recorded): sharded like the
     /// training data and normalized with the training statistics.
-    private func loadEvalData(_ resumed: ResumePoint?, settings: TrainSettings, kind: ModelKind, training: DatasetShard) throws -> DatasetShard? {
+    private func loadEvalData(_ resumed: ResumePoint?, settings: TrainSettings, definition: any ModelDefinition,
+                              training: DatasetShard) throws -> DatasetShard? {
         let recorded = resumed?.config
         guard let argument = plan.data.evalData ?? recorded?.evalData else { return nil }
-        guard kind.settings.contains(.evalFraction) else { throw UserError("⟨eval-data⟩ does not apply to the \(kind.rawValue) model") }
+        guard definition.evaluatesHeldOut else { throw UserError("⟨eval-data⟩ does not apply to the \(definition.kind.rawValue) model") }
         if let fraction = settings.evalFraction {
             throw UserError("⟨eval-data⟩ and ⟨eval-fraction⟩ \(fraction) exclude each other: evaluate on another file or on held-out rows")
         }
@@ -239,25 +242,20 @@ public final class TrainingRun {
         return urls
     }
 
-    private func makeModel(_ kind: ModelKind, shard: DatasetShard, settings: TrainSettings, initial: ModelWeights?) throws -> TrainableModel {
-        switch kind {
-        case .sparseAutoencoder:
-            var options = plan.execution.stepOptions
-            options.deterministic = deterministic
-            options.overlap = !deterministic && overlap
-            options.sharedMemory = sharedMemory
-            options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
-            return try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
-        case .sparseCoding: return try SparseCodingModel(shard: shard, settings: settings, comm: comm)
-        case .tiedLinear: return try TiedLinearModel(shard: shard, settings: settings, comm: comm)
-        case .pca: return try PCAModel(shard: shard, components: settings.hidden, comm: comm)
-        }
+    /// How the step computes, as resolved for this run (`ModelContext.step`).
+    private func stepOptions() -> StepOptions {
+        var options = plan.execution.stepOptions
+        options.deterministic = deterministic
+        options.overlap = !deterministic && overlap
+        options.sharedMemory = sharedMemory
+        options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
+        return options
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and
     /// metrics.jsonl, dataset.png and filters.png (with an image shape), the model's files, the
     /// feature density and the TensorBoard events.
-    private func standardObservers(_ kind: ModelKind) -> [RunObserver] {
+    private func standardObservers() -> [RunObserver] {
         guard comm.isRoot else { return [] }
         let table = LogTable(quiet: plan.output.quiet)
         return [table, ProgressLine(mode: plan.output.quiet ? .never : plan.output.progress, table: table),

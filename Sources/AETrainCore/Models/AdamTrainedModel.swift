@@ -10,9 +10,6 @@ public protocol AdamTrainedModel: TrainableModel {
 extension AdamTrainedModel {
     public func checksum() -> UInt64 { store.checksum() }
     public var parametersAreFinite: Bool { store.parametersAreFinite() }
-    /// The test hook's drift (`--debug-perturb-rank`). Ranks that share θ hold one copy and
-    /// cannot drift; there it does nothing (writing it would race with the others' reads).
-    public func perturb() { if store.sharing == nil { store.params[0] += 1e-3 } }
     public func checkpointState() throws -> ModelState { store.checkpointState(sampler: sampler) }
     public func restore(_ checkpoint: Checkpoint, file: String) throws {
         try store.restore(checkpoint, sampler: &sampler, file: file)

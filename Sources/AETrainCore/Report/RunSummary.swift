@@ -45,14 +45,10 @@ public struct RunSummary {
                           metrics: metrics, activations: activations, featureDensity: density)
     }
 
-    /// A label that tells runs apart in legends: the directory name and λ.
+    /// A label that tells runs apart in legends: the directory name and what its model says
+    /// of its settings (`ModelDefinition.label`).
     public var label: String {
-        switch config.model ?? .sparseAutoencoder {
-        case .sparseAutoencoder: "\(name) (λ = \(config.settings.objective.lambda))"
-        case .pca: "\(name) (PCA, k = \(config.settings.hidden))"
-        case .tiedLinear: "\(name) (tied-linear, k = \(config.settings.hidden))"
-        case .sparseCoding: "\(name) (sparse-coding, λ = \(config.settings.objective.lambda))"
-        }
+        (config.model ?? ModelRegistry.standard).definition.label(run: name, settings: config.settings)
     }
 
     /// The activations sorted from largest to smallest: the sheet's sparsity plot.

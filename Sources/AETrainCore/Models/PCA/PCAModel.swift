@@ -49,7 +49,6 @@ public final class PCAModel: TrainableModel {
     /// FNV-1a over the eigenvalues' bit patterns, a word at a time.
     public func checksum() -> UInt64 { (result?.eigenvalues ?? []).reduce(FNV1a.offset) { ($0 ^ $1.bitPattern) &* FNV1a.prime } }
     public var parametersAreFinite: Bool { result?.eigenvalues.allSatisfy(\.isFinite) ?? false }
-    public func perturb() {}
     public func checkpointState() throws -> ModelState { ModelState(sections: []) }
     public func restore(_ checkpoint: Checkpoint, file: String) throws {}
 

@@ -74,7 +74,6 @@ public final class SparseCodingModel: TrainableModel {
     public func checksum() -> UInt64 { coding.checksum() }
     public var parametersAreFinite: Bool { dictionary.allSatisfy(\.isFinite) }
     var dictionary: [Double] { coding.dictionary }
-    public func perturb() { coding.W[0] += 1e-3 }
 
     public func checkpointState() throws -> ModelState {
         let local = coding.codes

@@ -1,0 +1,2 @@
+/// Test-only: `--debug-perturb-rank` drifts θ (`AdamTrainedModel.perturb`).
+extension SparseAutoencoder: TestDrift {}

@@ -1,0 +1,2 @@
+/// Test-only: `--debug-perturb-rank` drifts W (`AdamTrainedModel.perturb`).
+extension TiedLinearModel: TestDrift {}
