@@ -105,8 +105,11 @@ extension NPYHeader {
             throw fail("the header's keys are \(dict.keys.sorted()), not exactly 'descr', 'fortran_order' and 'shape'")
         }
 
-        guard case .str(let descrPoints)? = dict["descr"] else {
-            throw fail("'descr' is not a string: a structured or sub-array dtype, which aetrain does not read")
+        let descrPoints: [UInt32]
+        switch dict["descr"] {
+        case .str(let points)?: descrPoints = points
+        case .list?, .tuple?: throw fail("'descr' describes a structured or sub-array dtype, which aetrain does not read")
+        default: throw fail("'descr' is not a string")
         }
         let descr = string(descrPoints) ?? "?"
         guard let (element, bigEndian) = descriptions[descr] else {

@@ -68,10 +68,10 @@ public struct SafeTensorsHeader: Equatable, Sendable {
         guard fileSize >= 8 else { throw fail("\(fileSize) bytes, shorter than the 8-byte header length") }
         let lengthBytes = try preadExactly(fd: fd, count: 8, at: 0, path: path)
         let length = lengthBytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(maxHeaderBytes) else { throw fail("the header length \(length) is beyond 100 MB") }
         guard length <= UInt64(fileSize - 8) else {
             throw fail("the header length \(length) runs past the end of the file (\(fileSize) bytes)")
         }
+        guard length <= UInt64(maxHeaderBytes) else { throw fail("the header length \(length) is beyond 100 MB") }
         let json = try preadExactly(fd: fd, count: Int(length), at: 8, path: path)
         return try parse(json: json, dataBytes: fileSize - 8 - Int(length), dataStart: 8 + Int(length), path: path)
     }
