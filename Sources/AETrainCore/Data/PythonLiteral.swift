@@ -41,7 +41,7 @@ enum PythonLiteral: Equatable {
         // literal_eval strips leading spaces and tabs; then comment and blank lines may come.
         while let c = p.peek, c == 0x20 || c == 0x09 { p.i += 1 }
         try p.skipTopLevel()
-        let (value, _) = try p.expression(depth: 0)
+        let value = try p.expression(depth: 0).value
         try p.skipTopLevel()
         guard p.peek == nil else { throw p.refuse("unexpected text after the literal") }
         return value
@@ -92,9 +92,13 @@ enum PythonLiteral: Equatable {
             }
         }
 
+        /// What an expression's syntax tree is, which decides where literal_eval allows it.
+        enum Form { case constant, signedNumber, other }
+        typealias Parsed = (value: PythonLiteral, form: Form)
+
         /// An expression: a value, a signed number, or int/float ± complex (literal_eval's
-        /// only operator). Returns the value and whether it is a bare constant.
-        mutating func expression(depth: Int) throws -> (PythonLiteral, Bool) {
+        /// only binary operator, and only with a bare complex constant on the right).
+        mutating func expression(depth: Int) throws -> Parsed {
             let left = try signed(depth: depth)
             skipInside()
             guard let op = peek, op == Self.ascii("+") || op == Self.ascii("-") else { return left }
@@ -102,56 +106,45 @@ enum PythonLiteral: Equatable {
             skipInside()
             let right = try primary(depth: depth)
             skipInside()
-            guard isRealNumber(left.0, constant: left.1) || isSignedNumber(left), right.1, case .complex = right.0,
+            guard left.form != .other, isReal(left.value), right.form == .constant, case .complex = right.value,
                   peek != Self.ascii("+"), peek != Self.ascii("-") else {
                 throw refuse("an operator other than a number ± a complex number")
             }
-            return (.complex, false)
+            return (.complex, .other)
         }
 
-        func isRealNumber(_ v: PythonLiteral, constant: Bool) -> Bool {
-            guard constant else { return false }
-            switch v { case .int, .float: return true; default: return false }
-        }
-
-        var lastSigned = false
-        func isSignedNumber(_ v: (PythonLiteral, Bool)) -> Bool {
-            guard lastSigned else { return false }
-            switch v.0 { case .int, .float: return true; default: return false }
+        func isReal(_ v: PythonLiteral) -> Bool {
+            switch v { case .int, .float: true; default: false }
         }
 
         /// `-x` or `+x` where x is a number constant (not a bool), or a primary.
-        mutating func signed(depth: Int) throws -> (PythonLiteral, Bool) {
-            lastSigned = false
+        mutating func signed(depth: Int) throws -> Parsed {
             guard let c = peek, c == Self.ascii("-") || c == Self.ascii("+") else { return try primary(depth: depth) }
             i += 1
             skipInside()
-            let (v, constant) = try primary(depth: depth)
-            guard constant else { throw refuse("a sign before something other than a number") }
-            let result: PythonLiteral
-            switch v {
-            case .int(let n): result = .int(c == Self.ascii("-") ? n.flatMap { $0 == Int.min ? nil : -$0 } : n)
-            case .float, .complex: result = v
+            let operand = try primary(depth: depth)
+            guard operand.form == .constant else { throw refuse("a sign before something other than a number") }
+            switch operand.value {
+            case .int(let n): return (.int(c == Self.ascii("-") ? n.flatMap { $0 == Int.min ? nil : -$0 } : n), .signedNumber)
+            case .float, .complex: return (operand.value, .signedNumber)
             default: throw refuse("a sign before something other than a number")
             }
-            lastSigned = true
-            return (result, false)
         }
 
-        mutating func primary(depth: Int) throws -> (PythonLiteral, Bool) {
+        mutating func primary(depth: Int) throws -> Parsed {
             guard let c = peek else { throw refuse("the header ends where a value was expected") }
             switch c {
             case Self.ascii("("), Self.ascii("["), Self.ascii("{"):
                 guard depth < maxDepth else { throw refuse("brackets nested more than \(maxDepth) deep") }
                 i += 1
                 return try container(opening: c, depth: depth + 1)
-            case Self.ascii("'"), Self.ascii("\""): return (try strings(), true)
-            case Self.ascii("0")...Self.ascii("9"): return (try number(), true)
-            case Self.ascii(".") where at(1).map({ $0 >= Self.ascii("0") && $0 <= Self.ascii("9") }) == true: return (try number(), true)
+            case Self.ascii("'"), Self.ascii("\""): return (try strings(), .constant)
+            case Self.ascii("0")...Self.ascii("9"): return (try number(), .constant)
+            case Self.ascii(".") where at(1).map({ $0 >= Self.ascii("0") && $0 <= Self.ascii("9") }) == true: return (try number(), .constant)
             case Self.ascii("."):
                 guard at(1) == Self.ascii("."), at(2) == Self.ascii(".") else { throw refuse("unexpected '.'") }
                 i += 3
-                return (.ellipsis, true)
+                return (.ellipsis, .constant)
             default:
                 guard isIdentifierStart(c) else { throw refuse("unexpected character") }
                 var j = i
@@ -159,18 +152,18 @@ enum PythonLiteral: Equatable {
                 let word = String(decoding: text[i..<j].map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
                 // A string prefix directly before a quote.
                 if j < text.count, text[j] == Self.ascii("'") || text[j] == Self.ascii("\"") {
-                    return (try strings(), true)
+                    return (try strings(), .constant)
                 }
                 i = j
                 switch word {
-                case "True": return (.bool(true), true)
-                case "False": return (.bool(false), true)
-                case "None": return (.none, true)
+                case "True": return (.bool(true), .constant)
+                case "False": return (.bool(false), .constant)
+                case "None": return (.none, .constant)
                 case "set":
                     skipInside()
                     guard peek == Self.ascii("("), at(1) == Self.ascii(")") else { throw refuse("a name other than True, False, None or set()") }
                     i += 2
-                    return (.set([]), false)
+                    return (.set([]), .other)
                 default: throw refuse("the name \(word), not a literal")
                 }
             }
@@ -182,10 +175,10 @@ enum PythonLiteral: Equatable {
         func isIdentifierPart(_ c: UInt32) -> Bool { isIdentifierStart(c) || (c >= Self.ascii("0") && c <= Self.ascii("9")) }
 
         /// After the opening bracket; `(x)` is x itself, a constant if x is.
-        mutating func container(opening: UInt32, depth: Int) throws -> (PythonLiteral, Bool) {
+        mutating func container(opening: UInt32, depth: Int) throws -> Parsed {
             let closing = opening == Self.ascii("(") ? Self.ascii(")") : opening == Self.ascii("[") ? Self.ascii("]") : Self.ascii("}")
             var items: [PythonLiteral] = [], pairs: [Pair] = []
-            var sawComma = false, isDict: Bool?, firstConstant = false
+            var sawComma = false, isDict: Bool?, firstForm = Form.other
             skipInside()
             while peek != closing {
                 if !items.isEmpty || !pairs.isEmpty {
@@ -195,8 +188,8 @@ enum PythonLiteral: Equatable {
                     skipInside()
                     if peek == closing { break }
                 }
-                let (value, constant) = try expression(depth: depth)
-                if items.isEmpty { firstConstant = constant }
+                let (value, form) = try expression(depth: depth)
+                if items.isEmpty { firstForm = form }
                 skipInside()
                 if opening == Self.ascii("{") {
                     let pair = peek == Self.ascii(":")
@@ -217,12 +210,12 @@ enum PythonLiteral: Equatable {
             }
             i += 1  // the closing bracket
             switch opening {
-            case Self.ascii("["): return (.list(items), false)
-            case Self.ascii("{"): return (isDict == false ? .set(items) : .dict(pairs), false)
+            case Self.ascii("["): return (.list(items), .other)
+            case Self.ascii("{"): return (isDict == false ? .set(items) : .dict(pairs), .other)
             default:
-                // (x) is x itself; (x,) and () are tuples.
-                if items.count == 1 && !sawComma { return (items[0], firstConstant) }
-                return (.tuple(items), false)
+                // (x) is x itself, in the syntax tree too; (x,) and () are tuples.
+                if items.count == 1 && !sawComma { return (items[0], firstForm) }
+                return (.tuple(items), .other)
             }
         }
 
