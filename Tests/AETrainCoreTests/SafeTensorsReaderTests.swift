@@ -85,6 +85,39 @@ final class SafeTensorsReaderTests: XCTestCase {
         assertRefused(#"{"a\u0000\nb":{}}"#, "tensor \"a\\u0000\\u000Ab\": missing")
     }
 
+    /// Mutated headers (bytes flipped, JSON punctuation and digits dropped in, runs cut out)
+    /// give a one-line UserError or a header whose tensors tile the data section, never a crash.
+    func testFuzzedHeaders() {
+        let seed = Array(#"{"__metadata__":{"k":"v\u00e9"},"b":{"dtype":"F16","shape":[2,3],"data_offsets":[24,36]},"a":["F32",[2,3],[0,24]],"z":{"dtype":{"BF16":null},"shape":[0,7],"data_offsets":[36,36],"x":[1.5e3,-0,true,null]}}"#.utf8)
+        XCTAssertEqual(try parse(String(decoding: seed, as: UTF8.self), dataBytes: 36).tensors.map(\.name), ["a", "b", "z"])
+        let alphabet = Array(#"{}[]:,"\-+.eE0123456789 tfnu"#.utf8)
+        var rng = Xoshiro256(seed: 3)
+        var parsed = 0, refused = 0
+        let deadline = Date().addingTimeInterval(1)
+        while Date() < deadline {
+            var b = seed
+            for _ in 0...rng.below(4) {
+                let at = rng.below(b.count)
+                switch rng.below(3) {
+                case 0: b[at] = alphabet[rng.below(alphabet.count)]
+                case 1: b[at] ^= UInt8(1 << rng.below(8))
+                default: b.removeSubrange(at..<min(b.count, at + rng.below(8)))
+                }
+                if b.isEmpty { break }
+            }
+            do {
+                let h = try SafeTensorsHeader.parse(json: b, dataBytes: 36, dataStart: 8 + b.count, path: "f.safetensors")
+                XCTAssertEqual(h.tensors.map(\.end).max() ?? 0, 36)
+                parsed += 1
+            } catch let e as UserError {
+                XCTAssertFalse(e.message.contains("\n"), e.message)
+                refused += 1
+            } catch { XCTFail("\(error)") }
+        }
+        XCTAssertGreaterThan(parsed, 10)
+        XCTAssertGreaterThan(refused, 100)
+    }
+
     /// Whole files: too short, a header length beyond the file, an unknown dtype for data,
     /// a missing name; and rows read from the middle of a tensor that is not the first.
     func testReader() throws {
