@@ -89,9 +89,27 @@ final class NPYTests: XCTestCase {
         assertFails(bad.path, "bad magic")
         assertFails(try file("v9.npy", header: ok, version: (9, 0), payload: floatBytes([1, 2, 3, 4])), "unsupported format version 9.0")
         assertFails(try file("short.npy", header: ok, payload: floatBytes([1, 2, 3])), "truncated")
-        assertFails(try file("f.npy", header: "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", payload: floatBytes([1, 2, 3, 4])), "Fortran order")
-        assertFails(try file("be.npy", header: "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", payload: floatBytes([1, 2, 3, 4])), "big-endian")
-        assertFails(try file("i.npy", header: "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 2), }", payload: [UInt8](repeating: 0, count: 32)), "unsupported dtype '<i8'")
+        assertFails(try file("i.npy", header: "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 2), }", payload: [UInt8](repeating: 0, count: 32)), "unsupported dtype \"<i8\"")
+        assertFails(try file("x.npy", header: "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", payload: floatBytes([1, 2, 3, 4])), "not exactly 'descr'")
+        assertFails(try file("c.npy", header: "{'descr': '<f4', 'fortran_order': False, 'shape': (4,,)}", payload: floatBytes([1, 2, 3, 4])), "not a Python literal")
         assertFails(dir.path, "is a directory")
+    }
+
+    /// As numpy.load reads them: Fortran order (the first index fastest), big-endian data,
+    /// a repeated key (the last wins), Python 2's `L` in a version 1.0 header.
+    func testLayoutsNumpyReads() throws {
+        let fortran = try file("f.npy", header: "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", payload: floatBytes([1, 2, 3, 4, 5, 6]))
+        XCTAssertEqual(try readAll(fortran).1, [1, 3, 5, 2, 4, 6])
+        let r = try NPYReader(path: fortran)
+        var row = [Float](repeating: 0, count: 3)
+        try row.withUnsafeMutableBufferPointer { try r.readRows(1..<2, into: $0) }
+        XCTAssertEqual(row, [2, 4, 6])
+        let big = try file("be.npy", header: "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }",
+                           payload: [Float(1.5), -2].flatMap { v in withUnsafeBytes(of: v.bitPattern.bigEndian, Array.init) })
+        XCTAssertEqual(try readAll(big).1, [1.5, -2])
+        let repeated = try file("r.npy", header: "{'descr': '<f8', 'shape': (9,), 'fortran_order': False, \"descr\": '<f4', 'shape': (0x2, 1_0L)}",
+                                payload: floatBytes((0..<20).map(Float.init)))
+        XCTAssertEqual(try readAll(repeated).0.shape, [2, 10])
+        XCTAssertEqual(try readAll(repeated).0.element, .float32)
     }
 }

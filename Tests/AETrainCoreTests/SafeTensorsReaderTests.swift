@@ -2,8 +2,9 @@ import AETrainCore
 import Foundation
 import XCTest
 
-/// The safetensors header parser on hostile headers, the reader's row ranges, and the
-/// F16/BF16 widening (every binary16 pattern against an independent formula).
+/// The safetensors header parser on hostile headers (the rules of the reference reader; the
+/// corpus in ReferenceReaderTests compares whole files with it), the reader's row ranges, and
+/// the F16/BF16 widening (every binary16 pattern against an independent formula).
 final class SafeTensorsReaderTests: XCTestCase {
     func parse(_ json: String, dataBytes: Int = 1 << 20) throws -> SafeTensorsHeader {
         try SafeTensorsHeader.parse(json: Array(json.utf8), dataBytes: dataBytes, dataStart: 8 + json.utf8.count, path: "f.safetensors")
@@ -19,32 +20,102 @@ final class SafeTensorsReaderTests: XCTestCase {
     }
 
     func testValidHeaderWithMetadata() throws {
-        let h = try parse(#"{"b":{"dtype":"F16","shape":[2,3],"data_offsets":[24,36]},"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"s":{"dtype":"F32","shape":[],"data_offsets":[36,40]}}"#)
+        let h = try parse(#"{"b":{"dtype":"F16","shape":[2,3],"data_offsets":[24,36]},"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"s":{"dtype":"F32","shape":[],"data_offsets":[36,40]}}"#, dataBytes: 40)
         XCTAssertEqual(h.tensors.map(\.name), ["a", "b", "s"], "in data order")
         let b = h.tensor(named: "b")
         XCTAssertEqual(b?.dtype, "F16"); XCTAssertEqual(b?.shape, [2, 3]); XCTAssertEqual(b?.begin, 24); XCTAssertEqual(b?.end, 36)
-        XCTAssertEqual(try parse("{}").tensors.count, 0)
+        XCTAssertEqual(try parse("{}", dataBytes: 0).tensors.count, 0)
         // Metadata maps any strings to strings, a "dtype" key among them (as PyTorch writers do).
-        let m = try parse(#"{"__metadata__":{"dtype":"bfloat16","format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
+        let m = try parse(#"{"__metadata__":{"dtype":"bfloat16","format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 8)
         XCTAssertEqual(m.tensors.map(\.name), ["a"])
+        // As the reference: JSON whitespace around the object (padding), null metadata.
+        XCTAssertEqual(try parse(" \n{\"__metadata__\":null}\t  ", dataBytes: 0).tensors.count, 0)
+    }
+
+    /// The red team's break: a name given twice keeps its last entry (200 rows, not 100), as
+    /// the reference reads it; a key repeated inside an entry is an error.
+    func testRepeatedKeys() throws {
+        let x100 = #"{"dtype":"F32","shape":[100,16],"data_offsets":[0,6400]}"#, x200 = #"{"dtype":"F32","shape":[200,16],"data_offsets":[0,12800]}"#
+        let h = try parse(#"{"x":\#(x100),"x":\#(x200)}"#, dataBytes: 12800)
+        XCTAssertEqual(h.tensors.map(\.shape), [[200, 16]])
+        assertRefused(#"{"x":\#(x200),"x":\#(x100)}"#, dataBytes: 12800, "bytes 6400..<12800 of the data section")
+        // Only the last entry's layout counts, but every entry must be well-formed.
+        XCTAssertEqual(try parse(#"{"x":{"dtype":"F16","shape":[200,16],"data_offsets":[0,12800]},"x":\#(x200)}"#, dataBytes: 12800).tensors.map(\.dtype), ["F32"])
+        assertRefused(#"{"x":{"dtype":"F99","shape":[200,16],"data_offsets":[0,12800]},"x":\#(x200)}"#, dataBytes: 12800, "unknown dtype \"F99\"")
+        assertRefused(#"{"x":{"dtype":"F32","dtype":"F32","shape":[200,16],"data_offsets":[0,12800]}}"#, dataBytes: 12800, "\"dtype\" appears twice")
+        assertRefused(#"{"x":{"dtype":"F32","d\u0074ype":"F32","shape":[200,16],"data_offsets":[0,12800]}}"#, dataBytes: 12800, "\"dtype\" appears twice")
+        assertRefused(#"{"__metadata__":{},"__metadata__":{},"x":\#(x200)}"#, dataBytes: 12800, "\"__metadata__\" appears twice")
+    }
+
+    /// Shapes and offsets are integers; the data section is tiled from 0 to the end.
+    func testIntegersAndLayout() {
+        assertRefused(#"{"x":{"dtype":"F32","shape":[200.0,16],"data_offsets":[0,12800]}}"#, dataBytes: 12800, "holds 200.0, not an integer")
+        assertRefused(#"{"x":{"dtype":"F32","shape":[2e2,16],"data_offsets":[0,12800]}}"#, dataBytes: 12800, "holds 200.0, not an integer")
+        assertRefused(#"{"x":{"dtype":"F32","shape":[-0],"data_offsets":[0,0]}}"#, dataBytes: 0, "holds -0.0, not an integer")
+        assertRefused(#"{"x":{"dtype":"F32","shape":[100,16],"data_offsets":[6400,12800]}}"#, dataBytes: 12800, "bytes 0..<6400 of the data section belong to no tensor")
+        assertRefused(#"{"x":{"dtype":"F32","shape":[100,16],"data_offsets":[0,6400]}}"#, dataBytes: 12800, "bytes 6400..<12800 of the data section, up to the end of the file")
+        assertRefused(#"{"x":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, dataBytes: 2, "12 bits, not a whole number of bytes")
+    }
+
+    /// Nesting is bounded (serde_json's limit): 200k levels are refused in a bounded stack,
+    /// and 127 levels under a key the reference ignores are accepted.
+    func testNesting() throws {
+        assertRefused(#"{"x":"# + String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000) + "}", "nested more than 127 deep")
+        let deep = String(repeating: "[", count: 125) + String(repeating: "]", count: 125)
+        XCTAssertEqual(try parse(#"{"x":{"z":\#(deep),"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 8).tensors.count, 1)
+        assertRefused(#"{"x":{"z":[\#(deep)],"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 8, "nested more than 127 deep")
     }
 
     func testHostileHeaders() {
-        assertRefused(" {}", "does not start with '{'")
         assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#, "not a JSON object")
         assertRefused(#"{"a":{"dtype":"F32","shape":[2]}}"#, "data_offsets")
-        assertRefused(#"{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}"#, "not a JSON object")
-        assertRefused(#"{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#, "not a JSON object")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}"#, "holds 2.5, not an integer")
+        assertRefused(#"{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#, "not a list of integers")
         assertRefused(#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, "negative dimension")
-        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, "0 ≤ begin ≤ end")
-        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#, "0 ≤ begin ≤ end")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, "end before they begin")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#, "data_offsets holds 1 numbers, not 2")
         assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 4, "run past the end of the file")
         assertRefused(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, "takes 12 bytes, but data_offsets [0, 8] hold 8")
         assertRefused(#"{"a":{"dtype":"BF16","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, "overflows")
         assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, "overlap")
-        assertRefused(#"{"x":{}}"#, "entry \"x\" is not a tensor")
-        assertRefused(#"{"__metadata__":{"k":1}}"#, "not a JSON object")
-        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,99999999999999999999999]}}"#, "not a JSON object")
+        assertRefused(#"{"x":{}}"#, "tensor \"x\": missing \"dtype\"")
+        assertRefused(#"{"__metadata__":{"k":1}}"#, "its values must be strings")
+        assertRefused(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,99999999999999999999999]}}"#, "not an integer")
+        assertRefused("[]", "not a JSON object of tensors but an array")
+        assertRefused(#"{"a\u0000\nb":{}}"#, "tensor \"a\\u0000\\u000Ab\": missing")
+    }
+
+    /// Mutated headers (bytes flipped, JSON punctuation and digits dropped in, runs cut out)
+    /// give a one-line UserError or a header whose tensors tile the data section, never a crash.
+    func testFuzzedHeaders() {
+        let seed = Array(#"{"__metadata__":{"k":"v\u00e9"},"b":{"dtype":"F16","shape":[2,3],"data_offsets":[24,36]},"a":["F32",[2,3],[0,24]],"z":{"dtype":{"BF16":null},"shape":[0,7],"data_offsets":[36,36],"x":[1.5e3,-0,true,null]}}"#.utf8)
+        XCTAssertEqual(try parse(String(decoding: seed, as: UTF8.self), dataBytes: 36).tensors.map(\.name), ["a", "b", "z"])
+        let alphabet = Array(#"{}[]:,"\-+.eE0123456789 tfnu"#.utf8)
+        var rng = Xoshiro256(seed: 3)
+        var parsed = 0, refused = 0
+        let deadline = Date().addingTimeInterval(1)
+        while Date() < deadline {
+            var b = seed
+            for _ in 0...rng.below(4) {
+                let at = rng.below(b.count)
+                switch rng.below(3) {
+                case 0: b[at] = alphabet[rng.below(alphabet.count)]
+                case 1: b[at] ^= UInt8(1 << rng.below(8))
+                default: b.removeSubrange(at..<min(b.count, at + rng.below(8)))
+                }
+                if b.isEmpty { break }
+            }
+            do {
+                let h = try SafeTensorsHeader.parse(json: b, dataBytes: 36, dataStart: 8 + b.count, path: "f.safetensors")
+                XCTAssertEqual(h.tensors.map(\.end).max() ?? 0, 36)
+                parsed += 1
+            } catch let e as UserError {
+                XCTAssertFalse(e.message.contains("\n"), e.message)
+                refused += 1
+            } catch { XCTFail("\(error)") }
+        }
+        XCTAssertGreaterThan(parsed, 10)
+        XCTAssertGreaterThan(refused, 100)
     }
 
     /// Whole files: too short, a header length beyond the file, an unknown dtype for data,

@@ -37,6 +37,15 @@ final class BadSafetensorsTests: XCTestCase {
             save_file({'acts': y.astype('<f2')}, d + '/inf16.safetensors')
             y = x.copy(); y[5, 2] = np.nan
             save_file({'acts': y}, d + '/nan.safetensors')
+            # Issue 23's red team: headers the reference reads otherwise than a lenient parser.
+            z = np.random.default_rng(1).normal(size=(200, 16)).astype('<f4').tobytes()
+            def raw(name, text):
+                open(d + '/' + name, 'wb').write(struct.pack('<Q', len(text)) + text.encode() + z)
+            entry = lambda shape, begin, end: '{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}' % (shape, begin, end)
+            raw('dupname.safetensors', '{"x":%s,"x":%s}' % (entry('[100,16]', 0, 6400), entry('[200,16]', 0, 12800)))
+            raw('dupdtype.safetensors', '{"x":{"dtype":"F32","dtype":"F32","shape":[200,16],"data_offsets":[0,12800]}}')
+            raw('exponent.safetensors', '{"x":%s}' % entry('[2e2,16]', 0, 12800))
+            raw('gap.safetensors', '{"x":%s}' % entry('[100,16]', 6400, 12800))
             """)
     }
 
@@ -81,6 +90,23 @@ final class BadSafetensorsTests: XCTestCase {
     func testVectorAndCube() throws {
         try assertRejected("vector.safetensors", ["1-D array of shape [40]"], ranks: [1])
         try assertRejected("cube.safetensors", ["3-D (40×2×3)", "reshape"])
+    }
+
+    /// The red team's break (issue 23): a tensor named twice is read as the reference reader
+    /// (`safetensors.numpy.load_file`) reads it, the last entry's 200 rows and not the first's
+    /// 100; a repeated dtype key, a shape written 2e2 and bytes before the first tensor are
+    /// refused, as the reference refuses them.
+    func testHeadersReadAsTheReferenceReadsThem() throws {
+        let run = dir.appendingPathComponent("run")
+        let r = try Harness.aetrain(["train", "--out", run.path, "--batch-size", "8", "--hidden", "4", "--iterations", "1",
+                                     "--data", dir.appendingPathComponent("dupname.safetensors").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("aetrain: 200 examples of 16-value vectors"), r.stdout)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        XCTAssertEqual((config?["dataset"] as? [String: Any])?["examples"] as? Int, 200)
+        try assertRejected("dupdtype.safetensors", ["tensor \"x\": \"dtype\" appears twice"], ranks: [1])
+        try assertRejected("exponent.safetensors", ["shape holds 200.0, not an integer"], ranks: [1])
+        try assertRejected("gap.safetensors", ["bytes 0..<6400 of the data section belong to no tensor"], ranks: [1])
     }
 
     func testNonFiniteValues() throws {

@@ -1,8 +1,15 @@
 import Foundation
 
 /// NumPy's `.npy` format (versions 1.0, 2.0 and 3.0): a magic string, a little-endian header
-/// length, an ASCII Python dict literal `{'descr': '<f4', 'fortran_order': False,
-/// 'shape': (N, H, W), }` padded with spaces to a multiple of 64 bytes, then the raw data.
+/// length, a Python dict literal `{'descr': '<f4', 'fortran_order': False, 'shape': (N, H, W), }`
+/// (usually padded with spaces to a multiple of 64 bytes), then the raw data.
+///
+/// The header is read as `numpy.load` reads it: evaluated as a Python literal
+/// (`PythonLiteral`), at most 10,000 characters, with exactly the three keys (a repeated key
+/// keeps its last value); `shape` a tuple of non-negative ints; `fortran_order` True or False;
+/// `descr` any spelling numpy gives float32, float64, float16 or uint8 in either byte order.
+/// Data may follow beyond the array (numpy ignores it). Structured, sub-array and other dtypes,
+/// which numpy reads but aetrain cannot train on, are refused with one line.
 ///
 /// Reading is by rows so that each rank touches only its own byte range of the file.
 public enum NPYElement: String, Sendable, Codable {
@@ -23,6 +30,10 @@ public struct NPYHeader: Equatable, Sendable {
     public var shape: [Int]
     /// Offset of the first data byte in the file.
     public var dataOffset: Int
+    /// Elements stored most significant byte first (`>f4`).
+    public var bigEndian = false
+    /// Elements stored in Fortran order: the first index varies fastest.
+    public var fortranOrder = false
 
     /// Elements per row (the product of all dimensions but the first).
     public var rowLength: Int { shape.dropFirst().reduce(1, *) }
@@ -32,11 +43,29 @@ public struct NPYHeader: Equatable, Sendable {
 extension NPYHeader {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
+    /// numpy.load's limit on the header's length in characters (`max_header_size`).
+    public static let maxHeaderCharacters = 10_000
+
+    /// The descr strings numpy reads as each element type, little-endian or big-endian (its
+    /// type codes and names, with the byte-order marks it accepts for each).
+    static let descriptions: [String: (NPYElement, bigEndian: Bool)] = {
+        var table: [String: (NPYElement, bigEndian: Bool)] = [:]
+        for (element, codes, names) in [(NPYElement.float32, ["f", "f4"], ["float32", "single"]), (.float64, ["d", "f8"], ["float64", "double", "float"]),
+                                        (.float16, ["e", "f2"], ["float16", "half"]), (.uint8, ["B", "u1"], ["uint8", "ubyte"])] {
+            for name in names { table[name] = (element, false) }
+            for code in codes {
+                for order in ["", "<", "=", "|"] { table[order + code] = (element, false) }
+                table[">" + code] = (element, element != .uint8)
+            }
+        }
+        return table
+    }()
+
     /// Parses the header at the start of `bytes`, which must hold at least the whole header
-    /// (the first 64 KiB of a file is always enough for the shapes we accept).
+    /// (the first 64 KiB of a file is always enough for a header numpy reads).
     public static func parse(_ bytes: [UInt8], path: String) throws -> NPYHeader {
         func fail(_ why: String) -> UserError { UserError("\(path): not a usable .npy file: \(why)") }
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
+        guard bytes.count >= 8, Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
         let major = bytes[6], minor = bytes[7]
         let lengthFieldSize: Int
         switch (major, minor) {
@@ -48,90 +77,68 @@ extension NPYHeader {
         var headerLength = 0
         for i in 0..<lengthFieldSize { headerLength |= Int(bytes[8 + i]) << (8 * i) }
         let start = 8 + lengthFieldSize
-        guard headerLength > 0, headerLength <= 1 << 20, bytes.count >= start + headerLength else {
-            throw fail("truncated header")
+        // Versions 1 and 2 are Latin-1, one character a byte; 3 is UTF-8, at most 4 bytes each.
+        guard headerLength <= 4 * maxHeaderCharacters else { throw fail("the header is longer than \(maxHeaderCharacters) characters") }
+        guard bytes.count >= start + headerLength else { throw fail("truncated header") }
+        let raw = bytes[start..<(start + headerLength)]
+        let text: [UInt32]
+        if major == 3 {
+            guard let s = String(validating: raw, as: UTF8.self) else { throw fail("the header is not UTF-8 text") }
+            text = s.unicodeScalars.map(\.value)
+        } else {
+            text = raw.map { UInt32($0) }
         }
-        guard let text = String(bytes: bytes[start..<(start + headerLength)], encoding: major == 3 ? .utf8 : .ascii) else {
-            throw fail("header is not text")
+        guard text.count <= maxHeaderCharacters else { throw fail("the header is longer than \(maxHeaderCharacters) characters") }
+        let literal: PythonLiteral
+        do { literal = try PythonLiteral.parse(text, dropLongSuffix: major < 3) } catch let e as PythonLiteral.Refusal {
+            throw fail("the header is not a Python literal: \(e.message)")
         }
-        let dict = try parseDict(text, fail: fail)
-
-        guard let descr = dict["descr"] else { throw fail("header has no 'descr'") }
-        let element: NPYElement
-        switch unquote(descr) {
-        case "<f4": element = .float32
-        case "<f8": element = .float64
-        case "<f2": element = .float16
-        case "|u1", "<u1", ">u1", "u1": element = .uint8
-        case let other?:
-            if other.hasPrefix(">") { throw fail("big-endian data ('\(other)'); save it little-endian, e.g. with arr.astype('<f4')") }
-            throw fail("unsupported dtype '\(other)' (supported: float32 '<f4', float64 '<f8', float16 '<f2', uint8 '|u1')")
-        case nil: throw fail("unsupported dtype \(descr) (supported: float32, float64, float16, uint8)")
-        }
-        guard let fortran = dict["fortran_order"] else { throw fail("header has no 'fortran_order'") }
-        switch fortran {
-        case "False": break
-        case "True": throw fail("Fortran order; save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(arr))")
-        default: throw fail("bad 'fortran_order' value \(fortran)")
-        }
-        guard let shapeText = dict["shape"] else { throw fail("header has no 'shape'") }
-        let shape = try parseShape(shapeText, fail: fail)
-        return NPYHeader(element: element, shape: shape, dataOffset: start + headerLength)
-    }
-
-    /// A Python dict literal whose values are strings, booleans or tuples of integers.
-    private static func parseDict(_ text: String, fail: (String) -> UserError) throws -> [String: String] {
-        var s = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        guard s.first == "{", s.last == "}" else { throw fail("header is not a dict") }
-        s = s.dropFirst().dropLast()
-        var result: [String: String] = [:]
-        while true {
-            s = s.drop(while: { $0 == " " || $0 == "," || $0 == "\n" })
-            if s.isEmpty { break }
-            guard let q = s.first, q == "'" || q == "\"" else { throw fail("malformed header") }
-            s = s.dropFirst()
-            guard let endKey = s.firstIndex(of: q) else { throw fail("malformed header") }
-            let key = String(s[..<endKey])
-            s = s[s.index(after: endKey)...].drop(while: { $0 == " " })
-            guard s.first == ":" else { throw fail("malformed header") }
-            s = s.dropFirst().drop(while: { $0 == " " })
-            let value: Substring
-            if s.first == "(" {
-                guard let close = s.firstIndex(of: ")") else { throw fail("malformed header") }
-                value = s[...close]
-            } else if let vq = s.first, vq == "'" || vq == "\"" {
-                guard let close = s.dropFirst().firstIndex(of: vq) else { throw fail("malformed header") }
-                value = s[...close]
-            } else {
-                value = s.prefix(while: { $0 != "," && $0 != "}" })
+        guard case .dict(let pairs) = literal else { throw fail("the header is not a dict") }
+        var dict: [String: PythonLiteral] = [:]  // a repeated key keeps its last value
+        for pair in pairs {
+            guard case .str(let points) = pair.key, let key = string(points) else {
+                throw fail("the header's keys are not exactly 'descr', 'fortran_order' and 'shape'")
             }
-            result[key] = String(value).trimmingCharacters(in: .whitespaces)
-            s = s[value.endIndex...]
+            dict[key] = pair.value
         }
-        return result
-    }
+        guard dict.keys.sorted() == ["descr", "fortran_order", "shape"] else {
+            throw fail("the header's keys are \(dict.keys.sorted()), not exactly 'descr', 'fortran_order' and 'shape'")
+        }
 
-    private static func unquote(_ v: String) -> String? {
-        guard v.count >= 2, let f = v.first, f == v.last, f == "'" || f == "\"" else { return nil }
-        return String(v.dropFirst().dropLast())
-    }
-
-    private static func parseShape(_ v: String, fail: (String) -> UserError) throws -> [Int] {
-        guard v.hasPrefix("("), v.hasSuffix(")") else { throw fail("bad 'shape' \(v)") }
-        let parts = v.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        var dims: [Int] = []
+        let descrPoints: [UInt32]
+        switch dict["descr"] {
+        case .str(let points)?: descrPoints = points
+        case .list?, .tuple?: throw fail("'descr' describes a structured or sub-array dtype, which aetrain does not read")
+        default: throw fail("'descr' is not a string")
+        }
+        let descr = string(descrPoints) ?? "?"
+        guard let (element, bigEndian) = descriptions[descr] else {
+            throw fail("unsupported dtype \(SafeTensorsHeader.quoted(descr)) (supported: float32 '<f4', float64 '<f8', float16 '<f2', uint8 '|u1', either byte order)")
+        }
+        guard case .bool(let fortran)? = dict["fortran_order"] else { throw fail("'fortran_order' is not True or False") }
+        guard case .tuple(let dims)? = dict["shape"] else { throw fail("'shape' is not a tuple") }
+        var shape: [Int] = []
         // Over the nonzero dimensions: a zero must not hide a product that overflows (rows of
         // (0, 2⁶², 4) would still be 2⁶⁴ elements long). Below 2⁵⁰ elements, any product of
         // dimensions times an element's 8 bytes fits in an Int.
         var total = 1
-        for p in parts {
-            guard let n = Int(p), n >= 0 else { throw fail("bad 'shape' \(v)") }
+        for d in dims {
+            guard case .int(let n) = d else { throw fail("'shape' holds something other than integers") }
+            guard let n, n >= 0 else { throw fail("'shape' holds a negative dimension, or one beyond 64 bits") }
             let (t, overflow) = total.multipliedReportingOverflow(by: max(1, n))
-            guard !overflow, t < 1 << 50 else { throw fail("shape \(v) is too large (2⁵⁰ elements or more)") }
+            guard !overflow, t < 1 << 50 else { throw fail("shape \(shape + [n]) is too large (2⁵⁰ elements or more)") }
             total = t
-            dims.append(n)
+            shape.append(n)
         }
-        return dims
+        return NPYHeader(element: element, shape: shape, dataOffset: start + headerLength, bigEndian: bigEndian,
+                         fortranOrder: fortran && shape.count > 1)
+    }
+
+    /// Code points as a String; nil when one is a lone surrogate.
+    private static func string(_ points: [UInt32]) -> String? {
+        let scalars = points.compactMap(Unicode.Scalar.init)
+        guard scalars.count == points.count else { return nil }
+        return String(String.UnicodeScalarView(scalars))
     }
 }
 
@@ -174,40 +181,76 @@ public final class NPYReader {
     }
 
     /// Reads rows `rows` as Float into `out` (rows.count × rowLength), converting float64 and
-    /// float16 and scaling uint8 by 1/255. Seeks to the rows' byte range; reads in bounded chunks.
+    /// float16, scaling uint8 by 1/255 and swapping big-endian bytes. Reads in bounded chunks,
+    /// C order: the rows' one byte range; Fortran order: a range per column, as element
+    /// (r, k) sits at r + N·(k's index over the trailing dimensions, first fastest).
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws {
-        let rowLength = header.rowLength
+        let rowLength = header.rowLength, size = header.element.byteCount
         precondition(out.count >= rows.count * rowLength)
-        let rowBytes = rowLength * header.element.byteCount
-        let chunkRows = max(1, (8 << 20) / max(1, rowBytes))
-        var row = rows.lowerBound
-        do {
-            try handle.seek(toOffset: UInt64(header.dataOffset + row * rowBytes))
+        guard header.fortranOrder else {
+            let chunkRows = max(1, (8 << 20) / max(1, rowLength * size))
+            var row = rows.lowerBound
             while row < rows.upperBound {
                 let n = min(chunkRows, rows.upperBound - row)
-                guard let data = try handle.read(upToCount: n * rowBytes), data.count == n * rowBytes else {
-                    throw UserError("\(path): truncated while reading row \(row)")
-                }
-                let first = (row - rows.lowerBound) * rowLength
-                data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                    let dst = UnsafeMutableBufferPointer(rebasing: out[first...])
-                    // raw holds n × rowLength little-endian elements, not necessarily aligned.
-                    let count = n * rowLength
-                    switch header.element {
-                    case .float32:
-                        for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-                    case .float64:
-                        for i in 0..<count { dst[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
-                    case .float16:
-                        for i in 0..<count { dst[i] = HalfFloats.float(f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-                    case .uint8:
-                        for i in 0..<count { dst[i] = Float(raw[i]) / 255 }
-                    }
-                }
+                try read(count: n * rowLength, at: header.dataOffset + row * rowLength * size,
+                         into: out.baseAddress.map { $0 + (row - rows.lowerBound) * rowLength }, stride: 1)
                 row += n
             }
+            return
+        }
+        let trailing = Array(header.shape.dropFirst())
+        let chunkRows = max(1, (8 << 20) / size)
+        for k in 0..<rowLength {
+            // k's indices in C order, then their Fortran index.
+            var rest = k, column = 0, scale = 1
+            var indices = [Int](repeating: 0, count: trailing.count)
+            for d in trailing.indices.reversed() { indices[d] = rest % trailing[d]; rest /= trailing[d] }
+            for d in trailing.indices { column += indices[d] * scale; scale *= trailing[d] }
+            var row = rows.lowerBound
+            while row < rows.upperBound {
+                let n = min(chunkRows, rows.upperBound - row)
+                try read(count: n, at: header.dataOffset + (row + header.rowCount * column) * size,
+                         into: out.baseAddress.map { $0 + (row - rows.lowerBound) * rowLength + k }, stride: rowLength)
+                row += n
+            }
+        }
+    }
+
+    /// `count` elements from byte `offset` of the file, as Float, to dst[0], dst[stride], ….
+    private func read(count: Int, at offset: Int, into dst: UnsafeMutablePointer<Float>?, stride: Int) throws {
+        guard count > 0, let dst else { return }
+        let data: Data
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            guard let d = try handle.read(upToCount: count * header.element.byteCount), d.count == count * header.element.byteCount else {
+                throw UserError("\(path): truncated while reading at byte \(offset)")
+            }
+            data = d
         } catch let e as UserError { throw e } catch {
             throw UserError("\(path): cannot read: \(error.localizedDescription)")
+        }
+        let big = header.bigEndian
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            // raw holds count elements, not necessarily aligned; dst has room for (count − 1)·stride + 1.
+            switch header.element {
+            case .float32:
+                for i in 0..<count {
+                    let bits = raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+                    dst[i * stride] = Float(bitPattern: big ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits))
+                }
+            case .float64:
+                for i in 0..<count {
+                    let bits = raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                    dst[i * stride] = Float(Double(bitPattern: big ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits)))
+                }
+            case .float16:
+                for i in 0..<count {
+                    let bits = raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    dst[i * stride] = HalfFloats.float(f16: big ? UInt16(bigEndian: bits) : UInt16(littleEndian: bits))
+                }
+            case .uint8:
+                for i in 0..<count { dst[i * stride] = Float(raw[i]) / 255 }
+            }
         }
     }
 }

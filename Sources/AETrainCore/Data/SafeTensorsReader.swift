@@ -8,6 +8,8 @@ public final class SafeTensorsReader {
     public let path: String
     public let tensor: SafeTensorsHeader.Tensor
     public let element: Element
+    /// The tensor's shape; the first dimension counts the rows.
+    public let shape: [Int]
     private let fd: Int32
     /// File offset of the tensor's first byte.
     private let start: Int
@@ -29,11 +31,11 @@ public final class SafeTensorsReader {
             var status = stat()
             guard fstat(fd, &status) == 0 else { throw UserError("\(path): cannot stat: \(String(cString: strerror(errno)))") }
             let header = try SafeTensorsHeader.read(fd: fd, fileSize: Int(status.st_size), path: path)
-            let names = header.tensors.map { "\"\($0.name)\"" }.joined(separator: ", ")
+            let names = header.tensors.map { SafeTensorsHeader.quoted($0.name) }.joined(separator: ", ")
             let chosen: SafeTensorsHeader.Tensor
             if let name {
                 guard let t = header.tensor(named: name) else {
-                    throw UserError("\(path): no tensor named \"\(name)\"; the file holds " + (names.isEmpty ? "no tensors" : names))
+                    throw UserError("\(path): no tensor named \(SafeTensorsHeader.quoted(name)); the file holds " + (names.isEmpty ? "no tensors" : names))
                 }
                 chosen = t
             } else {
@@ -44,9 +46,16 @@ public final class SafeTensorsReader {
                 chosen = only
             }
             guard let element = Element(rawValue: chosen.dtype) else {
-                throw UserError("\(path): tensor \"\(chosen.name)\" has dtype \(chosen.dtype); aetrain reads F32, F16 and BF16")
+                throw UserError("\(path): tensor \(SafeTensorsHeader.quoted(chosen.name)) has dtype \(chosen.dtype); aetrain reads F32, F16 and BF16")
             }
-            self.path = path; self.fd = fd; self.tensor = chosen; self.element = element
+            // The header checked shape × size only as a whole: a huge dimension passes beside a 0,
+            // where rows (or row lengths) could still overflow an Int. Such a tensor holds no data.
+            let shape = chosen.shape.compactMap { Int(exactly: $0) }
+            guard shape.count == chosen.shape.count else {
+                throw UserError("\(path): tensor \(SafeTensorsHeader.quoted(chosen.name)) has shape \(chosen.shape), a dimension of 2⁶³ or more: it holds no data to read")
+            }
+            _ = try Sizes.product(shape.map { max(1, $0) } + [element.byteCount], naming: "\(path): tensor \(SafeTensorsHeader.quoted(chosen.name)) of shape \(shape)")
+            self.path = path; self.fd = fd; self.tensor = chosen; self.element = element; self.shape = shape
             start = header.dataStart + chosen.begin
         } catch {
             close(fd)
@@ -56,11 +65,9 @@ public final class SafeTensorsReader {
 
     deinit { close(fd) }
 
-    public var shape: [Int] { tensor.shape }
-
     /// Reads rows `rows` (of the first dimension) as Float into `out` (rows.count × row length).
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws {
-        let rowLength = tensor.shape.dropFirst().reduce(1, *)  // checked: the header's byte length is shape × size
+        let rowLength = shape.dropFirst().reduce(1, *)  // checked: the header's byte length is shape × size
         precondition(out.count >= rows.count * rowLength)
         let rowBytes = rowLength * element.byteCount
         let chunkRows = max(1, (8 << 20) / max(1, rowBytes))
