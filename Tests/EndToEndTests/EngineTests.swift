@@ -55,9 +55,10 @@ final class EngineTests: XCTestCase {
             let stoppedAt = c.stopsBefore
             XCTAssertTrue(stop.stdout.contains("stopped on request (SIGTERM or SIGINT) before iteration \(stoppedAt)"), "\(c.model): \(stop.stdout)")
             XCTAssertTrue(stop.stdout.contains("continue with: aetrain train --resume \(out.path)"), "\(c.model): \(stop.stdout)")
-            // The checkpoint written at the stop, and the last periodic one (every 10) before it.
+            // The checkpoint written at the stop, then the periodic ones (every 10) before it:
+            // the newest 3 (--keep-checkpoints' default).
             let folder = CheckpointFolder(run: out)
-            let kept = [stoppedAt] + (stoppedAt >= 10 ? [stoppedAt / 10 * 10] : [])
+            let kept = Array(([stoppedAt] + stride(from: (stoppedAt - 1) / 10 * 10, to: 0, by: -10)).prefix(3))
             XCTAssertEqual(folder.files(), kept.map { folder.file(iteration: $0) }, c.model)
             let newest = try CheckpointFolder(run: out).newestValid()
             XCTAssertEqual(newest.checkpoint.header.iteration, stoppedAt)

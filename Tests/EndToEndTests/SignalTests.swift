@@ -10,10 +10,14 @@ final class SignalTests: XCTestCase {
     override func setUpWithError() throws { dir = try Harness.temporaryDirectory("signals") }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    /// A lone process whose steps take well over 30 ms, so that a signal arrives mid-step.
+    /// The model of the slow runs: steps of tens of milliseconds (d = 3600, h = 600, 1.3 GFLOP),
+    /// so that a signal most likely arrives mid-step, and a stop (the step under way, a 50 MB
+    /// checkpoint and the run's outputs) that takes far longer than the 30 ms between two signals.
+    static let slowModel = ["--data", "synthetic:300,60,60", "--hidden", "600", "--iterations", "1000000", "--checkpoint-every", "0"]
+
+    /// A lone process on `slowModel`.
     func slowRunArguments(_ out: URL) -> [String] {
-        ["train", "--data", "synthetic:2000,60,60", "--hidden", "3000", "--iterations", "1000000", "--log-every", "1",
-         "--checkpoint-every", "0", "--out", out.path]
+        ["train"] + Self.slowModel + ["--log-every", "1", "--out", out.path]
     }
 
     func startSlowRun(_ out: URL) throws -> Job {
@@ -29,9 +33,8 @@ final class SignalTests: XCTestCase {
             if ranks == 1 {
                 job = try startSlowRun(out)
             } else {
-                job = try Harness.start("/usr/bin/mpirun", ["-n", "2", "--oversubscribe", Harness.aetrain, "train", "--quiet",
-                                                           "--data", "synthetic:2000,60,60", "--hidden", "3000", "--iterations", "1000000",
-                                                           "--checkpoint-every", "0", "--out", out.path])
+                job = try Harness.start("/usr/bin/mpirun", ["-n", "2", "--oversubscribe", Harness.aetrain, "train", "--quiet"]
+                                        + Self.slowModel + ["--out", out.path])
                 try job.waitFor(file: out.appendingPathComponent("metrics.jsonl"), nonEmpty: true, timeout: 60)
             }
             let targets = ranks == 1 ? [job.pid] : Harness.children(of: job.pid)
