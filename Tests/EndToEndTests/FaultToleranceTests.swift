@@ -18,7 +18,7 @@ final class FaultToleranceTests: XCTestCase {
     /// the batch into 3 chunks, not 4: the same bits run after run, not those of 2 ranks.)
     /// Without the flag, other rank counts agree to rounding only (`MultiRankTests`).
     func testResumeWithOtherRankCounts() throws {
-        let deterministic = common + ["--deterministic", "--seed", "3"]
+        let deterministic = common + ["--deterministic", "--seed", "3", "--hidden", "100"]
         let whole = dir.appendingPathComponent("whole")
         let w = try Harness.mpirun(2, deterministic + ["--quiet", "--out", whole.path])
         XCTAssertEqual(w.status, 0, w.stderr)
