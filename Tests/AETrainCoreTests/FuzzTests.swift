@@ -4,7 +4,16 @@ import XCTest
 
 /// Property-based fuzzing of the two parsers that read files from outside: mutated inputs
 /// must give a `UserError` or a valid result, never a crash. Bounded in time (about 2 s each).
+/// Each run draws other cases: the seed is printed, and `AETRAIN_TEST_SEED=S` repeats a run.
 final class FuzzTests: XCTestCase {
+    /// `AETRAIN_TEST_SEED` if set, else one from the clock; printed either way.
+    func seed(_ test: String) -> UInt64 {
+        let given = ProcessInfo.processInfo.environment["AETRAIN_TEST_SEED"].flatMap { UInt64($0) }
+        let seed = given ?? UInt64(Date().timeIntervalSince1970 * 1e6) % 1_000_000_007
+        print("\(test): seed \(seed) (AETRAIN_TEST_SEED=\(seed) repeats this run)")
+        return seed
+    }
+
     func mutate(_ bytes: [UInt8], _ rng: inout Xoshiro256) -> [UInt8] {
         var b = bytes
         switch rng.below(5) {
@@ -30,19 +39,20 @@ final class FuzzTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         try [Float](repeating: 1, count: 12).withUnsafeBufferPointer { try NPYWriter.write($0, shape: [3, 2, 2], to: url) }
         let seed = [UInt8](try Data(contentsOf: url))
-        var rng = Xoshiro256(seed: 1)
+        let runSeed = self.seed("npy header fuzz")
+        var rng = Xoshiro256(seed: runSeed)
         var parsed = 0, rejected = 0
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {
             let input = mutate(seed, &rng)
             do {
                 let header = try NPYHeader.parse(input, path: "fuzz")
-                XCTAssertTrue(header.shape.allSatisfy { $0 >= 0 })
+                XCTAssertTrue(header.shape.allSatisfy { $0 >= 0 }, "seed \(runSeed): \(input)")
                 parsed += 1
             } catch is UserError { rejected += 1 }
         }
-        XCTAssertGreaterThan(parsed + rejected, 1000)
-        XCTAssertGreaterThan(rejected, 100)
+        XCTAssertGreaterThan(parsed + rejected, 1000, "seed \(runSeed)")
+        XCTAssertGreaterThan(rejected, 100, "seed \(runSeed)")
         print("npy header fuzz: \(parsed) parsed, \(rejected) rejected")
     }
 
@@ -62,27 +72,71 @@ final class FuzzTests: XCTestCase {
         let good = try Checkpoint.decode(Data(seed), path: "fuzz")
         XCTAssertEqual(good.header.iteration, 3)
 
-        var rng = Xoshiro256(seed: 2)
-        var decoded = 0, rejected = 0
+        let runSeed = self.seed("checkpoint fuzz")
+        var rng = Xoshiro256(seed: runSeed)
+        // Where the payload starts: a mutation after it, of the same length, leaves the header.
+        let headerEnd = 16 + (0..<8).reduce(0) { $0 | Int(seed[8 + $1]) << (8 * $1) }  // the u64 header length H after the magic
+        var counts = (identical: 0, refused: 0, resealedRefused: 0, resealedDecoded: 0, payloadOnly: 0)
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {
             var input = mutate(seed, &rng)
-            // Half the time, re-seal the checksum so that the parser behind it is exercised too.
-            if rng.below(2) == 0, input.count >= 8 {
+            let context = "seed \(runSeed), case \(counts), \(input.count) bytes"
+            if input == seed {
+                // A mutation that changed nothing (a byte set to its own value, nothing cut).
+                let c = try Checkpoint.decode(Data(input), path: "fuzz")
+                XCTAssertEqual(c.header, good.header, context)
+                XCTAssertEqual(try c.encode(), try good.encode(), context)
+                counts.identical += 1
+                continue
+            }
+            // Unsealed: any change is detected. The checksum is FNV-1a, whose steps are each a
+            // bijection of its state, so a change confined to one byte always changes it; wider
+            // changes collide with probability 2⁻⁶⁴.
+            if rng.below(2) == 0 {
+                let why = input.count < 24 || Array(input.prefix(8)) != Array("AETCKPT1".utf8) ? "bad magic" : "checksum mismatch"
+                do {
+                    _ = try Checkpoint.decode(Data(input), path: "fuzz")
+                    XCTFail("a damaged checkpoint was accepted: \(context)")
+                } catch let e as UserError {
+                    XCTAssertEqual(e.message, "fuzz: damaged checkpoint (\(why))", context)
+                }
+                counts.refused += 1
+                continue
+            }
+            // Re-sealed, so that the parser behind the checksum is exercised: it refuses with a
+            // one-line UserError, or what it decodes is exactly what the bytes say.
+            if input.count >= 8 {
                 let hash = FNV1a.hash(input.dropLast(8))
                 for i in 0..<8 { input[input.count - 8 + i] = UInt8((hash >> (8 * UInt64(i))) & 0xff) }
             }
+            let c: Checkpoint
             do {
-                let c = try Checkpoint.decode(Data(input), path: "fuzz")
-                XCTAssertEqual(c.header.sections?.count, c.values.count)
-                decoded += 1
-                // A decoded checkpoint never restores into a trainer it does not fit.
-                let fresh = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess())
-                do { try fresh.restore(c, file: "fuzz") } catch is UserError {}
-            } catch is UserError { rejected += 1 }
+                c = try Checkpoint.decode(Data(input), path: "fuzz")
+            } catch let e as UserError {
+                XCTAssertTrue(e.message.hasPrefix("fuzz: damaged checkpoint (") && !e.message.contains("\n"), "\(e.message): \(context)")
+                counts.resealedRefused += 1
+                continue
+            }
+            counts.resealedDecoded += 1
+            XCTAssertEqual(c.header.sections?.count, c.values.count, context)
+            XCTAssertEqual(c.header.sections?.map(\.name), c.values.map(\.name), context)
+            if input.count == seed.count, input.prefix(headerEnd) == seed.prefix(headerEnd) {
+                // Only payload bytes changed: the header is the original's, and encoding what
+                // was decoded gives back the input, byte for byte (values are bit patterns).
+                XCTAssertEqual(c.header, good.header, context)
+                XCTAssertEqual([UInt8](try c.encode()), input, context)
+                counts.payloadOnly += 1
+            } else {
+                // The header changed and still parsed: what was decoded encodes and decodes again to itself.
+                XCTAssertEqual(try Checkpoint.decode(try c.encode(), path: "again").header, c.header, context)
+            }
+            // A decoded checkpoint restores into a trainer it fits, or is refused with a UserError.
+            let fresh = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess())
+            do { try fresh.restore(c, file: "fuzz") } catch is UserError {}
         }
-        XCTAssertGreaterThan(decoded + rejected, 200)
-        XCTAssertGreaterThan(rejected, 100)
-        print("checkpoint fuzz: \(decoded) decoded, \(rejected) rejected")
+        XCTAssertGreaterThan(counts.refused, 100, "seed \(runSeed): \(counts)")
+        XCTAssertGreaterThan(counts.resealedRefused + counts.resealedDecoded, 100, "seed \(runSeed): \(counts)")
+        XCTAssertGreaterThan(counts.payloadOnly, 10, "seed \(runSeed): \(counts)")
+        print("checkpoint fuzz: \(counts)")
     }
 }

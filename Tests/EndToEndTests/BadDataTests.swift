@@ -21,11 +21,14 @@ final class BadDataTests: XCTestCase {
         _ = try Harness.python("import numpy as np\nd = '\(dir.path)'\n" + script)
     }
 
-    /// Runs `train` on 2 ranks and checks the one error line, the exit code and the output directory.
-    func assertRejected(_ arguments: [String], _ fragments: [String], ranks: Int = 2, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Runs `train` on 2 ranks and checks the one error line (holding each of `fragments`, or
+    /// equal to the one fragment if `exactly`), the exit code and the output directory.
+    func assertRejected(_ arguments: [String], _ fragments: [String], ranks: Int = 2, exactly: Bool = false,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
         let r = try Harness.mpirun(ranks, ["train", "--out", out.path, "--batch-size", "4", "--hidden", "8"] + arguments, file: file, line: line)
         XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
         XCTAssertEqual(r.errorLines.count, 1, "one error line, from rank 0: \(r.stderr)", file: file, line: line)
+        if exactly { XCTAssertEqual(r.errorLines, fragments, file: file, line: line) }
         for fragment in fragments {
             XCTAssertTrue(r.errorLines.first?.contains(fragment) == true, "'\(fragment)' not in: \(r.stderr)", file: file, line: line)
         }
@@ -37,8 +40,16 @@ final class BadDataTests: XCTestCase {
 
     var good: String { "x = np.random.default_rng(0).normal(size=(10, 4, 4)).astype('<f4')\n" }
 
+    /// On 2 ranks into an existing --out, and on 4 ranks with an --out that does not exist yet:
+    /// the same one line, and no output directory made for a run that never started.
     func testMissingPath() throws {
-        try assertRejected(["--data", dir.appendingPathComponent("nope.npy").path], ["nope.npy: no such file"])
+        let missing = dir.appendingPathComponent("nope.npy").path
+        try assertRejected(["--data", missing], ["error: \(missing): no such file"], exactly: true)
+        let fresh = dir.appendingPathComponent("fresh")
+        let r = try Harness.mpirun(4, ["train", "--data", missing, "--out", fresh.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.errorLines, ["error: \(missing): no such file"], r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh.path), "no output directory on bad input")
     }
 
     func testUnreadablePath() throws {
@@ -100,6 +111,7 @@ final class BadDataTests: XCTestCase {
         try assertRejected(["--data", dir.appendingPathComponent("i.npy").path], ["unsupported dtype \"<i4\""])
     }
 
+    /// Example 8 of 10 lies in rank 1's shard (rows 5..<10): named by its global index.
     func testNaNNamesTheExample() throws {
         try numpy(good + "x[8, 1, 1] = np.nan\nnp.save(d + '/nan.npy', x)")
         try assertRejected(["--data", dir.appendingPathComponent("nan.npy").path], ["example 8", "NaN"])
@@ -124,14 +136,20 @@ final class BadDataTests: XCTestCase {
 
     func testFewerExamplesThanRanks() throws {
         try numpy("np.save(d + '/two.npy', np.random.default_rng(0).normal(size=(2, 3, 3)).astype('<f4'))")
-        try assertRejected(["--data", dir.appendingPathComponent("two.npy").path, "--batch-size", "1"],
-                           ["2 examples cannot be shared by 3 ranks"], ranks: 3)
+        let two = dir.appendingPathComponent("two.npy").path
+        try assertRejected(["--data", two, "--batch-size", "1"],
+                           ["error: \(two): 2 examples cannot be shared by 3 ranks (need at least one each)"], ranks: 3, exactly: true)
     }
 
     func testFewerExamplesThanTheBatch() throws {
         try numpy(good + "np.save(d + '/ten.npy', x)")
         try assertRejected(["--data", dir.appendingPathComponent("ten.npy").path, "--batch-size", "11"],
                            ["--batch-size 11 is larger than the dataset (10 examples)"])
+        // The embedded faces (100 examples), without --data.
+        let big = try Harness.mpirun(2, ["train", "--batch-size", "101", "--out", out.path])
+        XCTAssertEqual(big.status, 1)
+        XCTAssertEqual(big.errorLines.count, 1, big.stderr)
+        XCTAssertTrue(big.stderr.contains("--batch-size 101 is larger than the dataset (100 examples)"), big.stderr)
     }
 
     func testEmptyLFWTree() throws {

@@ -31,7 +31,8 @@ enum BitIdentity {
         return outs[0]
     }
 
-    /// `a` and `b` hold the same bytes in `files` and the same logged terms.
+    /// `a` and `b` hold the same bytes in `files` and the same logged terms, every one of
+    /// `terms` present on every line of both (a term missing from both is a failure, not a match).
     static func assertSame(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         for name in files {
             let x = try Data(contentsOf: a.appendingPathComponent(name)), y = try Data(contentsOf: b.appendingPathComponent(name))
@@ -39,10 +40,17 @@ enum BitIdentity {
             XCTAssertTrue(x == y, "\(name): \(b.lastPathComponent) differs from \(a.lastPathComponent)", file: file, line: line)
         }
         let (ma, mb) = (try Harness.metrics(a), try Harness.metrics(b))
+        XCTAssertFalse(ma.isEmpty, "metrics lines", file: file, line: line)
         XCTAssertEqual(ma.count, mb.count, "metrics lines", file: file, line: line)
         for (x, y) in zip(ma, mb) {
+            XCTAssertEqual(x["iteration"] as? Int, y["iteration"] as? Int, "the same log lines", file: file, line: line)
             for key in terms {
-                XCTAssertEqual(x[key] as? Double, y[key] as? Double, "\(key) at iteration \(x["iteration"] ?? "?")", file: file, line: line)
+                let at = "\(key) at iteration \(x["iteration"] ?? "?")"
+                guard let u = x[key] as? Double, let v = y[key] as? Double else {
+                    XCTFail("\(at): missing from \(x[key] == nil ? a.lastPathComponent : b.lastPathComponent)", file: file, line: line)
+                    continue
+                }
+                XCTAssertEqual(u.bitPattern, v.bitPattern, "\(at): \(u) and \(v)", file: file, line: line)
             }
         }
     }

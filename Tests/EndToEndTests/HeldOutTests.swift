@@ -53,18 +53,44 @@ final class HeldOutTests: XCTestCase {
         XCTAssertEqual(a, b, accuracy: 0.02 * a, "1 and 2 ranks follow the same trajectory")
     }
 
-    /// The held-out rows are never drawn: training on the other rows alone gives the same run.
+    /// The held-out rows are never drawn: a run with `--eval-fraction 0.5` and a run on a file
+    /// holding only its training rows (written by numpy, in their order) write the same bytes.
+    /// That holds by design on one rank: the normalization's statistics come from the training
+    /// rows alone, summed in the same order; the sampler's draws depend only on the number of
+    /// training rows and the seed, and its position p is training row p in both runs. Had
+    /// training drawn a held-out row, or counted one in the statistics, the weights would differ.
     func testTrainingNeverSeesTheHeldOutRows() throws {
-        let out = dir.appendingPathComponent("split")
-        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--eval-fraction", "0.5", "--batch-size", "50", "--iterations", "5", "--out", out.path]).status, 0)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any]
+        let split = dir.appendingPathComponent("split"), alone = dir.appendingPathComponent("alone")
+        let schedule = ["--quiet", "--batch-size", "20", "--iterations", "30", "--log-every", "10", "--seed", "5"]
+        let r = try Harness.aetrain(["train", "--eval-fraction", "0.5", "--out", split.path] + schedule)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: split.appendingPathComponent("config.json"))) as? [String: Any]
         let rows = config?["heldOutRows"] as? [Int] ?? []
         XCTAssertEqual(rows.count, 50)
-        let split = HeldOutSplit(examples: 100, fraction: 0.5, seed: 0)
-        XCTAssertEqual(split.heldOut, rows)
-        XCTAssertEqual(Set(split.training.map(Int.init)).intersection(rows), [])
-        XCTAssertEqual(split.training.count + rows.count, 100)
-        XCTAssertNotEqual(HeldOutSplit(examples: 100, fraction: 0.5, seed: 1).heldOut, rows, "the seed chooses")
+        XCTAssertEqual(rows, rows.sorted())
+        XCTAssertEqual(Set(rows).count, 50)
+        XCTAssertTrue(rows.allSatisfy { (0..<100).contains($0) }, "\(rows)")
+        let training = dir.appendingPathComponent("training.npy")
+        _ = try Harness.python("""
+            import numpy as np
+            x = np.load("\(Harness.embeddedFaces)")
+            held = \(rows)
+            keep = [i for i in range(len(x)) if i not in set(held)]
+            assert len(keep) == 50
+            np.save("\(training.path)", x[keep])
+            """)
+        let t = try Harness.aetrain(["train", "--data", training.path, "--out", alone.path] + schedule)
+        XCTAssertEqual(t.status, 0, t.stderr)
+        for name in ["V.npy", "W.npy", "b.npy", "a.npy", "mean.npy"] {
+            XCTAssertEqual(try Data(contentsOf: split.appendingPathComponent(name)), try Data(contentsOf: alone.appendingPathComponent(name)),
+                           "\(name): the run with held-out rows differs from the run on its training rows alone")
+        }
+        let (a, b) = (try Harness.metrics(split), try Harness.metrics(alone))
+        XCTAssertEqual(a.map { $0["iteration"] as? Int }, [0, 10, 20, 29])
+        XCTAssertEqual(a.map { $0["rec"] as? Double }, b.map { $0["rec"] as? Double }, "the same training batches")
+        // config.json records the split the seed chose; another seed holds out other rows.
+        XCTAssertEqual(HeldOutSplit(examples: 100, fraction: 0.5, seed: 5).heldOut, rows)
+        XCTAssertNotEqual(HeldOutSplit(examples: 100, fraction: 0.5, seed: 6).heldOut, rows, "the seed chooses")
     }
 
     func testBadFractionsAreRefused() throws {

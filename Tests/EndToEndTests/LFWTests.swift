@@ -72,14 +72,17 @@ final class LFWTests: XCTestCase {
         ])
     }
 
-    /// Training on the tree directly sees the same examples as training on the prepared file.
+    /// Training on the tree directly sees the same examples as training on the prepared file:
+    /// the same fingerprint, every logged line equal and the same weights, byte for byte.
     func testTrainOnTheTreeEqualsTrainOnThePreparedFile() throws {
         let npy = dir.appendingPathComponent("faces.npy")
         XCTAssertEqual(try Harness.aetrain(["prepare-lfw", tree.path, "--out", npy.path, "--resize", "0.3"]).status, 0)
         var configs: [[String: Any]] = []
         var metrics: [[[String: Any]]] = []
+        var runs: [URL] = []
         for (name, data) in [("from-tree", tree.path), ("from-npy", npy.path)] {
             let out = dir.appendingPathComponent(name)
+            runs.append(out)
             let r = try Harness.mpirun(2, ["train", "--data", data, "--lfw-resize", "0.3", "--out", out.path,
                                            "--batch-size", "4", "--hidden", "10", "--iterations", "20", "--log-every", "5"])
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -90,6 +93,16 @@ final class LFWTests: XCTestCase {
         }
         XCTAssertEqual(configs[0]["fingerprint"] as? String, configs[1]["fingerprint"] as? String)
         XCTAssertEqual(configs[0]["examples"] as? Int, 6)
-        for (a, b) in zip(metrics[0], metrics[1]) { XCTAssertEqual(a["loss"] as? Double, b["loss"] as? Double) }
+        XCTAssertEqual(metrics[0].map { $0["iteration"] as? Int }, [0, 5, 10, 15, 19])
+        XCTAssertEqual(metrics[0].count, metrics[1].count, "the same number of log lines")
+        for (a, b) in zip(metrics[0], metrics[1]) {
+            for key in ["iteration", "rec", "spa", "ent", "reg", "loss"] {
+                XCTAssertEqual(a[key] as? Double, b[key] as? Double, "\(key) at \(a["iteration"] ?? "?")")
+            }
+        }
+        for name in ["V.npy", "W.npy", "b.npy", "a.npy", "activations.npy"] {
+            XCTAssertEqual(try Data(contentsOf: runs[0].appendingPathComponent(name)), try Data(contentsOf: runs[1].appendingPathComponent(name)),
+                           "\(name): the run on the tree differs from the run on the prepared file")
+        }
     }
 }

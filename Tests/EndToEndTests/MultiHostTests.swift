@@ -117,7 +117,10 @@ final class MultiHostTests: XCTestCase {
     /// With the machine's cores split between the hosts (1 each here) it stays off; with every
     /// core shared by both hosts (AET_NETNS_CORES=shared), each rank sees a spare core.
     func testOverlapAutoFollowsTheHostsCores() throws {
+        // Stated here, not asked of `OverlapMode`: one rank per host overlaps when its host has
+        // a second core for the reduction to progress on, and only then.
         for (sharing, cores) in [("split", Self.coresPerHost), ("shared", ProcessInfo.processInfo.activeProcessorCount)] {
+            let expected = cores >= 2
             let up = try cluster(["up", "2", "1"], environment: ["AET_NETNS_CORES": sharing])
             XCTAssertEqual(up.status, 0, up.stderr)
             let out = dir.appendingPathComponent(sharing)
@@ -125,9 +128,8 @@ final class MultiHostTests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             let config = try config(out)
             XCTAssertEqual(config["blasThreadsPerRank"] as? Int, cores, sharing)
-            XCTAssertEqual((config["execution"] as? [String: Any])?["overlapEnabled"] as? Bool,
-                           OverlapMode.auto.decide(ranks: 2, ranksPerNode: 1, cores: cores), sharing)
-            if sharing == "shared" { XCTAssertEqual((config["execution"] as? [String: Any])?["overlapEnabled"] as? Bool, true) }
+            XCTAssertEqual((config["execution"] as? [String: Any])?["overlapEnabled"] as? Bool, expected, "\(sharing): \(cores) core(s) per host")
+            if sharing == "shared" { XCTAssertTrue(expected, "every core shared: at least 2 on a CI machine") }
         }
     }
 

@@ -22,6 +22,23 @@ final class OtherModelsTests: XCTestCase {
         return (diff / max(norm, 1e-30)).squareRoot()
     }
 
+    /// Rows of `a` and `b` ((k, d) row-major): the largest difference of a row of `b` from the
+    /// same row of `a` or its negative, whichever is nearer (components are defined up to sign).
+    func largestDifferenceUpToSign(_ a: [Float], _ b: [Float], rows k: Int) -> Double {
+        guard a.count == b.count, k > 0, a.count % k == 0 else { return .infinity }
+        let d = a.count / k
+        var worst = 0.0
+        for row in 0..<k {
+            var same = 0.0, flipped = 0.0
+            for j in row * d..<(row + 1) * d {
+                same = max(same, Double(abs(a[j] - b[j])))
+                flipped = max(flipped, Double(abs(a[j] + b[j])))
+            }
+            worst = max(worst, min(same, flipped))
+        }
+        return worst
+    }
+
     func testSameResultsWithOneTwoAndFourRanks() throws {
         let runs: [(String, [String], String, Double)] = [
             ("sc", ["train", "--model", "sparse-coding", "--lambda", "1", "--eta", "0.01", "--hidden", "64", "--iterations", "5"], "dictionary.npy", 1e-3),
@@ -30,14 +47,22 @@ final class OtherModelsTests: XCTestCase {
         ]
         for (name, args, file, tolerance) in runs {
             var outputs: [[Float]] = []
+            var components: [[Float]] = []
             for ranks in [1, 2, 4] {
                 let out = dir.appendingPathComponent("\(name)\(ranks)")
                 let r = try Harness.mpirun(ranks, args + ["--quiet", "--out", out.path])
                 XCTAssertEqual(r.status, 0, "\(name) on \(ranks): \(r.stderr)")
                 outputs.append(try floats(out.appendingPathComponent(file)))
+                if name == "pca" { components.append(try floats(out.appendingPathComponent("components.npy"))) }
             }
             for (i, o) in outputs.enumerated().dropFirst() {
                 XCTAssertLessThan(relative(outputs[0], o), tolerance, "\(name): \([1, 2, 4][i]) ranks vs 1")
+            }
+            // The components too, each up to sign: unit vectors, so 1e-4 is float rounding of the
+            // covariance summed in another order (the 8 leading eigenvalues are well separated).
+            for (i, c) in components.enumerated().dropFirst() {
+                XCTAssertEqual(c.count, 8 * 625)
+                XCTAssertLessThan(largestDifferenceUpToSign(components[0], c, rows: 8), 1e-4, "pca components: \([1, 2, 4][i]) ranks vs 1")
             }
         }
     }
@@ -50,15 +75,20 @@ final class OtherModelsTests: XCTestCase {
             import numpy as np
             X = np.load('\(data.path)').reshape(100, -1).astype(np.float64)
             X = X - X.mean(axis=0); X = X / X.std()
-            w, U = np.linalg.eigh(X.T @ X / len(X))
-            w, U = w[::-1][:10], U[:, ::-1][:, :10]
+            # The reference: numpy's SVD of the standardized data, X = U S Vt; the covariance's
+            # eigenvalues are S² / N and its eigenvectors the rows of Vt.
+            _, S, Vt = np.linalg.svd(X, full_matrices=False)
+            w, R = (S ** 2 / len(X))[:10], Vt[:10]
             ev = np.load('\(pca.path)/explained_variance.npy'); C = np.load('\(pca.path)/components.npy')
-            print(np.abs(ev - w).max() / w[0], np.abs(np.abs(np.sum(C * U.T, axis=1)) - 1).max())
+            assert C.shape == R.shape and ev.shape == w.shape, (C.shape, ev.shape)
+            # Each component against the reference's, up to sign, entry by entry.
+            sign = np.sign(np.sum(C * R, axis=1))[:, None]
+            print(np.abs(ev - w).max() / w[0], np.abs(C - sign * R).max())
             """)
         let v = py.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         XCTAssertEqual(v.count, 2, py.stdout + py.stderr)
         XCTAssertLessThan(v.first ?? 1, 1e-5, "eigenvalues")
-        XCTAssertLessThan(v.last ?? 1, 1e-4, "components up to sign")
+        XCTAssertLessThan(v.last ?? 1, 1e-4, "components up to sign, largest entry difference (unit vectors)")
 
         let r = try Harness.aetrain(["train", "--model", "tied-linear", "--hidden", "4", "--lr", "3e-3", "--iterations", "3000", "--out", tied.path])
         XCTAssertEqual(r.status, 0, r.stderr)

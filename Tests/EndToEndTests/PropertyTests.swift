@@ -25,12 +25,12 @@ final class PropertyTests: XCTestCase {
     }
 
     /// Small files of every kind the readers meet: good, truncated, mislabelled, random.
-    func makeFiles(_ g: inout Generator) throws -> [String] {
+    func makeFiles(_ g: inout Generator, seed: UInt64) throws -> [String] {
         var paths: [String] = []
         let script = """
             import numpy as np, os
             d = "\(dir.path)"
-            rng = np.random.default_rng(7)
+            rng = np.random.default_rng(\(seed))
             np.save(f"{d}/good.npy", rng.random((40, 6, 5), dtype=np.float32))
             np.save(f"{d}/flat.npy", rng.random((40, 30), dtype=np.float32))
             np.save(f"{d}/u8.npy", rng.integers(0, 255, (30, 4, 4), dtype=np.uint8))
@@ -94,8 +94,12 @@ final class PropertyTests: XCTestCase {
     }
 
     func testRandomFlagsAndFilesNeverCrash() throws {
-        var g = Generator(rng: Xoshiro256(seed: UInt64(ProcessInfo.processInfo.environment["AETRAIN_PROPERTY_SEED"] ?? "") ?? 20261130))
-        let files = try makeFiles(&g)
+        // Each run draws other cases: AETRAIN_TEST_SEED=S repeats the run that printed seed S.
+        let given = ProcessInfo.processInfo.environment["AETRAIN_TEST_SEED"].flatMap { UInt64($0) }
+        let seed = given ?? UInt64(Date().timeIntervalSince1970 * 1e6) % 1_000_000_007
+        print("property test: seed \(seed) (AETRAIN_TEST_SEED=\(seed) repeats this run)")
+        var g = Generator(rng: Xoshiro256(seed: seed))
+        let files = try makeFiles(&g, seed: seed)
         // A valid run that the cases may write into: it must survive or stay a valid run.
         let out = dir.appendingPathComponent("out")
         XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--data", "synthetic:50,4,4", "--hidden", "8", "--batch-size", "10",
@@ -133,7 +137,7 @@ final class PropertyTests: XCTestCase {
             let before = try snapshot(out)
             let ranks = g.chance(25) ? 2 : 1
             let r = ranks == 1 ? try Harness.aetrain(args, timeout: 60) : try Harness.mpirun(2, args, timeout: 60)
-            let context = "case \(cases), \(ranks) rank(s): aetrain \(args.joined(separator: " ")) → \(r.status)\n\(r.stderr)"
+            let context = "seed \(seed), case \(cases), \(ranks) rank(s): aetrain \(args.joined(separator: " ")) → \(r.status)\n\(r.stderr)"
             XCTAssertTrue([0, 1, 64].contains(r.status), "exit code: \(context)")
             XCTAssertLessThanOrEqual(r.errorLines.count, 1, "one error line at most: \(context)")
             for crash in ["Fatal error", "Backtrace", "Stack dump", "Segmentation", "munmap_chunk", "core dumped", "Abort"] {
@@ -142,7 +146,7 @@ final class PropertyTests: XCTestCase {
             if r.status != 0 { XCTAssertEqual(r.errorLines.count, 1, "a failure says why: \(context)") }
             if args[0] != "bench" { try assertUntouchedOrValid(out, before: before, context) }
         }
-        print("property test: \(cases) cases")
-        XCTAssertGreaterThanOrEqual(cases, 20, "enough cases in the time allowed")
+        print("property test: \(cases) cases, seed \(seed)")
+        XCTAssertGreaterThanOrEqual(cases, 20, "enough cases in the time allowed (seed \(seed))")
     }
 }

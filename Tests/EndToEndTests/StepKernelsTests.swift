@@ -72,20 +72,32 @@ final class StepKernelsTests: XCTestCase {
         XCTAssertEqual(fractions.last, 1, "\(fractions)")
     }
 
-    /// The crossover benchmark: both kernels timed at each density, reached as asked.
+    /// The crossover benchmark: both kernels timed at each density, reached as asked. The bias
+    /// of each unit is set at row k = ⌊(1 − f)·n⌋ of its n sorted pre-activations (n = the
+    /// 1000 examples here), so exactly n − 1 − k rows fire strictly above it; the row at the
+    /// bias itself sits at 0 and may round to either side. With the batch holding every example,
+    /// the measured density is that count over n, with no sampling error: between (n − 1 − k)/n
+    /// and (n − k)/n, ± the JSON's rounding to 4 decimals.
     func testSparsityBenchmark() throws {
-        let r = try Harness.aetrain(["bench", "--sparsity", "--densities", "0.01", "0.3", "--examples", "600",
-                                     "--steps", "20", "--warmup", "2", "--json"])
+        let n = 1000
+        let r = try Harness.aetrain(["bench", "--sparsity", "--densities", "0.01", "0.3", "--examples", "\(n)", "--batch-size", "\(n)",
+                                     "--image-shape", "10x10", "--hidden", "100", "--steps", "10", "--warmup", "1", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let results = object?["results"] as? [[String: Double]] ?? []
         XCTAssertEqual(results.map { $0["density"] ?? 0 }, [0.01, 0.3])
         for row in results {
             let target = row["density"] ?? 0, measured = row["measured_density"] ?? 0
-            XCTAssertEqual(measured, target, accuracy: 0.5 * target, "\(row)")
+            let k = min(n - 1, Int((1 - target) * Double(n)))
+            let low = Double(n - 1 - k) / Double(n), high = Double(n - k) / Double(n)
+            XCTAssertGreaterThanOrEqual(measured, low - 5e-5, "\(row)")
+            XCTAssertLessThanOrEqual(measured, high + 5e-5, "\(row)")
+            XCTAssertEqual(measured, target, accuracy: 1.0 / Double(n) + 5e-5, "within one row in n of the target: \(row)")
             XCTAssertGreaterThan(row["dense_ms"] ?? 0, 0)
             XCTAssertGreaterThan(row["sparse_ms"] ?? 0, 0)
         }
+        XCTAssertEqual(object?["d"] as? Int, 100)
+        XCTAssertEqual(object?["hidden"] as? Int, 100)
         XCTAssertGreaterThan(object?["gemm_floor_ms"] as? Double ?? 0, 0)
     }
 
