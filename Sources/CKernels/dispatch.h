@@ -1,7 +1,6 @@
 // One C loop compiled for several x86 instruction sets, the widest the CPU has chosen at run
 // time. The package builds for baseline x86-64 (SSE2), which leaves AVX2 and AVX-512 machines
-// at a quarter of their vector width on the element-wise loops (Adam: 0.79 ms with SSE2,
-// 0.33 ms with AVX2, 0.20 ms with AVX-512 on 830k parameters).
+// at a quarter of their vector width on the element-wise loops.
 //
 // Contraction into FMA is off in every file that includes this: a variant must give the same
 // bits as any other, so that the trajectory does not depend on the machine. Where a kernel
@@ -11,9 +10,13 @@
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__) && defined(__clang__)
+/// The instruction sets of levels 2 and 1 (`aet_isa_level`), as `target` attributes take them.
+#define AET_TARGET_AVX512 "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+#define AET_TARGET_AVX2 "avx2,fma"
+
 #define AET_MULTIVERSION(RET, NAME, PARAMS, BODY)                                              \
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) RET NAME##_avx512 PARAMS BODY \
-    __attribute__((target("avx2,fma"))) RET NAME##_avx2 PARAMS BODY                             \
+    __attribute__((target(AET_TARGET_AVX512))) RET NAME##_avx512 PARAMS BODY                    \
+    __attribute__((target(AET_TARGET_AVX2))) RET NAME##_avx2 PARAMS BODY                        \
     RET NAME##_base PARAMS BODY
 
 /// 2: AVX-512, 1: AVX2 and FMA, 0: the baseline. Decided once (a benign race: every thread
