@@ -41,7 +41,7 @@ void aet_sum_rows_f32(float *dst, const float *src, size_t stride, size_t rows, 
 void aet_sum_rows_f64(double *dst, const double *src, size_t stride, size_t rows, size_t n);
 
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
-/// appear late in training (tiny gradients, squared) and cost about 100× a normal operation.
+/// appear late in training (tiny gradients, squared) and cost far more than a normal operation.
 void aet_flush_denormals(void);
 
 #endif
