@@ -165,45 +165,55 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         try reduction.update(settings)
     }
 
-    /// Steps 1–8.
+    /// Steps 1–8, each phase one call; the reduction does the sums over the ranks.
     private func evaluate(_ x: UnsafePointer<T>, m: Int, stop: Bool) throws -> ObjectiveTerms {
-        let h = shape.h
-        let s = store
         clock.start()
         try reduction.beginStep()
+        clock.compute(.encoderForward) { encoderForward(x, m: m) }                    // 1
+        try reduction.sumColumnSums(columnSums, count: shape.h + 1)                    // 2
+        let (ent, sparse) = clock.compute(.entropy) { entropy(m: m) }                  // 3
+        try clock.compute(schedule.backwardSpan) { try backward(sparse: sparse) }      // 4–6, 7 over the chunks
+        store.setReduced(.stopRequest, stop ? 1 : 0)
+        try reduction.sumGradient()                                                    // 7 over the ranks
+        let reg = reduction.regularizer()                                              // 8
+        clock.finish()
+        return terms(m: m, ent: ent, reg: reg)
+    }
 
-        // 1–3: forward through the encoder; μ from the whole batch; the entropy term.
+    /// Step 1 on every chunk: Z, its column sums and active count; the column sums summed
+    /// over the chunks (in the tree order).
+    private func encoderForward(_ x: UnsafePointer<T>, m: Int) {
         regionBatch = x
         regionM = m
-        clock.compute(.encoderForward) {
-            inParallel(.forward)
-            FixedOrder.tree(columnSums, count: h + 1, stride: sumStride, chunks: chunks.count)
-        }
-        try reduction.sumColumnSums(columnSums, count: h + 1)
-        let (ent, sparse) = clock.compute(.entropy) { () -> (T, Bool) in
-            for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
-            let ent = Objective.entropy(
-                coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
-                epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
-            return (ent, useSparse(activeCount: Double(columnSums[h]), rows: m))
-        }
+        inParallel(.forward)
+        FixedOrder.tree(columnSums, count: shape.h + 1, stride: sumStride, chunks: chunks.count)
+    }
 
-        // 4–7: each chunk's gradient, summed over the chunks, then over the ranks.
+    /// Step 3, from the summed column sums: the entropy term and its per-unit gradient
+    /// coefficient; which units fired; whether the step takes the sparse kernels.
+    private func entropy(m: Int) -> (T, sparse: Bool) {
+        let h = shape.h
+        for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
+        let ent = Objective.entropy(
+            coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
+            epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
+        return (ent, useSparse(activeCount: Double(columnSums[h]), rows: m))
+    }
+
+    /// Steps 4–6 on every chunk, and their gradients and partial sums summed into the store's.
+    private func backward(sparse: Bool) throws {
         regionSparse = sparse
-        try clock.compute(schedule.backwardSpan) {
-            inParallel(.backward)
-            if let failure = regionFailure { regionFailure = nil; throw failure }
-            addPartials()
-        }
-        s.setReduced(.stopRequest, stop ? 1 : 0)
-        try reduction.sumGradient()
+        inParallel(.backward)
+        if let failure = regionFailure { regionFailure = nil; throw failure }
+        addPartials()
         calls += 1
         if (0..<chunks.count).allSatisfy({ chunkSparse[$0] }) { sparseCalls += 1 }
-        stopRequested = s.reduced(.stopRequest) > 0
+    }
 
-        // 8: the regularizer, once.
-        let reg = reduction.regularizer()
-        clock.finish()
+    /// The terms from the reduced sums; notes whether some rank asked to stop.
+    private func terms(m: Int, ent: T, reg: T) -> ObjectiveTerms {
+        let s = store
+        stopRequested = s.reduced(.stopRequest) > 0
         let sst = Double(s.reduced(.squaredNorm))
         return ObjectiveTerms(
             rec: Double(s.reduced(.squaredError)) / Double(m),
@@ -216,8 +226,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// Steps 4–6 for local chunk i into its partial gradient (the data terms and partial sums).
     /// - traced: on the training thread, alone: each phase records its span, and the
     ///   reduction's hooks run between them (dW complete; progress inside the encoder's backward).
-    private func backward(chunk i: Int, x: UnsafePointer<T>, m: Int, sparse wanted: Bool, dVt: UnsafeMutablePointer<T>,
-                          traced: Bool) throws {
+    private func chunkBackward(_ i: Int, x: UnsafePointer<T>, m: Int, sparse wanted: Bool, dVt: UnsafeMutablePointer<T>,
+                               traced: Bool) throws {
         let (d, h) = (shape.d, shape.h)
         let c = chunks[i], mr = chunkRows[i], layout = store.layout
         let p = c.partial, W = store.W, a = store.a
@@ -306,7 +316,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             let traced = schedule.backwardSpan == nil
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 do {
-                    try backward(chunk: i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
+                    try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
                 } catch {
                     regionFailure = error
                 }
