@@ -5,96 +5,166 @@
 #include <xmmintrin.h>
 #endif
 
+// Adam's update, PyTorch's rule (Adam.swift has the maths), in plain functions:
+//
+//   adam_f32          the loop, for any gradient shape (inlined, so each call below is a loop of its own)
+//   adam_f32_shapes   the shapes the callers use, each with constant rows and regularize
+//   adam_f32_avx512, adam_f32_avx2, adam_f32_base
+//                     the same, compiled for each instruction set (dispatch.h)
+//   aet_adam_sum_f32  the entry: denormals flushed, the widest instruction set the CPU has
+//
+// and the same for double. Element-wise only, with no contraction into FMA (dispatch.h): every
+// instruction set gives the same bits as the SSE2 baseline.
+
 // Late in training many gradients are tiny and g² underflows to a denormal, which x86 handles
-// about 100 times slower than a normal number; that alone can make this loop 4× slower. The
-// loop runs with denormals flushed to zero (FTZ and DAZ), then restores the caller's mode.
-// Numerically harmless: a moment below 1.2e-38 moves a weight by under 1e-30 (eps = 1e-8).
+// far more slowly than a normal number. The loop runs with denormals flushed to zero (FTZ and
+// DAZ), then restores the caller's mode. Numerically harmless: a moment below 1.2e-38 moves a
+// weight by under 1e-30 (eps = 1e-8).
+static inline unsigned flush_denormals(void) {
 #if defined(__x86_64__)
-#define AET_FLUSH_DENORMALS_BEGIN unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040);
-#define AET_FLUSH_DENORMALS_END _mm_setcsr(saved_csr);
+    unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040);
+    return saved;
 #else
-#define AET_FLUSH_DENORMALS_BEGIN
-#define AET_FLUSH_DENORMALS_END
+    return 0;
+#endif
+}
+
+static inline void restore_denormals(unsigned saved) {
+#if defined(__x86_64__)
+    _mm_setcsr(saved);
+#else
+    (void)saved;
+#endif
+}
+
+// One Adam step over n elements. Element i's gradient is the sum of `rows` gradients `stride`
+// apart, added in row order (one row: g itself), then, if `regularize`, 2η·p added by an
+// explicit FMA (what the regularizer kernel does to dW).
+static inline __attribute__((always_inline)) void
+adam_f32(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t stride, size_t rows,
+         size_t n, int regularize, float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    const float c1 = 1 - b1, c2 = 1 - b2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
+        if (regularize) gi = fmaf(two_eta, p[i], gi);
+        const float mi = b1 * m[i] + c1 * gi;
+        const float vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+adam_f64(double *restrict p, double *restrict m, double *restrict v, const double *restrict g, size_t stride, size_t rows,
+         size_t n, int regularize, double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    const double c1 = 1 - b1, c2 = 1 - b2;
+    for (size_t i = 0; i < n; i++) {
+        double gi = g[i];
+        for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
+        if (regularize) gi = fma(two_eta, p[i], gi);
+        const double mi = b1 * m[i] + c1 * gi;
+        const double vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrt(vi) * inv_sqrt_bc2 + eps);
+    }
+}
+
+// The gradient shapes the callers use, each a loop of its own with constant rows and
+// regularize, so that it vectorizes: one gradient (Adam.step; the shared-memory step across
+// nodes, whose sum is done), two ranks' (the common shared-memory case), any other count.
+static inline __attribute__((always_inline)) void
+adam_f32_shapes(float *p, float *m, float *v, const float *g, size_t stride, size_t rows, size_t n, int regularize,
+                float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    if (rows == 1 && regularize) adam_f32(p, m, v, g, stride, 1, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 1) adam_f32(p, m, v, g, stride, 1, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 2 && regularize) adam_f32(p, m, v, g, stride, 2, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 2) adam_f32(p, m, v, g, stride, 2, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (regularize) adam_f32(p, m, v, g, stride, rows, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else adam_f32(p, m, v, g, stride, rows, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+static inline __attribute__((always_inline)) void
+adam_f64_shapes(double *p, double *m, double *v, const double *g, size_t stride, size_t rows, size_t n, int regularize,
+                double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    if (rows == 1 && regularize) adam_f64(p, m, v, g, stride, 1, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 1) adam_f64(p, m, v, g, stride, 1, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 2 && regularize) adam_f64(p, m, v, g, stride, 2, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (rows == 2) adam_f64(p, m, v, g, stride, 2, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else if (regularize) adam_f64(p, m, v, g, stride, rows, n, 1, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+    else adam_f64(p, m, v, g, stride, rows, n, 0, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+// The same shapes compiled for AVX-512 and for AVX2 (the package builds for the SSE2 baseline).
+__attribute__((target(AET_TARGET_AVX512))) static void
+adam_f32_avx512(float *p, float *m, float *v, const float *g, size_t stride, size_t rows, size_t n, int regularize,
+                float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    adam_f32_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+__attribute__((target(AET_TARGET_AVX2))) static void
+adam_f32_avx2(float *p, float *m, float *v, const float *g, size_t stride, size_t rows, size_t n, int regularize,
+              float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    adam_f32_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+__attribute__((target(AET_TARGET_AVX512))) static void
+adam_f64_avx512(double *p, double *m, double *v, const double *g, size_t stride, size_t rows, size_t n, int regularize,
+                double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    adam_f64_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+__attribute__((target(AET_TARGET_AVX2))) static void
+adam_f64_avx2(double *p, double *m, double *v, const double *g, size_t stride, size_t rows, size_t n, int regularize,
+              double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    adam_f64_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
 #endif
 
-// The loop body, compiled once per instruction set (dispatch.h). Element-wise only, with no
-// contraction into FMA: every variant gives the same bits as the SSE2 baseline. GRADIENT is
-// element i's gradient; if REGULARIZE, 2η·p is added to it with an explicit FMA first (what the
-// regularizer kernel does to dW).
-#define AET_ADAM_UPDATE_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE)                          \
-    {                                                                                     \
-        const T c1 = 1 - b1, c2 = 1 - b2;                                                 \
-        for (size_t i = 0; i < n; i++) {                                                  \
-            T gi = GRADIENT;                                                              \
-            if (REGULARIZE) gi = FMA(two_eta, p[i], gi);                                  \
-            const T mi = b1 * m[i] + c1 * gi;                                             \
-            const T vi = b2 * v[i] + c2 * gi * gi;                                        \
-            m[i] = mi;                                                                    \
-            v[i] = vi;                                                                    \
-            p[i] -= step_size * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);                     \
-        }                                                                                 \
+void aet_adam_sum_f32(float *p, float *m, float *v, const float *g, size_t stride, size_t rows, size_t n,
+                      int regularize, float two_eta, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    unsigned saved = flush_denormals();
+#if defined(__x86_64__) && defined(__clang__)
+    switch (aet_isa_level()) {
+    case 2: adam_f32_avx512(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
+    case 1: adam_f32_avx2(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
+    default: adam_f32_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
     }
-#define AET_NO_FMA(a, b, c) (c)
-#define AET_ADAM_BODY(T, SQRT) AET_ADAM_UPDATE_BODY(T, SQRT, AET_NO_FMA, g[i], 0)
-
-#define AET_ADAM(NAME, T, SQRT)                                                                        \
-    AET_MULTIVERSION(static void, NAME##_loop,                                                         \
-                     (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,      \
-                      T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),                                 \
-                     AET_ADAM_BODY(T, SQRT))                                                           \
-    void NAME(T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t n,              \
-              T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                                        \
-        AET_FLUSH_DENORMALS_BEGIN                                                                      \
-        AET_DISPATCH(NAME##_loop, (p, m, v, g, n, b1, b2, step_size, inv_sqrt_bc2, eps));              \
-        AET_FLUSH_DENORMALS_END                                                                        \
-    }
-
-AET_ADAM(aet_adam_f32, float, sqrtf)
-AET_ADAM(aet_adam_f64, double, sqrt)
-
-// The shared-memory step's update (ParameterStore.adamStep): the ranks' gradients summed in
-// rank order, 2η·p added if `regularize`, then Adam: the same bits as the three passes, in one.
-// Two ranks (the common case) get loops of their own, so that each vectorizes; more ranks add
-// their rows in an inner loop.
-static inline float aet_sum_rows_at_f32(const float *g, size_t stride, size_t rows, size_t i) {
-    float gi = g[i];
-    for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
-    return gi;
-}
-static inline double aet_sum_rows_at_f64(const double *g, size_t stride, size_t rows, size_t i) {
-    double gi = g[i];
-    for (size_t r = 1; r < rows; r++) gi += g[r * stride + i];
-    return gi;
+#else
+    adam_f32_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+#endif
+    restore_denormals(saved);
 }
 
-#define AET_ADAM_SUM_VARIANT(NAME, T, SQRT, FMA, GRADIENT, REGULARIZE)                                         \
-    AET_MULTIVERSION(static void, NAME,                                                                        \
-                     (T *restrict p, T *restrict m, T *restrict v, const T *restrict g, size_t stride,        \
-                      size_t rows, size_t n, T two_eta, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps),      \
-                     AET_ADAM_UPDATE_BODY(T, SQRT, FMA, GRADIENT, REGULARIZE))
-
-#define AET_ADAM_SUM(NAME, T, SQRT, FMA, SUM_AT)                                                                \
-    AET_ADAM_SUM_VARIANT(NAME##_two, T, SQRT, FMA, g[i] + g[stride + i], 0)                                    \
-    AET_ADAM_SUM_VARIANT(NAME##_two_reg, T, SQRT, FMA, g[i] + g[stride + i], 1)                                \
-    AET_ADAM_SUM_VARIANT(NAME##_rows, T, SQRT, FMA, SUM_AT(g, stride, rows, i), 0)                             \
-    AET_ADAM_SUM_VARIANT(NAME##_rows_reg, T, SQRT, FMA, SUM_AT(g, stride, rows, i), 1)                         \
-    void NAME(T *p, T *m, T *v, const T *g, size_t stride, size_t rows, size_t n, int regularize, T two_eta,   \
-              T b1, T b2, T step_size, T inv_sqrt_bc2, T eps) {                                                \
-        AET_FLUSH_DENORMALS_BEGIN                                                                               \
-        if (rows == 2 && regularize) {                                                                          \
-            AET_DISPATCH(NAME##_two_reg, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
-        } else if (rows == 2) {                                                                                 \
-            AET_DISPATCH(NAME##_two, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
-        } else if (regularize) {                                                                                \
-            AET_DISPATCH(NAME##_rows_reg, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
-        } else {                                                                                                \
-            AET_DISPATCH(NAME##_rows, (p, m, v, g, stride, rows, n, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps)); \
-        }                                                                                                       \
-        AET_FLUSH_DENORMALS_END                                                                                 \
+void aet_adam_sum_f64(double *p, double *m, double *v, const double *g, size_t stride, size_t rows, size_t n,
+                      int regularize, double two_eta, double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    unsigned saved = flush_denormals();
+#if defined(__x86_64__) && defined(__clang__)
+    switch (aet_isa_level()) {
+    case 2: adam_f64_avx512(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
+    case 1: adam_f64_avx2(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
+    default: adam_f64_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps); break;
     }
+#else
+    adam_f64_shapes(p, m, v, g, stride, rows, n, regularize, two_eta, b1, b2, step_size, inv_sqrt_bc2, eps);
+#endif
+    restore_denormals(saved);
+}
 
-AET_ADAM_SUM(aet_adam_sum_f32, float, sqrtf, fmaf, aet_sum_rows_at_f32)
-AET_ADAM_SUM(aet_adam_sum_f64, double, sqrt, fma, aet_sum_rows_at_f64)
+// Plain Adam: one gradient, no regularizer.
+void aet_adam_f32(float *p, float *m, float *v, const float *g, size_t n,
+                  float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+    aet_adam_sum_f32(p, m, v, g, 0, 1, n, 0, 0, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
+
+void aet_adam_f64(double *p, double *m, double *v, const double *g, size_t n,
+                  double b1, double b2, double step_size, double inv_sqrt_bc2, double eps) {
+    aet_adam_sum_f64(p, m, v, g, 0, 1, n, 0, 0, b1, b2, step_size, inv_sqrt_bc2, eps);
+}
 
 void aet_flush_denormals(void) {
 #if defined(__x86_64__)

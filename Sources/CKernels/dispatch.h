@@ -11,9 +11,13 @@
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__) && defined(__clang__)
+/// The instruction sets of levels 2 and 1 (`aet_isa_level`), as `target` attributes take them.
+#define AET_TARGET_AVX512 "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+#define AET_TARGET_AVX2 "avx2,fma"
+
 #define AET_MULTIVERSION(RET, NAME, PARAMS, BODY)                                              \
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) RET NAME##_avx512 PARAMS BODY \
-    __attribute__((target("avx2,fma"))) RET NAME##_avx2 PARAMS BODY                             \
+    __attribute__((target(AET_TARGET_AVX512))) RET NAME##_avx512 PARAMS BODY                    \
+    __attribute__((target(AET_TARGET_AVX2))) RET NAME##_avx2 PARAMS BODY                        \
     RET NAME##_base PARAMS BODY
 
 /// 2: AVX-512, 1: AVX2 and FMA, 0: the baseline. Decided once (a benign race: every thread

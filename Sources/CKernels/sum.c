@@ -1,4 +1,4 @@
-// The shared-memory gradient sum across nodes (ParameterStore.sumShared): each rank adds its
+// The shared-memory gradient sum across nodes (SharedMemoryReduction.sumOverRanks): each rank adds its
 // node's partial gradients over its own part of the parameters, before the sum across nodes.
 #include "aetrain_kernels.h"
 #include "dispatch.h"

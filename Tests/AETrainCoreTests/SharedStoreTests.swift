@@ -2,7 +2,8 @@ import AETrainCore
 import XCTest
 
 /// The shared parameter store (`ParameterStore.shared`) with ranks as threads: each rank
-/// writes its own gradient, then sums, regularizes and updates its part in one pass; every
+/// writes its own gradient, then sums, regularizes and updates its part in one pass
+/// (`SharedMemoryReduction`); every
 /// rank then holds what one store updated with the summed, regularized gradient holds, to the
 /// bit.
 final class SharedStoreTests: XCTestCase {
@@ -17,7 +18,7 @@ final class SharedStoreTests: XCTestCase {
     func testRanksSumAndUpdateTheirPartsLikeOneStore() throws {
         var settings = AdamSettings()
         settings.learningRate = 0.01
-        let W = layout.tensors[1].range, twoEta: Float = 0.3
+        let W = layout.tensors[1].range, eta: Float = 0.15, twoEta = 2 * eta
         for ranks in [2, 3, 4] {
             let n = layout.count
             // The reference: one private store, the gradients summed in rank order.
@@ -31,7 +32,7 @@ final class SharedStoreTests: XCTestCase {
                 }
                 // The regularizer's gradient on W, as the allreduce step adds it.
                 _ = Float.regularizer(reference.grads + W.lowerBound, reference.params + W.lowerBound, twoEta: twoEta, count: W.count)
-                try reference.adamStep(settings)
+                Adam.step(reference, settings: settings)
             }
             final class Results: @unchecked Sendable {
                 let lock = NSLock()
@@ -43,6 +44,7 @@ final class SharedStoreTests: XCTestCase {
             try ThreadRanks(size: ranks).run { comm in
                 let store = try ParameterStore<Float>.shared(layout: self.layout, reducedSlots: 2, comm: comm)
                 guard let sharing = store.sharing else { return XCTFail("no shared memory with \(ranks) thread ranks") }
+                let reduction = SharedMemoryReduction(store: store, comm: comm, eta: eta)
                 // Set-up: every rank writes the same θ.
                 for i in 0..<n { store.params[i] = Float(i % 9) * 0.1 - 0.4 }
                 for t in 1...3 {
@@ -51,9 +53,8 @@ final class SharedStoreTests: XCTestCase {
                     store.setReduced(slot: 0, Float(comm.rank + 1))
                     store.setReduced(slot: 1, 0.5)
                     try sharing.segment.synchronize()
-                    try store.sumShared(comm: comm)
-                    store.regularizerGradient = (W, twoEta)
-                    try store.adamStep(settings)
+                    try reduction.sumOverRanks()
+                    try reduction.update(settings)
                 }
                 results.lock.lock()
                 results.parameters.append(Array(store.parameterBuffer))

@@ -13,13 +13,12 @@ public enum StepBenchmark {
     /// (their h replaces the plan's).
     public static func run(_ plan: BenchPlan, shard: DatasetShard, initial: ModelWeights?, threadsPerRank: Int,
                            comm: Communicator) throws -> StepReport? {
-        let overlapAuto = try plan.overlap.resolve(comm)  // collective: every rank, whatever the plan
-        // Shared memory before overlap's `auto`: only `--overlap always` keeps the allreduce.
-        let sharedMemory = try plan.gradientSum.resolve(comm, deterministic: plan.deterministic,
-                                                        overlap: !plan.deterministic && plan.overlap == .always)
-        let overlap = overlapAuto && !sharedMemory
-        let options = StepOptions(kernels: plan.kernels, overlap: !plan.deterministic && overlap,
-                                  deterministic: plan.deterministic, threads: threadsPerRank, sharedMemory: sharedMemory)
+        var asked = ExecutionOptions()
+        asked.threadsPerRank = threadsPerRank
+        asked.stepOptions = StepOptions(kernels: plan.kernels, deterministic: plan.deterministic)
+        asked.overlap = plan.overlap
+        asked.gradientSum = plan.gradientSum
+        let options = try asked.resolve(comm: comm).stepOptions  // collective: every rank, whatever the plan
         var shapes: [StepReport.Shape] = []
         var startup = 0.0
         let loadBefore = ProcessStatistics.loadAverage()
@@ -29,14 +28,14 @@ public enum StepBenchmark {
             return try TraceRecorder(maxSteps: stepShapes.count * BlockTiming.blocks * plan.stepsPerBlock, otherSpans: 0, comm: comm)
         }
         var traced = 0
-        var sharedMemoryUsed = sharedMemory
+        var sharedMemoryUsed = options.sharedMemory
         for (batch, h) in stepShapes {
             let settings = plan.settings(batch: batch, hidden: h)
             let trainer = try comm.collectively {
                 try SparseAutoencoder(shard: shard, settings: settings, comm: comm, initial: initial, options: options)
             }
             sharedMemoryUsed = sharedMemoryUsed && trainer.store.sharing != nil  // every shape's step
-            try plan.gradientSum.checkGranted(resolved: sharedMemory, store: trainer.store)
+            try plan.gradientSum.checkGranted(resolved: options.sharedMemory, store: trainer.store)
             if shapes.isEmpty {
                 _ = try trainer.evaluate()
                 startup = ProcessStatistics.secondsSinceStart()

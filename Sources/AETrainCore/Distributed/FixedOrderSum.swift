@@ -27,8 +27,7 @@ extension Communicator {
 
 extension FixedOrder {
     /// `Communicator.allreduceSumInFixedOrder`. Specialized for float32 explicitly: reached from
-    /// generic code, the additions would otherwise go through the generic witnesses (measured:
-    /// the sum took 4 times as long).
+    /// generic code, the additions would otherwise go through the generic witnesses.
     @_specialize(where T == Float)
     static func allreduceSum<T: BLASScalar>(_ data: UnsafeMutablePointer<T>, count: Int,
                                             scratch: UnsafeMutablePointer<T>, comm: Communicator) throws {

@@ -58,12 +58,13 @@ public struct RunConfig: Codable {
 
 extension RunConfig.Execution {
     /// The execution options of a model that `takesStepOptions`; only the peer timeout for another.
-    init(_ e: ExecutionOptions, model: any ModelDefinition, deterministic: Bool, overlapEnabled: Bool, sharedMemory: Bool) {
+    /// - e: as asked; resolved: as every rank resolved it; sharedMemory: the model got its window.
+    init(_ e: ExecutionOptions, model: any ModelDefinition, resolved: ResolvedExecution, sharedMemory: Bool) {
         let autoencoder = model.takesStepOptions
         self.init(kernels: autoencoder ? e.stepOptions.kernels.rawValue : nil, sparseBelow: autoencoder ? e.stepOptions.sparseBelow : nil,
                   overlap: autoencoder ? e.overlap.rawValue : nil,
-                  overlapEnabled: autoencoder ? !deterministic && overlapEnabled : nil,
-                  deterministic: autoencoder ? deterministic : nil,
+                  overlapEnabled: autoencoder ? resolved.stepOptions.overlap : nil,
+                  deterministic: autoencoder ? resolved.stepOptions.deterministic : nil,
                   peerTimeoutSeconds: e.peerTimeout,
                   gradientSum: autoencoder ? e.gradientSum.rawValue : nil, sharedMemory: autoencoder ? sharedMemory : nil)
     }

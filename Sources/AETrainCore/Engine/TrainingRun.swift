@@ -15,14 +15,10 @@ import Foundation
 public final class TrainingRun {
     public let plan: RunPlan
     let comm: Communicator
-    /// `plan.execution.overlap` as every rank resolved it (`OverlapMode.resolve`), off when
-    /// the ranks share memory.
-    private var overlap = false
-    /// `plan.execution.gradientSum` resolved (`GradientSumMode.resolve`): ranks share memory
-    /// (if the node has room for it: config.json records what the model got).
-    private var sharedMemory = false
-    /// `--deterministic`, or a resumed run's recorded choice.
-    private var deterministic = false
+    /// `plan.execution` as every rank resolved it (`ExecutionOptions.resolve`): the step's
+    /// overlap, shared memory (if the node has room for it: config.json records what the model
+    /// got) and determinism (a resumed run's recorded choice).
+    private var execution = ResolvedExecution()
 
     public init(plan: RunPlan, comm: Communicator) {
         self.plan = plan
@@ -36,7 +32,6 @@ public final class TrainingRun {
         let threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
         BLASThreads.set(threads)
         Denormals.flushToZero()
-        overlap = try plan.execution.overlap.resolve(comm)
         let prepared = try prepare()
         let session = try open(prepared, threads: threads)
         let trace = try plan.output.trace.map { try startTrace(URL(fileURLWithPath: $0), prepared, session) }
@@ -82,12 +77,7 @@ public final class TrainingRun {
     private func prepare() throws -> Prepared {
         // A resumed run starts from its checkpoint: model, settings and data as recorded.
         let resumed = try plan.start.resumeDirectory.map { try ResumePoint.load(directory: $0, comm: comm) }
-        // A run started with --deterministic stays deterministic when resumed, flag or not.
-        deterministic = plan.execution.stepOptions.deterministic || resumed?.config?.execution?.deterministic == true
-        // Shared memory before overlap's `auto`: only `--overlap always` keeps the allreduce.
-        sharedMemory = try plan.execution.gradientSum.resolve(comm, deterministic: deterministic,
-                                                              overlap: !deterministic && plan.execution.overlap == .always)
-        overlap = overlap && !sharedMemory
+        execution = try plan.execution.resolve(comm: comm, resumedDeterministic: resumed?.config?.execution?.deterministic == true)
         let definition = try resolveModel(resumed).definition
         let initial = try plan.start.weightsDirectory.map { dir in
             try comm.collectively { try InitialWeights.load(from: dir) }
@@ -101,13 +91,13 @@ public final class TrainingRun {
             guard settings.batchSize >= comm.size || !definition.splitsTheBatch else {
                 throw UserError("⟨batch-size⟩ \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
             }
-            let model = try definition.make(ModelContext(shard: shard, settings: settings, comm: comm, step: stepOptions(),
+            let model = try definition.make(ModelContext(shard: shard, settings: settings, comm: comm, step: execution.stepOptions,
                                                          initial: initial?.weights))
             if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: definition.kind) }
             return model
         }
         if let autoencoder = model as? SparseAutoencoder {
-            try plan.execution.gradientSum.checkGranted(resolved: sharedMemory, store: autoencoder.store)
+            try plan.execution.gradientSum.checkGranted(resolved: execution.stepOptions.sharedMemory, store: autoencoder.store)
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         return Prepared(definition: definition, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
@@ -160,7 +150,7 @@ public final class TrainingRun {
             model: p.definition.kind, runID: runID, settings: p.settings, dataset: p.shard.info, ranks: comm.size, blasThreadsPerRank: threads,
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
-            execution: RunConfig.Execution(plan.execution, model: p.definition, deterministic: deterministic, overlapEnabled: overlap,
+            execution: RunConfig.Execution(plan.execution, model: p.definition, resolved: execution,
                                             sharedMemory: (p.model as? SparseAutoencoder)?.store.sharing != nil), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
@@ -240,16 +230,6 @@ public final class TrainingRun {
             if let path, FileManager.default.fileExists(atPath: path) { urls.append(URL(fileURLWithPath: path)) }
         }
         return urls
-    }
-
-    /// How the step computes, as resolved for this run (`ModelContext.step`).
-    private func stepOptions() -> StepOptions {
-        var options = plan.execution.stepOptions
-        options.deterministic = deterministic
-        options.overlap = !deterministic && overlap
-        options.sharedMemory = sharedMemory
-        options.threads = plan.execution.threadsPerRank ?? Cores.perRank(comm)
-        return options
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and

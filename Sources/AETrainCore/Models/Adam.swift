@@ -12,6 +12,13 @@ public struct AdamSettings: Equatable, Codable, Sendable {
 }
 
 public enum Adam {
+    /// One Adam step over all of `store`'s parameters with its gradient; Adam's t is one more.
+    public static func step<T: BLASScalar>(_ store: ParameterStore<T>, settings: AdamSettings) {
+        store.adamSteps += 1
+        step(params: store.params, moment1: store.moment1, moment2: store.moment2, grads: store.grads,
+             count: store.layout.count, t: store.adamSteps, settings: settings)
+    }
+
     /// One Adam step over the flat buffers, exactly as PyTorch applies it (no weight decay,
     /// no amsgrad), step t starting at 1:
     ///
@@ -44,7 +51,7 @@ public enum Adam {
 
     /// `step` with g = the sum of `rows` gradients `stride` apart (in row order) and, if
     /// `twoEta` is given, 2η·p added by FMA before the update, in one pass: the shared-memory
-    /// step's sum, regularizer gradient and update (`ParameterStore.adamStep`).
+    /// step's sum, regularizer gradient and update (`SharedMemoryReduction.update`).
     public static func step<T: BLASScalar>(
         params: UnsafeMutablePointer<T>, moment1: UnsafeMutablePointer<T>,
         moment2: UnsafeMutablePointer<T>, summing grads: UnsafePointer<T>, stride: Int, rows: Int, twoEta: T?,

@@ -70,6 +70,7 @@ public enum ReducedTerm: Int, CaseIterable {
 
 /// Parameters, gradients (+ the reduced terms) and Adam's two moments: four flat arrays
 /// in one allocation, laid out by `ParameterLayout` (shared: one window for the node's ranks).
+/// It owns the memory only: the reductions (`GradientReduction`) sum into it and update it.
 ///
 /// Shared (`shared(layout:reducedSlots:comm:)`, L ≥ 2 ranks on each node): θ and both moments
 /// exist once per node, in memory the node's ranks map, next to each of their partial gradients:
@@ -78,8 +79,8 @@ public enum ReducedTerm: Int, CaseIterable {
 ///
 /// Each rank writes only its own gradient; after a `synchronize` it sums the L gradients over
 /// its `owned` 1/L of the parameters (on several nodes, then across the nodes, among the ranks
-/// that own the same part: `sumShared`) and Adam-updates that part alone (`adamStep`), which ends
-/// with the next `synchronize`. No copies, and no rank repeats another's update. During set-up
+/// that own the same part) and Adam-updates that part alone, which ends with the next
+/// `synchronize` (`SharedMemoryReduction`). No copies, and no rank repeats another's update. During set-up
 /// every rank writes the same values (initial θ, a checkpoint), and `needsSynchronize` makes
 /// the first step wait for all of them.
 ///
@@ -96,7 +97,7 @@ public final class ParameterStore<T: BLASScalar> {
     /// θ (layout.count)
     public let params: UnsafeMutablePointer<T>
     /// ∂loss/∂θ (layout.count), followed by the `ReducedTerm` sums. Shared: this rank's
-    /// partial gradient and partial sums (`adamStep` reads every rank's; none is summed in place).
+    /// partial gradient and partial sums (the update reads every rank's; none is summed in place).
     public let grads: UnsafeMutablePointer<T>
     /// Adam's first moment (layout.count)
     public let moment1: UnsafeMutablePointer<T>
@@ -108,8 +109,8 @@ public final class ParameterStore<T: BLASScalar> {
     /// The ranks that share this store's memory; nil: this rank's own.
     public let sharing: Sharing?
     /// The reduced terms as `reduced(_:)` reads them: after the gradients (summed there by the
-    /// allreduce), or, shared, this rank's own copy of their sums (`sumShared`).
-    private let sums: UnsafeMutablePointer<T>
+    /// allreduce), or, shared, this rank's own copy of their sums (`SharedMemoryReduction`).
+    let sums: UnsafeMutablePointer<T>
     /// Shared: some rank may still read what this rank is about to write (or write what it is
     /// about to read); the step synchronizes first.
     public var needsSynchronize = false
@@ -192,32 +193,6 @@ public final class ParameterStore<T: BLASScalar> {
 
     deinit { if sharing != nil { sums.deallocate() } }
 
-    /// Shared: the regularizer's gradient 2η·θ over `range` (W), for the next `adamStep` to
-    /// add to the summed gradient. Set by the step that computed the data terms.
-    public var regularizerGradient: (range: Range<Int>, twoEta: T)?
-
-    /// Shared, after a `synchronize` that follows every rank's partial gradient: the reduced
-    /// terms summed over the node's ranks (in rank order) into this rank's own copy. On one
-    /// node the gradient itself is summed by `adamStep`, over `owned`, as it updates. On
-    /// several, this rank's part of the gradient is summed over the node's ranks into its own
-    /// slot (no other rank reads that part of it), then it and the terms are summed across the
-    /// nodes, among the ranks that own the same part (`Communicator.allreduceAcrossNodes`).
-    public func sumShared(comm: Communicator) throws {
-        guard let sh = sharing else { return }
-        let n = layout.count
-        for k in 0..<reducedSlots {
-            var total = sh.slots[n + k]
-            for q in 1..<sh.ranks { total += sh.slots[q * sh.slotStride + n + k] }
-            sums[k] = total
-        }
-        needsSynchronize = true
-        guard sh.nodes > 1 else { return }
-        let lo = sh.owned.lowerBound
-        T.sumRows(into: grads + lo, from: sh.slots + lo, stride: sh.slotStride, rows: sh.ranks, count: sh.owned.count)
-        try comm.allreduceAcrossNodes(grads + lo, count: sh.owned.count, kind: T.scalarKind)
-        try comm.allreduceAcrossNodes(sums, count: reducedSlots, kind: T.scalarKind)
-    }
-
     // Named views into θ and its gradient.
     public var V: UnsafeMutablePointer<T> { params + layout.V.lowerBound }
     public var W: UnsafeMutablePointer<T> { params + layout.W.lowerBound }
@@ -244,46 +219,6 @@ public final class ParameterStore<T: BLASScalar> {
 
     /// The values of the tensor named `name`, as an array (outputs).
     public func values(_ name: String) -> [T] { Array(UnsafeBufferPointer(start: params + range(name).lowerBound, count: range(name).count)) }
-
-    /// One Adam step over every parameter with the current gradient. Shared: over `owned`
-    /// only, with the gradient summed over the ranks ((g0 + g1) + g2 …: for two ranks what
-    /// MPI_Allreduce computes) and `regularizerGradient` added, in one pass; then a
-    /// `synchronize`, after which every rank holds the whole new θ.
-    /// - trace: records the "Adam" and "update barrier" spans.
-    public func adamStep(_ settings: AdamSettings, trace: TraceRecorder? = nil) throws {
-        adamSteps += 1
-        trace?.begin(.adam)
-        if let sh = sharing {
-            let t = adamSteps
-            func update(_ lo: Int, _ hi: Int, twoEta: T?) {
-                guard lo < hi else { return }
-                // One node: the node's gradients, summed here; several: this rank's slot, summed by `sumShared`.
-                let (g, rows) = sh.nodes > 1 ? (grads + lo, 1) : (sh.slots + lo, sh.ranks)
-                Adam.step(params: params + lo, moment1: moment1 + lo, moment2: moment2 + lo, summing: g,
-                          stride: sh.slotStride, rows: rows, twoEta: twoEta, count: hi - lo, t: t, settings: settings)
-            }
-            let owned = sh.owned
-            if let r = regularizerGradient {
-                let lo = min(max(r.range.lowerBound, owned.lowerBound), owned.upperBound)
-                let hi = max(min(r.range.upperBound, owned.upperBound), lo)
-                update(owned.lowerBound, lo, twoEta: nil)
-                update(lo, hi, twoEta: r.twoEta)
-                update(hi, owned.upperBound, twoEta: nil)
-            } else {
-                update(owned.lowerBound, owned.upperBound, twoEta: nil)
-            }
-        } else {
-            Adam.step(params: params, moment1: moment1, moment2: moment2, grads: grads, count: layout.count,
-                      t: adamSteps, settings: settings)
-        }
-        trace?.end()
-        if let sh = sharing {
-            trace?.begin(.updateBarrier)
-            try sh.segment.synchronize()
-            trace?.end()
-            needsSynchronize = false
-        }
-    }
 
     /// Parameters and both moments, in `layout` order (checkpoints).
     public func state() -> (parameters: [T], moment1: [T], moment2: [T]) {

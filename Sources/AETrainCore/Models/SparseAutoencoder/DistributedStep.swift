@@ -1,10 +1,8 @@
-import Dispatch
-
 /// One data-parallel evaluation of the objective and its gradient on a global batch of m
 /// examples. Each rank computes its equal piece of the batch (`BatchCut`, rows brought by
-/// `BatchExchange`), as one or more chunks. After it returns, every rank holds the same full
-/// gradient in `store.grads` (sharing memory: its own partial gradient, which the update sums
-/// with the others', and the summed reduced terms).
+/// `BatchExchange`), as one or more chunks (`ChunkSchedule`). After it returns, every rank
+/// holds the same full gradient in `store.grads` (sharing memory: its own partial gradient,
+/// which the update sums with the others', and the summed reduced terms).
 ///
 ///  1. encoder forward on each chunk → Z and its h column sums and active count
 ///  2. sum the column sums over the chunks and ranks: μ is a global-batch mean
@@ -13,40 +11,22 @@ import Dispatch
 ///  5. decoder backward (dW, da)
 ///  6. encoder backward (dV, db)
 ///  7. sum the chunks' gradients and partial sums, then over the ranks
-///  8. add the regularizer 2ηW to dW and compute reg, once, after the reduction (sharing
-///     memory: reg before the barrier, 2ηW in the update of each rank's part)
+///  8. the regularizer ‖W‖² and its gradient 2ηW, once, after the reduction
+///  9. (`update`) Adam
 ///
-/// Three ways to compute, one maths (`StepOptions.deterministic`, `ParameterStore.sharing`):
-///  - fast (the default across nodes): a rank's piece is one chunk, BLAS uses the rank's threads, and MPI's
-///    allreduce sums over ranks. With `overlap`, step 7 is split along the same flat buffer:
-///    the allreduce of dW starts (non-blocking) right after step 5 and travels during step 6;
-///    dV and the rest start after step 6, and the step waits for the three.
-///  - shared memory (the default when every node has the same number of ranks, 2 or more): as
-///    fast, but step 7 is no allreduce of the whole gradient: each rank's gradient is written
-///    into memory its node's ranks map, and after a barrier each rank adds the node's
-///    gradients over its own 1/L of the parameters (on several nodes, then sums that part
-///    across the nodes: `ParameterStore.sumShared`), adds 2ηW there and applies Adam, in one
-///    pass (`ParameterStore.adamStep`). For two ranks the sums are MPI's to the bit.
-///  - deterministic: the batch is cut into fixed chunks (4 when the rank count divides 4),
-///    each computed alone with single-threaded BLAS (the rank's threads take whole chunks), and
-///    every sum over chunks, within a rank and then over ranks (`allreduceSumInFixedOrder`),
-///    follows one binary tree, ((c0 + c1) + (c2 + c3)). The bits are then the same on 1, 2
-///    and 4 ranks. No overlap.
+/// How the ranks sum (steps 2, 7, 8 and 9) is one `GradientReduction`, chosen once when the
+/// step is built: the allreduce, with or without overlap, shared memory or the fixed order of
+/// `--deterministic`; none of them changes the maths. The step's phases are timed and traced
+/// from the outside (`StepClock`).
 ///
 /// Steps 4–6 take the dense or the sparse kernels (`KernelChoice`): a sparse model's Z is
 /// mostly zero, and the sparse kernels touch only its nonzeros. The choice is one for the
 /// whole step, from the batch's active count (known to every rank after step 2); a chunk with
 /// more nonzeros than its sparse buffers hold takes the dense kernels.
 ///
-/// Buffers are sized once; nothing is allocated per call.
-///
-/// Wall-clock time is split into local compute and exposed communication (time spent inside
-/// MPI calls, not hidden behind compute), and a record of which units fired in any batch is
-/// kept for the dead-unit count.
+/// Buffers are sized once; nothing is allocated per call. A record of which units fired in
+/// any batch is kept for the dead-unit count.
 public final class DistributedStep<T: BLASScalar>: WorkerJob {
-    /// Nanoseconds spent since the last `takeTimings()`.
-    public private(set) var computeNanoseconds: UInt64 = 0
-    public private(set) var communicationNanoseconds: UInt64 = 0
     /// Calls that took the sparse kernels since the last `takeTimings()`, and all calls.
     public private(set) var sparseCalls = 0
     public private(set) var calls = 0
@@ -55,13 +35,16 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public let settings: ObjectiveSettings
     public let options: StepOptions
     public let store: ParameterStore<T>
-    let comm: Communicator
-    /// Records the step's spans (`--trace`) from this thread; nil: nothing is recorded. The
-    /// deterministic step's chunks run on worker threads, which record nothing: their region
-    /// is one span.
-    public var trace: TraceRecorder?
-    /// Threads that compute chunks at once (deterministic: the rank's BLAS threads).
-    let workers: Int
+    /// How the ranks sum the step's results and update θ.
+    public let reduction: any GradientReduction<T>
+    /// Times and traces the phases.
+    public let clock = StepClock()
+    /// Records the step's spans (`--trace`) from this thread; nil: nothing is recorded.
+    public var trace: TraceRecorder? {
+        get { clock.trace }
+        set { clock.trace = newValue }
+    }
+    let schedule: ChunkSchedule
     private let threads: WorkerThreads
 
     /// Every buffer below, in one allocation. Each view starts on a 64-byte boundary, so
@@ -75,7 +58,6 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) sparse path: dVᵀ; one element if never sparse
     private let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count
     private let sumStride: Int
-    private let sumScratch: UnsafeMutablePointer<T>      // (reducedCount) deterministic, P > 1: a partner's values
     private let entCoefficient: UnsafeMutablePointer<T>  // (h)
     private let everActive: UnsafeMutablePointer<Bool>   // (h) fired in some batch since the last count
 
@@ -88,11 +70,12 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         self.settings = settings
         self.options = options
         self.store = store
-        self.comm = comm
         let (d, h) = (shape.d, shape.h)
         let local = cut.localChunks.count, rows = cut.maxChunkRows
-        workers = options.deterministic ? max(1, min(options.threads, local)) : 1
+        schedule = ChunkSchedule(options: options, chunks: local)
+        let workers = schedule.workers
         threads = WorkerThreads(count: workers)
+        reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock)
         // The sparse path only runs with at most `capacity` nonzeros per chunk, so that is all it needs.
         let capacity: Int = switch options.kernels {
         case .dense: 0
@@ -100,14 +83,13 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         case .auto: min(rows * h, Int((options.sparseBelow * Double(rows * h)).rounded(.up)))
         }
         sumStride = (h + 1 + 15) / 16 * 16
-        let fixedSums = options.deterministic && comm.size > 1
         var size = Arena.Size()
         for i in 0..<local {
             ChunkScratch<T>.reserve(&size, rows: rows, shape: shape, capacity: capacity, reducedCount: store.reducedCount, ownPartial: i > 0)
         }
         size.add(Int.self, local); size.add(Bool.self, local); size.add(T.self, local)
         for _ in 0..<workers { size.add(T.self, capacity > 0 ? h * d : 1) }
-        size.add(T.self, local * sumStride); size.add(T.self, fixedSums ? store.reducedCount : 1)
+        size.add(T.self, local * sumStride)
         size.add(T.self, h); size.add(Bool.self, h)
         scratch = Arena(size)
         chunks = (0..<local).map { [scratch] i in
@@ -119,7 +101,6 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         chunkActive = scratch.take(T.self, local)
         dVt = (0..<workers).map { [scratch] _ in scratch.take(T.self, capacity > 0 ? h * d : 1) }
         columnSums = scratch.take(T.self, local * sumStride)
-        sumScratch = scratch.take(T.self, fixedSums ? store.reducedCount : 1)
         entCoefficient = scratch.take(T.self, h)
         everActive = scratch.take(Bool.self, h)
     }
@@ -145,9 +126,9 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// (compute, communication) seconds and the fraction of calls on the sparse kernels since
     /// the last call; starts a new window.
     public func takeTimings() -> (compute: Double, communication: Double, sparseFraction: Double) {
-        defer { computeNanoseconds = 0; communicationNanoseconds = 0; sparseCalls = 0; calls = 0 }
-        return (Double(computeNanoseconds) / 1e9, Double(communicationNanoseconds) / 1e9,
-                calls > 0 ? Double(sparseCalls) / Double(calls) : 0)
+        defer { sparseCalls = 0; calls = 0 }
+        let (compute, communication) = clock.take()
+        return (Double(compute) / 1e9, Double(communication) / 1e9, calls > 0 ? Double(sparseCalls) / Double(calls) : 0)
     }
 
     /// The parallel region under way and its inputs (deterministic, several workers).
@@ -156,9 +137,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private var regionBatch: UnsafePointer<T>?
     private var regionM = 0
     private var regionSparse = false
-
-    /// Shared memory: ‖W‖², taken before the gradient barrier (after it, ranks update W).
-    private var sharedSquaredNorm: T = 0
+    /// What the training thread's chunk threw in the region (the reduction's hooks).
+    private var regionFailure: Error?
 
     /// True after a call in which some rank passed `stop: true`.
     public private(set) var stopRequested = false
@@ -169,147 +149,71 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public func lossAndGradient(batch x: UnsafePointer<T>, stop: Bool = false) throws -> ObjectiveTerms {
         let first = cut.localChunks.lowerBound
         for i in 0..<chunks.count { chunkRows[i] = cut.chunk(first + i).count }
-        return try evaluate(x, m: cut.batchSize, stop: stop)
+        return try schedule.withProductThreads { try evaluate(x, m: cut.batchSize, stop: stop) }
     }
 
     /// One process: `x` (mr, d) rows of a batch of m (the gradient checks' entry).
     public func lossAndGradient(x: UnsafePointer<T>, mr: Int, m: Int, stop: Bool = false) throws -> ObjectiveTerms {
         precondition(chunks.count == 1 && mr <= cut.maxChunkRows && m > 0)
         chunkRows[0] = mr
-        return try evaluate(x, m: m, stop: stop)
+        return try schedule.withProductThreads { try evaluate(x, m: m, stop: stop) }
     }
 
+    /// Adam with the gradient of the last call (shared memory: this rank's part, then the wait
+    /// for the others').
+    public func update(_ settings: AdamSettings) throws {
+        try reduction.update(settings)
+    }
+
+    /// Steps 1–8, each phase one call; the reduction does the sums over the ranks.
     private func evaluate(_ x: UnsafePointer<T>, m: Int, stop: Bool) throws -> ObjectiveTerms {
-        let (d, h) = (shape.d, shape.h)
-        let s = store
-        let local = chunks.count
-        let fixed = options.deterministic
-        // Deterministic: single-threaded products, so that a chunk's bits do not depend on
-        // how many threads its rank has (OpenBLAS splits a product differently per thread count).
-        let blasThreads = fixed ? BLASThreads.current : 1
-        if blasThreads != 1 { BLASThreads.set(1) }
-        defer { if blasThreads != 1 { BLASThreads.set(blasThreads) } }
+        clock.start()
+        try reduction.beginStep()
+        clock.compute(.encoderForward) { encoderForward(x, m: m) }                    // 1
+        try reduction.sumColumnSums(columnSums, count: shape.h + 1)                    // 2
+        let (ent, sparse) = clock.compute(.entropy) { entropy(m: m) }                  // 3
+        try clock.compute(schedule.backwardSpan) { try backward(sparse: sparse) }      // 4–6, 7 over the chunks
+        store.setReduced(.stopRequest, stop ? 1 : 0)
+        try reduction.sumGradient()                                                    // 7 over the ranks
+        let reg = reduction.regularizer()                                              // 8
+        clock.finish()
+        return terms(m: m, ent: ent, reg: reg)
+    }
 
-        var clock = DispatchTime.now().uptimeNanoseconds
-        func lap(_ counter: inout UInt64) {
-            let now = DispatchTime.now().uptimeNanoseconds
-            counter += now - clock
-            clock = now
-        }
-        /// Lets the reductions in flight advance; the time it takes is exposed communication.
-        func poke() {
-            guard options.overlap else { return }
-            lap(&computeNanoseconds)
-            trace?.begin(.progress)
-            comm.progressReductions()
-            trace?.end()
-            lap(&communicationNanoseconds)
-        }
-
-        // Shared memory: set-up's writes, or a skipped update, are waited for before θ is read.
-        if let shared = s.sharing, s.needsSynchronize {
-            try shared.segment.synchronize()
-            s.needsSynchronize = false
-            lap(&communicationNanoseconds)
-        }
-
-        // 1–3: forward through the encoder; μ from the whole batch.
+    /// Step 1 on every chunk: Z, its column sums and active count; the column sums summed
+    /// over the chunks (in the tree order).
+    private func encoderForward(_ x: UnsafePointer<T>, m: Int) {
         regionBatch = x
         regionM = m
-        trace?.begin(.encoderForward)
         inParallel(.forward)
-        FixedOrder.tree(columnSums, count: h + 1, stride: sumStride, chunks: local)
-        trace?.end()
-        lap(&computeNanoseconds)
-        trace?.begin(.columnSumsAllreduce)
-        if fixed {
-            try comm.allreduceSumInFixedOrder(columnSums, count: h + 1, scratch: sumScratch)
-        } else {
-            try comm.allreduceSum(columnSums, count: h + 1)
-        }
-        trace?.end()
-        lap(&communicationNanoseconds)
-        trace?.begin(.entropy)
+        FixedOrder.tree(columnSums, count: shape.h + 1, stride: sumStride, chunks: chunks.count)
+    }
+
+    /// Step 3, from the summed column sums: the entropy term and its per-unit gradient
+    /// coefficient; which units fired; whether the step takes the sparse kernels.
+    private func entropy(m: Int) -> (T, sparse: Bool) {
+        let h = shape.h
         for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
         let ent = Objective.entropy(
             coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
             epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))
-        let sparse = useSparse(activeCount: Double(columnSums[h]), rows: m)
-        trace?.end()
+        return (ent, useSparse(activeCount: Double(columnSums[h]), rows: m))
+    }
 
-        // 4–7: each chunk's gradient, summed over the chunks, then over the ranks.
-        if fixed {
-            regionSparse = sparse
-            trace?.begin(.chunksBackward)
-            inParallel(.backward)
-            addPartials()
-            trace?.end()
-            s.setReduced(.stopRequest, stop ? 1 : 0)
-            lap(&computeNanoseconds)
-            trace?.begin(.gradientAllreduce)
-            try comm.allreduceSumInFixedOrder(s.grads, count: s.reducedCount, scratch: sumScratch)
-            trace?.end()
-        } else if let shared = s.sharing {
-            // Shared memory: this rank's gradient is written where every rank reads it; after
-            // the barrier, each sums its own part of the parameters (and Adam updates it).
-            backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {}, progress: {})
-            s.setReduced(.stopRequest, stop ? 1 : 0)
-            // ‖W‖² now, while no rank updates W.
-            trace?.begin(.regularizer)
-            sharedSquaredNorm = T.squaredNorm(s.W, count: h * d)
-            trace?.end()
-            lap(&computeNanoseconds)
-            trace?.begin(.gradientBarrier)
-            try shared.segment.synchronize()
-            trace?.end()
-            lap(&communicationNanoseconds)
-            if shared.nodes > 1 {
-                trace?.begin(.gradientAllreduce)  // the node's sum of this rank's part, then across the nodes
-                try s.sumShared(comm: comm)
-                trace?.end()
-            } else {
-                try s.sumShared(comm: comm)
-            }
-        } else {
-            try backward(chunk: 0, x: x, m: m, sparse: sparse, dVt: dVt[0], trace: trace, afterDecoder: {
-                guard options.overlap else { return }
-                lap(&computeNanoseconds)
-                trace?.begin(.startAllreduce)
-                try comm.startAllreduceSum(s.dW, count: h * d)
-                trace?.end()
-                lap(&communicationNanoseconds)
-            }, progress: poke)
-            s.setReduced(.stopRequest, stop ? 1 : 0)
-            lap(&computeNanoseconds)
-            if options.overlap {
-                trace?.begin(.finishAllreduces)
-                let rest = s.layout.b.lowerBound
-                try comm.startAllreduceSum(s.dV, count: d * h)
-                try comm.startAllreduceSum(s.grads + rest, count: s.reducedCount - rest)
-                try comm.finishReductions()
-            } else {
-                trace?.begin(.gradientAllreduce)
-                try comm.allreduceSum(s.grads, count: s.reducedCount)
-            }
-            trace?.end()
-        }
-        lap(&communicationNanoseconds)
+    /// Steps 4–6 on every chunk, and their gradients and partial sums summed into the store's.
+    private func backward(sparse: Bool) throws {
+        regionSparse = sparse
+        inParallel(.backward)
+        if let failure = regionFailure { regionFailure = nil; throw failure }
+        addPartials()
         calls += 1
-        if (0..<local).allSatisfy({ chunkSparse[$0] }) { sparseCalls += 1 }
+        if (0..<chunks.count).allSatisfy({ chunkSparse[$0] }) { sparseCalls += 1 }
+    }
 
-        // 8: the regularizer, once (shared memory: its gradient is added by the update, which
-        // sums the ranks' gradients; ‖W‖² from above).
+    /// The terms from the reduced sums; notes whether some rank asked to stop.
+    private func terms(m: Int, ent: T, reg: T) -> ObjectiveTerms {
+        let s = store
         stopRequested = s.reduced(.stopRequest) > 0
-        let reg: T
-        if s.sharing != nil {
-            s.regularizerGradient = (s.layout.W, 2 * T(settings.eta))
-            reg = sharedSquaredNorm
-        } else {
-            trace?.begin(.regularizer)
-            reg = Objective.regularizer(dW: s.dW, W: s.W, eta: T(settings.eta), count: h * d)
-            trace?.end()
-        }
-        lap(&computeNanoseconds)
         let sst = Double(s.reduced(.squaredNorm))
         return ObjectiveTerms(
             rec: Double(s.reduced(.squaredError)) / Double(m),
@@ -320,42 +224,50 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     }
 
     /// Steps 4–6 for local chunk i into its partial gradient (the data terms and partial sums).
-    /// - trace: where this thread records its spans (nil on the worker threads).
-    /// - afterDecoder: called between the decoder's and the encoder's backward products.
-    private func backward(chunk i: Int, x: UnsafePointer<T>, m: Int, sparse wanted: Bool, dVt: UnsafeMutablePointer<T>,
-                          trace: TraceRecorder? = nil, afterDecoder: () throws -> Void, progress: () -> Void) rethrows {
+    /// - traced: on the training thread, alone: each phase records its span, and the
+    ///   reduction's hooks run between them (dW complete; progress inside the encoder's backward).
+    private func chunkBackward(_ i: Int, x: UnsafePointer<T>, m: Int, sparse wanted: Bool, dVt: UnsafeMutablePointer<T>,
+                               traced: Bool) throws {
         let (d, h) = (shape.d, shape.h)
         let c = chunks[i], mr = chunkRows[i], layout = store.layout
         let p = c.partial, W = store.W, a = store.a
         let dV = p + layout.V.lowerBound, dW = p + layout.W.lowerBound
         let db = p + layout.b.lowerBound, da = p + layout.a.lowerBound
         let lambda = T(settings.lambda)
-        trace?.begin(.decoderForward)  // with the sparse kernels' gather of Z's nonzeros
-        let sparse = wanted && c.active.gather(z: c.z, mr: mr, h: h)
+        let trace = traced ? clock.trace : nil
+        func span(_ s: TraceSpan) -> TraceSpan? { traced ? s : nil }
+
+        // 4: with the sparse kernels, the gather of Z's nonzeros first.
+        let (sparse, sse, l1) = clock.compute(span(.decoderForward)) { () -> (Bool, T, T) in
+            let sparse = wanted && c.active.gather(z: c.z, mr: mr, h: h)
+            let (sse, l1) = sparse
+                ? Objective.sparseDecoderForward(g: c.g, active: c.active, x: x, W: W, a: a, mr: mr, m: m, d: d)
+                : Objective.decoderForward(g: c.g, z: c.z, x: x, W: W, a: a, mr: mr, m: m, d: d, h: h, trace: trace)
+            return (sparse, sse, l1)
+        }
         chunkSparse[i] = sparse
-        let (sse, l1): (T, T)
-        if sparse {
-            (sse, l1) = Objective.sparseDecoderForward(g: c.g, active: c.active, x: x, W: W, a: a, mr: mr, m: m, d: d)
-            trace?.end(); trace?.begin(.decoderBackward)
-            Objective.sparseDecoderBackward(dW: dW, da: da, active: c.active, g: c.g, mr: mr, d: d, h: h)
-        } else {
-            (sse, l1) = Objective.decoderForward(g: c.g, z: c.z, x: x, W: W, a: a, mr: mr, m: m, d: d, h: h, trace: trace)
-            trace?.end(); trace?.begin(.decoderBackward)
-            Objective.decoderBackward(dW: dW, da: da, g: c.g, z: c.z, mr: mr, d: d, h: h, trace: trace)
+        // 5
+        clock.compute(span(.decoderBackward)) {
+            if sparse {
+                Objective.sparseDecoderBackward(dW: dW, da: da, active: c.active, g: c.g, mr: mr, d: d, h: h)
+            } else {
+                Objective.decoderBackward(dW: dW, da: da, g: c.g, z: c.z, mr: mr, d: d, h: h, trace: trace)
+            }
         }
-        trace?.end()
-        try afterDecoder()
-        trace?.begin(.encoderBackward)
-        if sparse {
-            Objective.sparseEncoderBackward(
-                dV: dV, db: db, dVt: dVt, active: c.active, g: c.g, x: x, W: W,
-                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h)
-        } else {
-            Objective.encoderBackward(
-                dV: dV, db: db, gz: c.gz, g: c.g, z: c.z, x: x, W: W,
-                entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h, progress: progress, trace: trace)
+        if traced { try reduction.decoderGradientComplete() }
+        // 6
+        clock.compute(span(.encoderBackward)) {
+            if sparse {
+                Objective.sparseEncoderBackward(
+                    dV: dV, db: db, dVt: dVt, active: c.active, g: c.g, x: x, W: W,
+                    entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h)
+            } else {
+                Objective.encoderBackward(
+                    dV: dV, db: db, gz: c.gz, g: c.g, z: c.z, x: x, W: W,
+                    entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h,
+                    progress: { if traced { reduction.progress() } }, trace: trace)
+            }
         }
-        trace?.end()
         let sums = p + layout.count
         sums[ReducedTerm.squaredError.rawValue] = sse
         sums[ReducedTerm.activationSum.rawValue] = l1
@@ -365,7 +277,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     }
 
     /// Sums the local chunks' partial gradients into the first (the store's), in the tree
-    /// order, each addition split over the workers.
+    /// order, each addition split over the workers (one chunk: nothing to add).
     private func addPartials() {
         var span = 1
         while span < chunks.count {
@@ -379,29 +291,35 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// Runs `region` on the workers (`work`).
     private func inParallel(_ region: Region) {
         self.region = region
-        if workers == 1 { work(0) } else { threads.run(self) }
+        if schedule.workers == 1 { work(0) } else { threads.run(self) }
     }
 
     /// Worker w's part of the current region: chunks w, w + workers, …; or its slice of an addition.
     /// The helper threads call it through `WorkerJob`, which reaches the generic code: the
     /// float32 specialization is made explicit, or every element-wise loop would go through
-    /// the generic witnesses (measured: the deterministic step 3× slower).
+    /// the generic witnesses.
     @_specialize(where T == Float)
     func work(_ w: Int) {
         let (d, h) = (shape.d, shape.h)
-        let s = store, stride = cut.slotStride(d: d)
+        let s = store, stride = cut.slotStride(d: d), workers = schedule.workers
         guard let x = regionBatch else { return }
         switch region {
         case .forward:
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 let sums = columnSums + i * sumStride
                 chunkActive[i] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
-                                                          mr: chunkRows[i], d: d, h: h, trace: workers == 1 ? trace : nil)
+                                                          mr: chunkRows[i], d: d, h: h, trace: workers == 1 ? clock.trace : nil)
                 sums[h] = chunkActive[i]
             }
         case .backward:
+            // One chunk on this thread records its phases; chunks on worker threads, nothing.
+            let traced = schedule.backwardSpan == nil
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
-                backward(chunk: i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], afterDecoder: {}, progress: {})
+                do {
+                    try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
+                } catch {
+                    regionFailure = error
+                }
             }
         case .add(let from, let into):
             let n = store.reducedCount

@@ -111,7 +111,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// the wait for the others').
     public func update() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        try store.adamStep(settings.adam, trace: gradient.trace)
+        try gradient.update(settings.adam)
         optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
     }
 

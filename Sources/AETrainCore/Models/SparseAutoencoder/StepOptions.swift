@@ -12,8 +12,8 @@ public enum KernelChoice: String, CaseIterable, Sendable {
 /// How `DistributedStep` computes; none of it changes the maths, only the speed.
 public struct StepOptions: Equatable, Sendable {
     public var kernels: KernelChoice = .auto
-    /// The crossover of `aetrain bench --sparsity` on the development machine: below about
-    /// 10% nonzero activations the sparse kernels win at the sheet's size.
+    /// The fraction of nonzero activations below which the sparse kernels win at the sheet's
+    /// size: the crossover `aetrain bench --sparsity` shows.
     public var sparseBelow: Double = 0.08
     /// Start the allreduce of the decoder's gradient before the encoder's is computed
     /// (non-blocking); otherwise one blocking allreduce of the whole buffer at the end.
@@ -25,7 +25,7 @@ public struct StepOptions: Equatable, Sendable {
     public var threads = 1
     /// The ranks of a node share θ, Adam's moments and their gradients in one shared-memory
     /// segment, and each updates its own part (`ParameterStore.shared`) instead of every rank
-    /// updating all of θ after an allreduce. Resolved by `GradientSumMode.resolve`: never with
+    /// updating all of θ after an allreduce. Resolved by `ExecutionOptions.resolve`: never with
     /// `overlap` or `deterministic`.
     public var sharedMemory = false
     public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false,

@@ -86,7 +86,7 @@ public final class TiedLinearModel: AdamTrainedModel {
         let sst = Double(store.reduced(slot: Slot.squaredNorm.rawValue))
         var record = LogRecord(iteration: iteration, rec: rec, loss: rec)
         record.explainedVariance = sst > 0 ? 1 - rec * Double(m) / sst : nil
-        if record.firstNonFinite == nil { try store.adamStep(settings.adam) }
+        if record.firstNonFinite == nil { Adam.step(store, settings: settings.adam) }
         clock.lap(&optimizer)
         return Iteration(record: record, stopRequested: store.reduced(slot: Slot.stopRequest.rawValue) > 0)
     }

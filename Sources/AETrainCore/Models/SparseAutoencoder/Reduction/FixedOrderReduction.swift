@@ -1,0 +1,33 @@
+/// `--deterministic`'s sums: the column sums and the gradient each summed over the ranks in one
+/// binary tree over the ranks in rank order (`allreduceSumInFixedOrder`), whichever rank
+/// computes an element, so that the bits depend on the rank count only as the chunks' tree
+/// allows: the same on 1, 2 and 4 ranks. Adam then on all of θ, on every rank. No overlap.
+final class FixedOrderReduction<T: BLASScalar>: WholeStoreReduction {
+    let store: ParameterStore<T>
+    let comm: Communicator
+    let eta: T
+    let clock: StepClock
+    /// (reducedCount) a partner's values; one element on one rank, which sends nothing.
+    private let scratch: Arena
+    private let partner: UnsafeMutablePointer<T>
+
+    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock) {
+        self.store = store; self.comm = comm; self.eta = eta; self.clock = clock
+        let count = comm.size > 1 ? store.reducedCount : 1
+        var size = Arena.Size()
+        size.add(T.self, count)
+        scratch = Arena(size)
+        partner = scratch.take(T.self, count)
+    }
+
+    func sumColumnSums(_ sums: UnsafeMutablePointer<T>, count: Int) throws {
+        try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSumInFixedOrder(sums, count: count, scratch: partner) }
+    }
+
+    func sumGradient() throws {
+        let s = store
+        try clock.communicate(.gradientAllreduce) {
+            try comm.allreduceSumInFixedOrder(s.grads, count: s.reducedCount, scratch: partner)
+        }
+    }
+}
