@@ -36,12 +36,15 @@ public struct ModelContext {
     /// How the step computes, already resolved for this run (kernels, overlap, shared memory,
     /// deterministic, threads); read by the models whose definition `takesStepOptions`.
     public var step: StepOptions
+    /// `--gradient-sum` as asked: `shared-memory` asked for but not granted is an error.
+    public var gradientSum: GradientSumMode
     /// `--init`'s weights, for a model that `startsFromWeights` (nil otherwise).
     public var initial: ModelWeights?
 
     public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, step: StepOptions = StepOptions(),
-                initial: ModelWeights? = nil) {
-        self.shard = shard; self.settings = settings; self.comm = comm; self.step = step; self.initial = initial
+                gradientSum: GradientSumMode = .auto, initial: ModelWeights? = nil) {
+        self.shard = shard; self.settings = settings; self.comm = comm; self.step = step; self.gradientSum = gradientSum
+        self.initial = initial
     }
 }
 

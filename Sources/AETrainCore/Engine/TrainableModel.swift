@@ -52,6 +52,9 @@ public protocol TrainableModel: AnyObject {
     /// run measures their `FeatureDensity` (false, the default: linear projections, which
     /// are almost never zero).
     var codesFire: Bool { get }
+    /// Whether the node's ranks hold its parameters in one shared-memory window
+    /// (`--gradient-sum`; config.json records it). Default: false, each rank its own.
+    var sharesParameterMemory: Bool { get }
     /// Records the spans inside an iteration into `trace` from now on (`--trace`); the engine
     /// records the iteration, log lines and checkpoints itself. Default: nothing inside.
     func record(into trace: TraceRecorder)
@@ -63,6 +66,7 @@ extension TrainableModel {
     public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
     public func currentFilters() -> [[Float]] { [] }
     public var codesFire: Bool { false }
+    public var sharesParameterMemory: Bool { false }
     public func record(into trace: TraceRecorder) {}
 }
 

@@ -92,12 +92,9 @@ public final class TrainingRun {
                 throw UserError("⟨batch-size⟩ \(settings.batchSize) is smaller than the number of ranks (\(comm.size))")
             }
             let model = try definition.make(ModelContext(shard: shard, settings: settings, comm: comm, step: execution.stepOptions,
-                                                         initial: initial?.weights))
+                                                         gradientSum: plan.execution.gradientSum, initial: initial?.weights))
             if let resumed { try resumed.check(against: settings, shard: shard, model: model, kind: definition.kind) }
             return model
-        }
-        if let autoencoder = model as? SparseAutoencoder {
-            try plan.execution.gradientSum.checkGranted(resolved: execution.stepOptions.sharedMemory, store: autoencoder.store)
         }
         if let resumed { try comm.collectively { try model.restore(resumed.checkpoint, file: resumed.file) } }
         return Prepared(definition: definition, resumed: resumed, shard: shard, data: data, settings: settings, model: model,
@@ -151,7 +148,7 @@ public final class TrainingRun {
             started: ISO8601DateFormatter().string(from: Date()), commandLine: plan.output.commandLine, data: p.data,
             resumedFrom: p.resumed?.file, checkpoints: p.model.checkpoints ? plan.checkpoints : nil,
             execution: RunConfig.Execution(plan.execution, model: p.definition, resolved: execution,
-                                            sharedMemory: (p.model as? SparseAutoencoder)?.store.sharing != nil), heldOutRows: p.shard.split?.heldOut,
+                                            sharedMemory: p.model.sharesParameterMemory), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
         let info = RunInfo(
             model: p.definition.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,

@@ -161,6 +161,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
 
     public var evaluatesHeldOut: Bool { true }
     public var codesFire: Bool { true }
+    public var sharesParameterMemory: Bool { store.sharing != nil }
 
     /// rec, L0, the units that fire and SST over `rows`, in chunks of the batch size (the
     /// batch buffer is free between iterations).

@@ -36,6 +36,8 @@ public struct SparseAutoencoderDefinition: ModelDefinition {
     public var takesStepOptions: Bool { true }
 
     public func make(_ c: ModelContext) throws -> TrainableModel {
-        try SparseAutoencoder(shard: c.shard, settings: c.settings, comm: c.comm, initial: c.initial, options: c.step)
+        let model = try SparseAutoencoder(shard: c.shard, settings: c.settings, comm: c.comm, initial: c.initial, options: c.step)
+        try c.gradientSum.checkGranted(resolved: c.step.sharedMemory, store: model.store)
+        return model
     }
 }
