@@ -56,7 +56,7 @@ struct Train: JobCommand {
     var overlap: OverlapMode = .auto
     @Option(help: "Sparse autoencoder: how ranks sum the gradient and apply Adam: auto (shared memory when every node has the same number of ranks, 2 or more, unless --deterministic or --overlap always), allreduce (MPI, every rank updates all weights) or shared-memory (a node's ranks share the weights; each sums its part, across nodes too, and updates it).")
     var gradientSum: GradientSumMode = .auto
-    @Flag(help: "Sparse autoencoder: the same bits on 1, 2 and 4 ranks (fixed chunks of the batch, single-threaded products, sums in a fixed order); see the README for its cost.")
+    @Flag(help: "Sparse autoencoder: the same bits on 1, 2 and 4 ranks (fixed chunks of the batch, single-threaded products, sums in a fixed order); see docs/performance.md for its cost.")
     var deterministic = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.")

@@ -142,7 +142,7 @@ final class TrainBinaryTests: XCTestCase {
         XCTAssertEqual((all?["peak_rss_mb_per_rank"] as? [Double])?.count, 2)
     }
 
-    /// The allreduce benchmark behind the README's scaling model.
+    /// The allreduce benchmark behind docs/scaling.md's model.
     func testAllreduceBenchmark() throws {
         let r = try Harness.mpirun(2, ["bench", "--allreduce", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)

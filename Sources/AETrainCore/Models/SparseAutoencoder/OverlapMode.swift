@@ -1,7 +1,7 @@
 /// When the step overlaps the decoder's allreduce with the encoder's backward pass.
 ///
 /// Open MPI moves a non-blocking allreduce only inside MPI calls, and only a core that is not
-/// computing can move the bytes meanwhile. Measured (README, "Hiding communication"): where
+/// computing can move the bytes meanwhile. Measured (docs/performance.md, "Hiding communication"): where
 /// every core of a node computes, overlap made the step slower, on shared memory and across
 /// hosts over TCP. Hence `auto`: overlap only when the ranks span several nodes *and* every
 /// rank's node has a core to spare (fewer ranks on it than usable cores).
