@@ -117,6 +117,15 @@ final class SharedMemoryTests: XCTestCase {
                 XCTAssertTrue(r.stderr.contains("--gradient-sum"), r.stderr)
             }
         }
+        // One process has no other rank to share with: refused, as the docs say, not a silent allreduce.
+        for (command, extra) in [("train", ["--iterations", "2"]), ("bench", ["--steps", "2"])] {
+            let out = dir.appendingPathComponent("alone")
+            let r = try Harness.aetrain([command, "--gradient-sum", "shared-memory"] + extra + (command == "train" ? ["--out", out.path] : []))
+            XCTAssertEqual(r.status, 1, "\(command): \(r.stderr)")
+            XCTAssertEqual(r.errorLines, ["error: --gradient-sum shared-memory needs 2 or more ranks on each node; a single process "
+                                          + "has no other rank to share with: use auto or allreduce"], r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(command) created --out before refusing")
+        }
         let unknown = try Harness.aetrain(["train", "--gradient-sum", "tree", "--iterations", "2"])
         XCTAssertEqual(unknown.status, 64)
         XCTAssertTrue(unknown.stderr.contains("--gradient-sum"), unknown.stderr)

@@ -28,10 +28,13 @@ public enum GradientSumMode: String, CaseIterable, Codable, Sendable {
             if ranks > 1, !evenNodes {
                 throw UserError("⟨gradient-sum⟩ shared-memory needs the same number of ranks on every node; these \(ranks) ranks are spread unevenly: use auto or allreduce")
             }
-            if ranks > 1, ranksPerNode < 2 {
+            if ranks == 1 {
+                throw UserError("⟨gradient-sum⟩ shared-memory needs 2 or more ranks on each node; a single process has no other rank to share with: use auto or allreduce")
+            }
+            if ranksPerNode < 2 {
                 throw UserError("⟨gradient-sum⟩ shared-memory needs 2 or more ranks on each node; these \(ranks) ranks run one per node: use auto or allreduce")
             }
-            return ranks > 1
+            return true
         }
     }
 
