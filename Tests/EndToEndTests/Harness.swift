@@ -187,8 +187,14 @@ final class Job {
 
 extension Harness {
     /// This process's environment, plus what OpenMPI needs to run as root (only when root).
+    ///
+    /// And no wait between mpirun's SIGTERM and SIGKILL to the ranks left when one exits
+    /// nonzero (`odls_base_sigkill_timeout`, 1 s by default): aetrain's ranks agree on an error
+    /// and all exit by themselves, so the wait only added a second to each refused command under
+    /// mpirun. No test signals mpirun itself; the tests that stop a run signal its ranks.
     static func environment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
+        env["OMPI_MCA_odls_base_sigkill_timeout"] = "0"
         if getuid() == 0 {
             env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
