@@ -107,6 +107,12 @@ enum Harness {
     }
 
     /// The command line of `mpirun` above, for `runAll`.
+    ///
+    /// With no wait between mpirun's SIGTERM and SIGKILL to the ranks left when one exits
+    /// nonzero (`odls_base_sigkill_timeout`, 1 s by default): aetrain's ranks agree on an error
+    /// and all exit by themselves, so the wait only added a second to each refused command. No
+    /// test signals this mpirun itself; the tests that stop a run signal its ranks. (Only here:
+    /// the namespace cluster's and Slurm's mpirun keep the default.)
     static func mpirunCommand(_ ranks: Int, _ arguments: [String], environment extra: [String: String] = [:],
                               file: StaticString = #filePath, line: UInt = #line) throws -> Command {
         let mpirun = "/usr/bin/mpirun"
@@ -114,7 +120,8 @@ enum Harness {
             XCTFail("mpirun is missing: install openmpi-bin (deploy/test.sh does)", file: file, line: line)
             throw UserError("no mpirun")
         }
-        return Command(mpirun, ["-n", "\(ranks)", "--oversubscribe", aetrain] + arguments, environment: extra)
+        return Command(mpirun, ["-n", "\(ranks)", "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "0", aetrain] + arguments,
+                       environment: extra)
     }
 
     /// Runs Python with numpy (an independent reader and writer of .npy files).
@@ -187,14 +194,8 @@ final class Job {
 
 extension Harness {
     /// This process's environment, plus what OpenMPI needs to run as root (only when root).
-    ///
-    /// And no wait between mpirun's SIGTERM and SIGKILL to the ranks left when one exits
-    /// nonzero (`odls_base_sigkill_timeout`, 1 s by default): aetrain's ranks agree on an error
-    /// and all exit by themselves, so the wait only added a second to each refused command under
-    /// mpirun. No test signals mpirun itself; the tests that stop a run signal its ranks.
     static func environment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        env["OMPI_MCA_odls_base_sigkill_timeout"] = "0"
         if getuid() == 0 {
             env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
