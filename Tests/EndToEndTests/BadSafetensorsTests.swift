@@ -52,9 +52,11 @@ final class BadSafetensorsTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func assertRejected(_ data: String, _ fragments: [String], ranks: [Int] = [1, 2], file: StaticString = #filePath, line: UInt = #line) throws {
-        for n in ranks {
-            let args = ["train", "--out", out.path, "--batch-size", "4", "--hidden", "8", "--data", dir.appendingPathComponent(data).path]
-            let r = n == 1 ? try Harness.aetrain(args, file: file, line: line) : try Harness.mpirun(n, args, file: file, line: line)
+        // One process and the ranks, launched at once: each is refused before it writes anything.
+        let args = ["train", "--out", out.path, "--batch-size", "4", "--hidden", "8", "--data", dir.appendingPathComponent(data).path]
+        let runs = try Harness.runAll(ranks.map { n in n == 1 ? Harness.Command(Harness.aetrain, args) : try Harness.mpirunCommand(n, args) },
+                                      file: file, line: line)
+        for (n, r) in zip(ranks, runs) {
             XCTAssertEqual(r.status, 1, "\(n) rank(s): \(r.stderr)", file: file, line: line)
             XCTAssertEqual(r.errorLines.count, 1, "one error line, from rank 0: \(r.stderr)", file: file, line: line)
             for fragment in fragments + [dir.appendingPathComponent(data.split(separator: ":").first.map(String.init) ?? data).path] {

@@ -35,27 +35,30 @@ final class BadSettingsTests: XCTestCase {
         return mount
     }
 
+    /// `train FLAG=VALUE --out x` on `ranks` ranks for each case, launched at once (each is
+    /// refused before it writes anything): one error line saying MESSAGE.
+    func assertEachRefused(ranks: Int, _ cases: [(flag: String, value: String, message: String)],
+                           file: StaticString = #filePath, line: UInt = #line) throws {
+        let runs = try Harness.launchAll(ranks, cases.map { ["train", "\($0.flag)=\($0.value)", "--out", dir.appendingPathComponent("x").path] },
+                                         file: file, line: line)
+        for (c, r) in zip(cases, runs) { assertOneError(r, c.message, file: file, line: line) }
+    }
+
     func testZeroOrNegativeSizes() throws {
-        for (flag, value, message) in [("--hidden", "0", "--hidden must be positive, got 0"), ("--batch-size", "-3", "--batch-size must be positive, got -3"),
-                                       ("--iterations", "0", "--iterations must be positive"), ("--log-every", "0", "--log-every must be positive")] {
-            assertOneError(try Harness.mpirun(2, ["train", "\(flag)=\(value)", "--out", dir.appendingPathComponent("x").path]), message)
-        }
+        try assertEachRefused(ranks: 2, [("--hidden", "0", "--hidden must be positive, got 0"), ("--batch-size", "-3", "--batch-size must be positive, got -3"),
+                                         ("--iterations", "0", "--iterations must be positive"), ("--log-every", "0", "--log-every must be positive")])
     }
 
     func testZeroOrNegativeRates() throws {
-        for (flag, value, message) in [("--lr", "0", "--lr must be positive"), ("--lr", "-1e-4", "--lr must be positive"),
-                                       ("--lambda", "-1", "--lambda must be a finite number ≥ 0"), ("--beta2", "1", "--beta2 must be in [0, 1)"),
-                                       ("--adam-eps", "0", "--adam-eps must be positive"), ("--entropy-floor", "-1", "--entropy-floor must be positive"),
-                                       ("--peer-timeout", "0", "--peer-timeout must be positive")] {
-            assertOneError(try Harness.aetrain(["train", "\(flag)=\(value)", "--out", dir.appendingPathComponent("x").path]), message)
-        }
+        try assertEachRefused(ranks: 1, [("--lr", "0", "--lr must be positive"), ("--lr", "-1e-4", "--lr must be positive"),
+                                         ("--lambda", "-1", "--lambda must be a finite number ≥ 0"), ("--beta2", "1", "--beta2 must be in [0, 1)"),
+                                         ("--adam-eps", "0", "--adam-eps must be positive"), ("--entropy-floor", "-1", "--entropy-floor must be positive"),
+                                         ("--peer-timeout", "0", "--peer-timeout must be positive")])
     }
 
     func testZeroOrNegativeCounts() throws {
-        for (flag, value, message) in [("--threads", "0", "--threads must be positive"), ("--checkpoint-every", "-1", "--checkpoint-every must be ≥ 0"),
-                                       ("--keep-checkpoints", "0", "--keep-checkpoints must be positive")] {
-            assertOneError(try Harness.aetrain(["train", "\(flag)=\(value)", "--out", dir.appendingPathComponent("x").path]), message)
-        }
+        try assertEachRefused(ranks: 1, [("--threads", "0", "--threads must be positive"), ("--checkpoint-every", "-1", "--checkpoint-every must be ≥ 0"),
+                                         ("--keep-checkpoints", "0", "--keep-checkpoints must be positive")])
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path), "nothing written")
     }
 

@@ -3,18 +3,15 @@ import Foundation
 import XCTest
 
 /// `aetrain encode` and `aetrain export --format saelens` against numpy's forward pass on the
-/// run's own files.
+/// files of the sheet's sparse run (`SheetRuns`, shared with the other tests that only read it).
 final class EncodeExportTests: XCTestCase {
-    /// One small trained run shared by the tests.
-    static let run: URL? = {
-        guard let dir = try? Harness.temporaryDirectory("encode") else { return nil }
-        let r = try? Harness.aetrain(["train", "--lambda", "1", "--iterations", "300", "--quiet", "--out", dir.appendingPathComponent("R").path])
-        return r?.status == 0 ? dir : nil
-    }()
+    /// This test's outputs, beside (not inside) the shared run.
+    var outputs: URL!
+    override func setUpWithError() throws { outputs = try Harness.temporaryDirectory("encode") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: outputs) }
 
     func workspace() throws -> (dir: URL, run: String) {
-        let dir = try XCTUnwrap(Self.run, "training the shared run failed")
-        return (dir, dir.appendingPathComponent("R").path)
+        (outputs, try SheetRuns.runs().sparse.path)
     }
 
     /// numpy's codes and reconstruction of the raw faces with the run's files, compared with ours.
@@ -61,8 +58,9 @@ final class EncodeExportTests: XCTestCase {
             (true, ["encode", run, "--out", p("c4.safetensors"), "--format", "safetensors"]),
             (true, ["encode", run, "--out", p("c5.safetensors"), "--sparse"]),
         ]
-        for (mpi, args) in jobs {
-            let r = mpi ? try Harness.mpirun(2, args) : try Harness.aetrain(args)
+        // Independent jobs with their own outputs, launched at once.
+        let runs = try Harness.runAll(jobs.map { mpi, args in mpi ? try Harness.mpirunCommand(2, args) : Harness.Command(Harness.aetrain, args) })
+        for ((_, args), r) in zip(jobs, runs) {
             XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
         }
         try check("""
@@ -123,8 +121,8 @@ final class EncodeExportTests: XCTestCase {
             (["export", bad.path, "--format", "saelens", "--out", p("sae")], "not a run directory"),
             (["export", run, "--format", "saelens", "--out", run], "input"),
         ]
-        for (args, expected) in cases {
-            let r = try Harness.mpirun(2, args)
+        // Independent refusals, launched at once (each refused before it writes anything).
+        for ((args, expected), r) in zip(cases, try Harness.launchAll(2, cases.map(\.0))) {
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertEqual(r.errorLines.count, 1, "\(args): \(r.stderr)")
             XCTAssertTrue(r.errorLines.first?.contains(expected) ?? false, "\(args): \(r.errorLines)")

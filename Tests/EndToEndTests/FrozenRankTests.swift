@@ -37,8 +37,10 @@ final class FrozenRankTests: XCTestCase {
         for crash in ["Fatal error", "Backtrace", "Stack dump"] {
             XCTAssertFalse(r.stderr.contains(crash), "no crash trace: \(r.stderr)", file: file, line: line)
         }
-        // mpirun itself ends the stopped rank; a leftover is a failure (and is killed above).
-        usleep(500_000)
+        // mpirun itself ends the stopped rank; a leftover after half a second is a failure (and
+        // is killed above).
+        let settled = Date().addingTimeInterval(0.5)
+        while !Harness.processes(withEnvironment: "AETRAIN_TEST_JOB", marker).isEmpty, Date() < settled { usleep(20_000) }
         XCTAssertEqual(Harness.processes(withEnvironment: "AETRAIN_TEST_JOB", marker), [], "no process left behind", file: file, line: line)
         return r
     }

@@ -32,31 +32,66 @@ enum Harness {
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 300, environment extra: [String: String] = [:],
                     directory: URL? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        try runAll([Command(executable, arguments, environment: extra, directory: directory)], timeout: timeout,
+                   file: file, line: line)[0]
+    }
+
+    /// One process for `runAll`.
+    struct Command {
+        var executable: String
+        var arguments: [String]
+        var environment: [String: String] = [:]
+        var directory: URL? = nil
+        init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: URL? = nil) {
+            (self.executable, self.arguments, self.environment, self.directory) = (executable, arguments, environment, directory)
+        }
+    }
+
+    /// Runs `commands` at the same time and returns what each printed, in order; fails the test
+    /// for each that has not ended after `timeout` seconds. For independent launches whose time
+    /// is mostly start-up waiting (mpirun's and MPI's), not computing.
+    static func runAll(_ commands: [Command], timeout: Double = 300,
+                       file: StaticString = #filePath, line: UInt = #line) throws -> [Run] {
         let dir = try temporaryDirectory("io")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("stdout"), err = dir.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment().merging(extra) { $1 }
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            XCTFail("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
+        var started: [(process: Process, out: URL, err: URL)] = []
+        defer { for s in started where s.process.isRunning { s.process.terminate(); s.process.waitUntilExit() } }
+        for (k, command) in commands.enumerated() {
+            let out = dir.appendingPathComponent("stdout\(k)"), err = dir.appendingPathComponent("stderr\(k)")
+            FileManager.default.createFile(atPath: out.path, contents: nil)
+            FileManager.default.createFile(atPath: err.path, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: command.executable)
+            process.arguments = command.arguments
+            process.environment = environment().merging(command.environment) { $1 }
+            if let directory = command.directory { process.currentDirectoryURL = directory }
+            process.standardOutput = try FileHandle(forWritingTo: out)
+            process.standardError = try FileHandle(forWritingTo: err)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            started.append((process, out, err))
         }
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus,
-                   stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        let deadline = Date().addingTimeInterval(timeout)
+        while started.contains(where: { $0.process.isRunning }) && Date() < deadline { usleep(20_000) }
+        return zip(commands, started).map { command, s in
+            if s.process.isRunning {
+                s.process.terminate()
+                s.process.waitUntilExit()
+                XCTFail("\(command.executable) \(command.arguments.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
+            }
+            s.process.waitUntilExit()
+            return Run(status: s.process.terminationStatus,
+                       stdout: (try? String(contentsOf: s.out, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOf: s.err, encoding: .utf8)) ?? "")
+        }
+    }
+
+    /// `mpirun -n RANKS aetrain ARGS` for each of `argumentLists` (one process when RANKS is 1),
+    /// all at the same time (`runAll`).
+    static func launchAll(_ ranks: Int, _ argumentLists: [[String]], timeout: Double = 300,
+                          file: StaticString = #filePath, line: UInt = #line) throws -> [Run] {
+        try runAll(argumentLists.map { ranks == 1 ? Command(aetrain, $0) : try mpirunCommand(ranks, $0, file: file, line: line) },
+                   timeout: timeout, file: file, line: line)
     }
 
     /// `aetrain ARGS` as one process.
@@ -67,13 +102,26 @@ enum Harness {
     /// `mpirun -n RANKS --oversubscribe aetrain ARGS`.
     static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 300, environment extra: [String: String] = [:],
                        file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        try runAll([mpirunCommand(ranks, arguments, environment: extra, file: file, line: line)], timeout: timeout,
+                   file: file, line: line)[0]
+    }
+
+    /// The command line of `mpirun` above, for `runAll`.
+    ///
+    /// With no wait between mpirun's SIGTERM and SIGKILL to the ranks left when one exits
+    /// nonzero (`odls_base_sigkill_timeout`, 1 s by default): aetrain's ranks agree on an error
+    /// and all exit by themselves, so the wait only added a second to each refused command. No
+    /// test signals this mpirun itself; the tests that stop a run signal its ranks. (Only here:
+    /// the namespace cluster's and Slurm's mpirun keep the default.)
+    static func mpirunCommand(_ ranks: Int, _ arguments: [String], environment extra: [String: String] = [:],
+                              file: StaticString = #filePath, line: UInt = #line) throws -> Command {
         let mpirun = "/usr/bin/mpirun"
         guard FileManager.default.isExecutableFile(atPath: mpirun) else {
             XCTFail("mpirun is missing: install openmpi-bin (deploy/test.sh does)", file: file, line: line)
             throw UserError("no mpirun")
         }
-        return try run(mpirun, ["-n", "\(ranks)", "--oversubscribe", aetrain] + arguments, timeout: timeout, environment: extra,
-                       file: file, line: line)
+        return Command(mpirun, ["-n", "\(ranks)", "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "0", aetrain] + arguments,
+                       environment: extra)
     }
 
     /// Runs Python with numpy (an independent reader and writer of .npy files).
@@ -191,4 +239,48 @@ extension Harness {
             pid != getpid() && (FileManager.default.contents(atPath: "/proc/\(pid)/environ")?.range(of: needle) != nil)
         }.sorted()
     }
+}
+
+/// The sheet's two runs on the embedded faces with 2 ranks, 1,001 iterations logged every 100:
+/// `dense` (λ = 0) and `sparse` (λ = 1) in one root folder. Trained once per test process, by
+/// the first test that asks, for the tests that only read them (`SheetBehaviourTests`,
+/// `ReportTests`, `EncodeExportTests`); those write their own outputs beside the runs, never
+/// into them. Removed when the test process exits.
+enum SheetRuns {
+    struct Runs {
+        var root: URL
+        var dense: URL { root.appendingPathComponent("dense") }
+        var sparse: URL { root.appendingPathComponent("sparse") }
+        /// What `train` printed, by run name.
+        var stdout: [String: String]
+    }
+
+    static let lambdas = [("dense", "0"), ("sparse", "1")]
+    static let iterations = 1001, logEvery = 100
+
+    /// The runs, or why training them failed (then every test that reads them fails with it).
+    static func runs(file: StaticString = #filePath, line: UInt = #line) throws -> Runs {
+        switch trained {
+        case .success(let runs): return runs
+        case .failure(let error):
+            XCTFail("the sheet's shared runs could not be trained: \(error)", file: file, line: line)
+            throw error
+        }
+    }
+
+    private static let trained: Result<Runs, Error> = Result {
+        let root = try Harness.temporaryDirectory("sheet-runs")
+        createdRoot = root.path
+        atexit { if let root = SheetRuns.createdRoot { try? FileManager.default.removeItem(atPath: root) } }
+        var stdout: [String: String] = [:]
+        for (name, lambda) in lambdas {
+            let r = try Harness.mpirun(2, ["train", "--out", root.appendingPathComponent(name).path, "--lambda", lambda,
+                                           "--iterations", "\(iterations)", "--log-every", "\(logEvery)"])
+            guard r.status == 0 else { throw UserError("\(name) (λ = \(lambda)): \(r.stderr)") }
+            stdout[name] = r.stdout
+        }
+        return Runs(root: root, stdout: stdout)
+    }
+
+    private static var createdRoot: String?
 }

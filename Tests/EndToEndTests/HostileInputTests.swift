@@ -22,10 +22,11 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
-    /// `arguments` alone and under `mpirun -n 2`: one error line each time.
+    /// `arguments` alone and under `mpirun -n 2` (launched at once): one error line each time.
     func assertOneErrorAlone(andOnTwoRanks arguments: [String], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        assertOneError(try Harness.aetrain(arguments, file: file, line: line), fragments, file: file, line: line)
-        assertOneError(try Harness.mpirun(2, arguments, file: file, line: line), fragments, file: file, line: line)
+        let runs = try Harness.runAll([Harness.Command(Harness.aetrain, arguments), Harness.mpirunCommand(2, arguments, file: file, line: line)],
+                                      file: file, line: line)
+        for r in runs { assertOneError(r, fragments, file: file, line: line) }
     }
 
     var out: String { dir.appendingPathComponent("out").path }

@@ -65,17 +65,23 @@ final class NormalizationTests: XCTestCase {
     /// by numpy on raw inputs, gives `encode`'s codes; the held-out terms are numpy's.
     func testEveryKindAgainstNumpy() throws {
         try makeData()
-        for kind in ["sheet", "none", "center", "unit-norm"] {
+        let kinds = ["sheet", "none", "center", "unit-norm"]
+        // The kinds' runs are independent: each step is launched for all four at once.
+        let trains = try Harness.launchAll(1, kinds.map { kind in
+            ["train", "--data", path("vectors.npy"), "--image-shape", "6x6", "--normalize", kind,
+             "--lambda", "0.1", "--hidden", "30", "--batch-size", "48", "--iterations", "300",
+             "--log-every", "100", "--eval-fraction", "0.2", "--quiet", "--out", path("run-\(kind)")]
+        })
+        for (kind, train) in zip(kinds, trains) { XCTAssertEqual(train.status, 0, "\(kind): \(train.stderr)") }
+        let encodes = try Harness.launchAll(2, kinds.map { kind in
+            ["encode", path("run-\(kind)"), "--data", path("other.npy"), "--out", path("codes-\(kind).npy"),
+             "--reconstruct", path("rec-\(kind).npy"), "--quiet"]
+        })
+        for (kind, encode) in zip(kinds, encodes) { XCTAssertEqual(encode.status, 0, "\(kind): \(encode.stderr)") }
+        let exports = try Harness.launchAll(1, kinds.map { ["export", path("run-\($0)"), "--format", "saelens", "--out", path("sae-\($0)")] })
+        for (kind, export) in zip(kinds, exports) { XCTAssertEqual(export.status, 0, "\(kind): \(export.stderr)") }
+        for kind in kinds {
             let run = path("run-\(kind)"), sae = path("sae-\(kind)")
-            let train = try Harness.aetrain(["train", "--data", path("vectors.npy"), "--image-shape", "6x6", "--normalize", kind,
-                                             "--lambda", "0.1", "--hidden", "30", "--batch-size", "48", "--iterations", "300",
-                                             "--log-every", "100", "--eval-fraction", "0.2", "--quiet", "--out", run])
-            XCTAssertEqual(train.status, 0, "\(kind): \(train.stderr)")
-            let encode = try Harness.mpirun(2, ["encode", run, "--data", path("other.npy"), "--out", path("codes-\(kind).npy"),
-                                                "--reconstruct", path("rec-\(kind).npy"), "--quiet"])
-            XCTAssertEqual(encode.status, 0, "\(kind): \(encode.stderr)")
-            let export = try Harness.aetrain(["export", run, "--format", "saelens", "--out", sae])
-            XCTAssertEqual(export.status, 0, "\(kind): \(export.stderr)")
             try python("""
                 # The statistics, from the raw training rows.
                 held = config['heldOutRows']
@@ -149,11 +155,14 @@ final class NormalizationTests: XCTestCase {
     func testEvalData() throws {
         try makeData()
         var lines: [[[String: Any]]] = []
-        for ranks in [1, 2] {
+        // One rank and two, launched at once into their own runs.
+        let trained = try Harness.runAll([1, 2].map { ranks in
+            try Harness.mpirunCommand(ranks, ["train", "--data", path("vectors.npy"), "--image-shape", "6x6", "--normalize", "center",
+                                              "--eval-data", path("other.npy"), "--lambda", "0.1", "--hidden", "30", "--batch-size", "48",
+                                              "--iterations", "4", "--log-every", "1", "--out", path("eval\(ranks)")])
+        })
+        for (ranks, r) in zip([1, 2], trained) {
             let run = path("eval\(ranks)")
-            let r = try Harness.mpirun(ranks, ["train", "--data", path("vectors.npy"), "--image-shape", "6x6", "--normalize", "center",
-                                               "--eval-data", path("other.npy"), "--lambda", "0.1", "--hidden", "30", "--batch-size", "48",
-                                               "--iterations", "4", "--log-every", "1", "--out", run])
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stdout.contains("evaluated on 90 examples of \(path("other.npy"))"), r.stdout)
             let metrics = try Harness.metrics(URL(fileURLWithPath: run))
@@ -191,10 +200,10 @@ final class NormalizationTests: XCTestCase {
             (["--eval-data", path("other.npy"), "--eval-fraction", "0.1", "--batch-size", "48"], 64, "--eval-data and --eval-fraction exclude each other"),
             (["--eval-data", path("other.npy"), "--model", "sparse-coding"], 1, "--eval-data does not apply to the sparse-coding model"),
         ]
-        for (flags, status, message) in bad {
-            let out = path("bad")
-            let r = try Harness.mpirun(2, ["train", "--data", path("vectors.npy"), "--image-shape", "6x6",
-                                           "--iterations", "2", "--out", out] + flags)
+        // Each is refused before it writes anything: launched at once.
+        let out = path("bad")
+        let refusals = try Harness.launchAll(2, bad.map { ["train", "--data", path("vectors.npy"), "--image-shape", "6x6", "--iterations", "2", "--out", out] + $0.0 })
+        for ((flags, status, message), r) in zip(bad, refusals) {
             XCTAssertEqual(r.status, status, "\(flags): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(message), "\(flags): \(r.stderr)")
             if status == 1 { XCTAssertEqual(r.errorLines.count, 1, r.stderr) }

@@ -5,32 +5,17 @@ import FoundationXML
 #endif
 import XCTest
 
-/// `compare` and `report` on a dense and a sparse run, checked with numpy and headless Chromium.
+/// `compare` and `report` on the sheet's dense and sparse runs (`SheetRuns`, shared with the
+/// other tests that only read them), checked with numpy and headless Chromium.
 final class ReportTests: XCTestCase {
-    static var root: URL?
-    static var setupError: String?
-
-    override class func setUp() {
-        super.setUp()
-        do {
-            let root = try Harness.temporaryDirectory("report")
-            for (name, lambda) in [("dense", "0"), ("sparse", "1")] {
-                let r = try Harness.aetrain(["train", "--quiet", "--lambda", lambda, "--iterations", "400", "--log-every", "50",
-                                             "--out", root.appendingPathComponent(name).path])
-                guard r.status == 0 else { setupError = r.stderr; return }
-            }
-            Self.root = root
-        } catch { setupError = "\(error)" }
-    }
-
-    override class func tearDown() {
-        if let root { try? FileManager.default.removeItem(at: root) }
-        super.tearDown()
-    }
+    /// This test's outputs, beside (not inside) the shared runs.
+    var root: URL!
+    override func setUpWithError() throws { root = try Harness.temporaryDirectory("report") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     func runs() throws -> (root: URL, dense: String, sparse: String) {
-        guard let root = Self.root else { throw UserError("training the runs failed: \(Self.setupError ?? "?")") }
-        return (root, root.appendingPathComponent("dense").path, root.appendingPathComponent("sparse").path)
+        let runs = try SheetRuns.runs()
+        return (root, runs.dense.path, runs.sparse.path)
     }
 
     func parseSVG(_ url: URL, file: StaticString = #filePath, line: UInt = #line) throws -> String {
@@ -58,8 +43,8 @@ final class ReportTests: XCTestCase {
             lines = dict(re.findall(r'<polyline[^>]*data-series="([^"]*)"[^>]*points="([^"]*)"', svg)) or \\
                     {k: v for v, k in re.findall(r'<polyline[^>]*points="([^"]*)"[^>]*data-series="([^"]*)"', svg)}
             rows = {r['run']: r for r in csv.DictReader(open('\(out.path)/sparsity.csv'))}
-            for run, label in [('dense', 'dense (λ = 0.0)'), ('sparse', 'sparse (λ = 1.0)')]:
-                z = np.sort(np.load('\(root.path)/' + run + '/activations.npy').ravel())[::-1]
+            for run, path, label in [('dense', '\(dense)', 'dense (λ = 0.0)'), ('sparse', '\(sparse)', 'sparse (λ = 1.0)')]:
+                z = np.sort(np.load(path + '/activations.npy').ravel())[::-1]
                 pts = np.array([[float(v) for v in p.split(',')] for p in lines[label].split()])
                 assert len(pts) == z.size == 10000, (len(pts), z.size)
                 A = np.stack([z, np.ones_like(z)], 1)
@@ -68,7 +53,7 @@ final class ReportTests: XCTestCase {
                 assert np.all(np.diff(pts[:, 0]) > 0)
                 for t in (0.0, 0.001, 0.01, 0.1):
                     assert abs(float(rows[run]['at_or_below_' + str(t)]) - (z <= np.float32(t)).mean()) < 1e-9, (run, t)
-            print('sparse zero fraction', (np.load('\(root.path)/sparse/activations.npy') == 0).mean())
+            print('sparse zero fraction', (np.load('\(sparse)/activations.npy') == 0).mean())
             """)
         XCTAssertTrue(check.stdout.contains("sparse zero fraction"), check.stderr)
     }
