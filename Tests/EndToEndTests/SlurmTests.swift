@@ -17,8 +17,9 @@ final class SlurmTests: XCTestCase {
     static var slurmConf: String { clusterDirectory?.appendingPathComponent("slurm.conf").path ?? "/nonexistent" }
     var dir: URL!
 
-    static func script(_ name: String, _ arguments: [String], timeout: Double = 120) throws -> Run {
-        try Harness.run("/bin/bash", [repository.appendingPathComponent("deploy/\(name)").path] + arguments, timeout: timeout)
+    static func script(_ name: String, _ arguments: [String], timeout: Double = 120, directory: URL? = nil) throws -> Run {
+        try Harness.run("/bin/bash", [repository.appendingPathComponent("deploy/\(name)").path] + arguments, timeout: timeout,
+                        directory: directory)
     }
 
     override class func setUp() {
@@ -27,8 +28,14 @@ final class SlurmTests: XCTestCase {
             let prefix = try Harness.temporaryDirectory("slurm-prefix")
             self.prefix = prefix
             var started = Date()
-            let install = try script("install.sh", [prefix.path], timeout: 1200)
+            // A relative PREFIX, as a user types it: it names a place from the caller's directory.
+            let install = try script("install.sh", [prefix.lastPathComponent], timeout: 1200, directory: prefix.deletingLastPathComponent())
             guard install.status == 0 else { setUpFailure = "deploy/install.sh failed: \(install.stderr)"; return }
+            guard FileManager.default.isExecutableFile(atPath: prefix.appendingPathComponent("bin/aetrain").path) else {
+                setUpFailure = "deploy/install.sh \(prefix.lastPathComponent), run from \(prefix.deletingLastPathComponent().path), "
+                    + "installed no \(prefix.path)/bin/aetrain: \(install.stdout)"
+                return
+            }
             print("SlurmTests: deploy/install.sh took \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
             let cluster = try Harness.temporaryDirectory("slurm-cluster")
             clusterDirectory = cluster
