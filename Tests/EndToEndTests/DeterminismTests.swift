@@ -88,12 +88,15 @@ final class DeterminismTests: XCTestCase {
     let launch: Launcher = { ranks, arguments in try Harness.mpirun(ranks, arguments, timeout: 600) }
 
     /// The sheet's sparse model (λ = 1: the entropy and L1 terms) on the embedded faces,
-    /// 1000 steps; then stopped at 500 on 2 ranks and resumed on 1 and on 4.
+    /// 300 steps; then stopped at 150 on 2 ranks and resumed on 1 and on 4. Every sum has a
+    /// fixed order, so equal bytes at a step mean the same arithmetic at every step: the length
+    /// only needs to cross a checkpoint and a few log lines (the switch to the sparse kernels,
+    /// after about 2,000 steps, is `testWithoutL1AndOnTheSparseKernels`'s, with them forced).
     func testOneTwoAndFourRanksWriteTheSameBytes() throws {
-        let arguments = ["--lambda", "1", "--iterations", "1000", "--log-every", "100", "--seed", "3"]
+        let arguments = ["--lambda", "1", "--iterations", "300", "--log-every", "50", "--seed", "3"]
         let whole = try BitIdentity.assertRankCountsAgree([1, 2, 4], arguments, in: dir, launch: launch)
-        try BitIdentity.assertResumeAcrossRankCounts(stopRanks: 2, at: 500, resumeRanks: [1, 4], total: 1000,
-                                                     ["--lambda", "1", "--log-every", "100", "--seed", "3"],
+        try BitIdentity.assertResumeAcrossRankCounts(stopRanks: 2, at: 150, resumeRanks: [1, 4], total: 300,
+                                                     ["--lambda", "1", "--log-every", "50", "--seed", "3"],
                                                      matching: whole, in: dir, launch: launch)
     }
 

@@ -97,19 +97,19 @@ final class MultiHostTests: XCTestCase {
     }
 
     /// `--deterministic` across hosts: 2 hosts × 1 rank and 2 hosts × 2 ranks write the same
-    /// bytes as one process after 1000 steps of the sheet's sparse model on the embedded faces
+    /// bytes as one process after 300 steps of the sheet's sparse model on the embedded faces
     /// (DeterminismTests' check, launched over TCP on the namespace cluster).
     func testDeterministicRunsAcrossHostsMatchOneProcess() throws {
         let launch: Launcher = { ranks, arguments in
             ranks == 1 ? try Harness.aetrain(arguments, timeout: 600)
                        : try self.cluster(["mpirun", "-n", "\(ranks)", "--map-by", "node", Harness.aetrain] + arguments, timeout: 600)
         }
-        let arguments = ["--lambda", "1", "--iterations", "1000", "--log-every", "100", "--seed", "3"]
+        let arguments = ["--lambda", "1", "--iterations", "300", "--log-every", "50", "--seed", "3"]
         let whole = try BitIdentity.assertRankCountsAgree([1, 2, 4], arguments, in: dir, launch: launch)
         let hosts = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("ranks2/config.json"))) as? [String: Any]
         XCTAssertEqual(hosts?["ranks"] as? Int, 2)
-        try BitIdentity.assertResumeAcrossRankCounts(stopRanks: 4, at: 500, resumeRanks: [2], total: 1000,
-                                                     ["--lambda", "1", "--log-every", "100", "--seed", "3"],
+        try BitIdentity.assertResumeAcrossRankCounts(stopRanks: 4, at: 150, resumeRanks: [2], total: 300,
+                                                     ["--lambda", "1", "--log-every", "50", "--seed", "3"],
                                                      matching: whole, in: dir, launch: launch)
     }
 
