@@ -44,7 +44,9 @@ public enum SparsityBenchmark {
                               floorMs: floorMs, rows: rows)
     }
 
-    /// Sets b_j to minus the (1 − density) quantile of (X V)_:j over the first 1000 local rows.
+    /// Sets b_j so that c = round(density · n) of the n = min(1000, local) first local rows fire
+    /// in unit j: minus the midpoint between the c-th and (c + 1)-th largest (X V)_ij, so that no
+    /// row sits at the threshold itself (where rounding would decide).
     static func setBias(_ store: ParameterStore<Float>, shard: DatasetShard, density: Double) {
         let d = shard.d, h = store.layout.shape.h
         let n = min(1000, shard.rows.count)
@@ -56,10 +58,12 @@ public enum SparsityBenchmark {
                 Float.gemm(transA: false, transB: false, m: n, n: h, k: d, alpha: 1, a: x, lda: d, b: store.V, ldb: h, beta: 0, c: pp, ldc: h)
             }
         }
-        let k = min(n - 1, Int((1 - density) * Double(n)))
+        let c = min(n, max(0, Int((density * Double(n)).rounded())))
         for j in 0..<h {
-            let column = (0..<n).map { p[$0 * h + j] }.sorted()
-            store.b[j] = -column[k]
+            let column = (0..<n).map { p[$0 * h + j] }.sorted()  // ascending: rows n − c … n − 1 fire
+            let threshold: Float = if c == 0 { column[n - 1] + 1 } else if c == n { column[0] - 1 }
+                                   else { (column[n - 1 - c] + column[n - c]) / 2 }
+            store.b[j] = -threshold
         }
     }
 }
