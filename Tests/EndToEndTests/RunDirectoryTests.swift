@@ -59,6 +59,27 @@ final class RunDirectoryTests: XCTestCase {
     }
 
     /// Two runs into one directory at once: the second stops at once, naming the first's pid.
+    /// A killed run's temporary files (`.NAME.tmp-PID` of aetrain's files) are removed when the
+    /// run resumes; a refused run removes nothing, and names of the user's that look alike stay.
+    func testResumeRemovesAKilledRunsTemporaryFiles() throws {
+        let run = dir.appendingPathComponent("R")
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "20", "--checkpoint-every", "10", "--out", run.path]).status, 0)
+        let leftovers = [".dataset.png.tmp-4242", ".metrics.jsonl.tmp-17", "checkpoints/.step-000000030.ckpt.tmp-4242"]
+        let kept = [".notes.txt.tmp-4242", "checkpoints/.mine.tmp-1", ".dataset.png.tmp-x", ".tmp-5"]
+        for name in leftovers + kept { try Data("x".utf8).write(to: run.appendingPathComponent(name)) }
+        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path) }
+
+        let refused = try Harness.aetrain(["train", "--iterations", "30", "--out", run.path])
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        for name in leftovers + kept { XCTAssertTrue(exists(name), "a refused run removed \(name)") }
+
+        let resumed = try Harness.aetrain(["train", "--quiet", "--resume", run.path, "--iterations", "30"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        for name in leftovers { XCTAssertFalse(exists(name), "\(name) left behind") }
+        for name in kept { XCTAssertTrue(exists(name), "\(name) is not aetrain's, yet it was removed") }
+        XCTAssertEqual(try Harness.metrics(run).last?["iteration"] as? Int, 29)
+    }
+
     func testTwoRunsAtOnceDoNotShareADirectory() throws {
         let run = dir.appendingPathComponent("busy")
         let first = try Harness.start(Harness.aetrain, ["train", "--quiet", "--iterations", "1000000", "--checkpoint-every", "0", "--out", run.path])

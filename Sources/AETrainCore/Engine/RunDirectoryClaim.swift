@@ -38,10 +38,10 @@ public final class RunDirectoryClaim {
         _ = ftruncate(fd, 0)
         _ = pwrite(fd, pid, pid.count, 0)
         lock = fd
-        guard !resuming else { return }
+        guard !resuming else { Self.removeLeftovers(url); return }
         let events = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasPrefix(TensorBoardWriter.prefix) }
         let held = (Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) } + events).sorted()
-        guard !held.isEmpty else { return }
+        guard !held.isEmpty else { Self.removeLeftovers(url); return }
         // From here on `deinit` closes the lock when a throw gives up the claim.
         guard overwrite else {
             throw UserError("⟨out⟩ \(url.relativePath) holds a run (\(Self.describe(url, held))); continue it with ⟨resume⟩ "
@@ -52,9 +52,32 @@ public final class RunDirectoryClaim {
                 throw UserError("⟨overwrite⟩: cannot remove \(url.appendingPathComponent(name).relativePath): \(error.localizedDescription)")
             }
         }
+        Self.removeLeftovers(url)
     }
 
     deinit { close(lock) }
+
+    /// Removes the temporary files a killed run left behind (`DurableFile`'s `.NAME.tmp-PID`,
+    /// for NAME one of aetrain's files, a checkpoint or an event file), in the directory and its
+    /// `checkpoints/`. Called only once the claim holds: its lock is exclusive, so no live
+    /// writer owns them; a refused run changes nothing.
+    static func removeLeftovers(_ url: URL) {
+        for folder in [url, url.appendingPathComponent("checkpoints")] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                guard let target = temporaryTarget(name),
+                      runFiles.contains(target) || target.hasPrefix("step-") || target.hasPrefix(TensorBoardWriter.prefix) else { continue }
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// NAME for a temporary file named `.NAME.tmp-PID`; nil for any other name.
+    static func temporaryTarget(_ name: String) -> String? {
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards) else { return nil }
+        let pid = name[marker.upperBound...]
+        guard !pid.isEmpty, pid.allSatisfy({ $0.isASCII && $0.isNumber }), marker.lowerBound > name.index(after: name.startIndex) else { return nil }
+        return String(name[name.index(after: name.startIndex)..<marker.lowerBound])
+    }
 
     /// Removes one of aetrain's files; of the checkpoints folder, only the checkpoints (and
     /// their temporary files), and the folder itself if nothing else is left in it.
