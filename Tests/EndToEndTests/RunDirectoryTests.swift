@@ -80,6 +80,36 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(try Harness.metrics(run).last?["iteration"] as? Int, 29)
     }
 
+    /// A `--tensorboard` or `--trace` that cannot be written is refused before anything is
+    /// written: no half-created run blocks the retry, and the tree is as it was.
+    func testUnwritableOutputsAreRefusedBeforeTheRunStarts() throws {
+        let file = dir.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        let out = dir.appendingPathComponent("R")
+        let cases: [(flag: String, path: String, fragment: String)] = [
+            ("--tensorboard", file.path, "exists and is not a directory"),
+            ("--tensorboard", "/dev/null", "exists and is not a directory"),
+            ("--tensorboard", "/proc/self", "cannot write into it"),
+            ("--tensorboard", "/proc/self/tb", "cannot create it in /proc/self"),
+            ("--tensorboard", file.appendingPathComponent("tb").path, "is not a directory"),
+            ("--trace", dir.path, "exists and is not a regular file"),
+            ("--trace", "/proc/self/trace.json", "cannot write into /proc/self"),
+            ("--trace", dir.appendingPathComponent("missing/trace.json").path, "does not exist"),
+        ]
+        func tree() throws -> [String] { try FileManager.default.subpathsOfDirectory(atPath: dir.path).sorted() }
+        let before = try tree()
+        for c in cases {
+            let r = try Harness.aetrain(["train", "--iterations", "5", c.flag, c.path, "--out", out.path])
+            XCTAssertEqual(r.status, 1, "\(c.flag) \(c.path): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(c.flag) && r.stderr.contains(c.fragment), "\(c.flag) \(c.path): \(r.stderr)")
+            XCTAssertEqual(try tree(), before, "\(c.flag) \(c.path) left something behind")
+        }
+        let retry = try Harness.aetrain(["train", "--quiet", "--iterations", "5", "--tensorboard", dir.appendingPathComponent("tb").path,
+                                         "--out", out.path])
+        XCTAssertEqual(retry.status, 0, retry.stderr)
+    }
+
     func testTwoRunsAtOnceDoNotShareADirectory() throws {
         let run = dir.appendingPathComponent("busy")
         let first = try Harness.start(Harness.aetrain, ["train", "--quiet", "--iterations", "1000000", "--checkpoint-every", "0", "--out", run.path])

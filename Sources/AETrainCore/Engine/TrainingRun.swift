@@ -44,11 +44,7 @@ public final class TrainingRun {
     /// The timeline of `--trace`: the first `TraceRecorder.trainSteps` iterations in full, and
     /// every log line and checkpoint (room computed from the iterations).
     private func startTrace(_ url: URL, _ p: Prepared, _ session: RunSession) throws -> TraceRecorder {
-        try comm.collectively {
-            guard comm.isRoot else { return }
-            try InputOutputPaths.check(output: url, setting: "trace", inputs: inputs(p.data))
-            try TraceFile.checkWritable(url, comm: comm)
-        }
+        // `open` checked the path before the run wrote anything.
         let steps = max(0, p.settings.iterations - session.first)
         let every = plan.checkpoints.every
         let others = steps / max(1, p.settings.logEvery) + (every > 0 ? steps / every : 0) + 4
@@ -133,8 +129,16 @@ public final class TrainingRun {
             try InputOutputPaths.check(output: directory, setting: "out", inputs: inputs(p.data))
             // Resuming continues the run in its own directory; another --out must be free.
             let continuing = plan.start.resumeDirectory.map { InputOutputPaths.real(URL(fileURLWithPath: $0)) == InputOutputPaths.real(directory) } ?? false
-            let events = plan.output.tensorboard.map { [URL(fileURLWithPath: $0)] } ?? []
-            for output in events { try InputOutputPaths.check(output: output, setting: "tensorboard", inputs: inputs(p.data)) }
+            // Every other output checked before the claim writes anything (a refused run leaves
+            // no half-created run behind).
+            if let events = plan.output.tensorboard.map({ URL(fileURLWithPath: $0) }) {
+                try InputOutputPaths.check(output: events, setting: "tensorboard", inputs: inputs(p.data))
+                try WritablePlace.checkDirectory(events, setting: "tensorboard")
+            }
+            if let trace = plan.output.trace.map({ URL(fileURLWithPath: $0) }) {
+                try InputOutputPaths.check(output: trace, setting: "trace", inputs: inputs(p.data))
+                try WritablePlace.checkFile(trace, setting: "trace")
+            }
             return try RunDirectoryClaim(directory, resuming: continuing, overwrite: plan.output.overwrite)
         }
         let first = p.resumed?.checkpoint.header.iteration ?? 0

@@ -5,14 +5,10 @@ import Foundation
 /// "rank r"), one thread (tid 0), complete events ("ph": "X") with ts and dur in µs from the
 /// common origin, the step's index in args.
 public enum TraceFile {
-    /// Throws on rank 0 when `url` cannot be a new file: its directory does not exist.
+    /// Throws on rank 0 when `url` cannot be written (`WritablePlace.checkFile`).
     public static func checkWritable(_ url: URL, comm: Communicator) throws {
         guard comm.isRoot else { return }
-        var isDirectory: ObjCBool = false
-        let parent = url.deletingLastPathComponent()
-        guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw UserError("⟨trace⟩ \(url.relativePath): the directory \(parent.relativePath) does not exist")
-        }
+        try WritablePlace.checkFile(url, setting: "trace")
     }
 
     /// Collective: rank 0 gathers the ranks' events and writes `url` (through `DurableFile`).
