@@ -9,7 +9,8 @@ struct Encode: JobCommand {
         discussion: """
             Each rank encodes its shard; rank 0 writes the rows in order. --out gets the codes (N, h) as float32 .npy, \
             or as the safetensors tensor "codes"; with --sparse, CSR tensors indptr (N+1, int64), indices (int32) and \
-            values (float32) in one safetensors file. --reconstruct also writes x̂ in the data's own units.
+            values (float32) in one safetensors file. --reconstruct also writes x̂ in the data's own units. \
+            A name ending in .npy or .safetensors must match the format.
             """)
 
     @Argument(help: "A sparse autoencoder's run directory (written by `aetrain train --out`).")
@@ -20,6 +21,7 @@ struct Encode: JobCommand {
     var reconstruct: String?
     @Option(help: "npy (default) or safetensors.") var format: CodeFormat?
     @Flag(help: "Write the codes as CSR arrays (indptr, indices, values) in one safetensors file.") var sparse = false
+    @Flag(help: "Replace an existing --out or --reconstruct file (otherwise refused).") var overwrite = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
@@ -32,6 +34,7 @@ struct Encode: JobCommand {
         plan.data = data.plan
         plan.reconstruct = reconstruct
         plan.sparse = sparse
+        plan.overwrite = overwrite
         plan.format = format ?? (sparse ? .safetensors : .npy)
         return plan
     }

@@ -18,12 +18,13 @@ struct Export: JobCommand {
 
     @Argument(help: "A sparse autoencoder's run directory.") var run: String
     @Option(help: "saelens.") var format: Format
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output directory: new, empty, or a previous export (replaced only with --overwrite).") var out: String
+    @Flag(help: "Replace a previous export in --out (a directory holding other files is always refused).") var overwrite = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run(comm: Communicator) throws {
-        let files = try SAELensExport.write(run: run, to: out, comm: comm)
+        let files = try SAELensExport.write(run: run, to: out, overwrite: overwrite, comm: comm)
         if comm.isRoot, !quiet { print("wrote " + files.map(\.relativePath).joined(separator: " and ")) }
     }
 }

@@ -130,4 +130,77 @@ final class EncodeExportTests: XCTestCase {
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: bad.path)), before)
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: run)), runFiles)
     }
+
+    /// Every file under `url` (recursively, hidden ones too) with its bytes; a directory as empty bytes.
+    func snapshot(_ url: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.subpathsOfDirectory(atPath: url.path) {
+            var isDir: ObjCBool = false
+            let path = url.appendingPathComponent(name).path
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+            files[name] = isDir.boolValue ? Data() : try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        return files
+    }
+
+    /// An output name that contradicts the format, an existing codes file, and an export into a
+    /// directory holding anything else, or a previous export, are refused with one line before
+    /// anything is written; --overwrite replaces an existing file or a previous export.
+    func testOutputsThatWouldBeWrongOrReplacedAreRefused() throws {
+        let (dir, run) = try workspace()
+        let out = dir.appendingPathComponent("refuse-\(UUID().uuidString.prefix(6))")
+        func p(_ name: String) -> String { out.appendingPathComponent(name).path }
+        for sub in ["sae-old", "sae-other", "sae-stray", "sae-empty"] {
+            try FileManager.default.createDirectory(atPath: p(sub), withIntermediateDirectories: true)
+        }
+        let old = Data("2,000 rows of old codes".utf8)
+        for (name, text) in [("old.npy", old), ("sae-old/cfg.json", Data("{\"d_sae\": 8}".utf8)),
+                             ("sae-old/sae_weights.safetensors", Data("old weights".utf8)),
+                             ("sae-other/cfg.json", Data("{}".utf8)), ("sae-other/sae_weights.safetensors", Data("w".utf8)),
+                             ("sae-other/notes.txt", Data("mine".utf8)), ("sae-stray/.notes", Data("mine".utf8))] {
+            try text.write(to: URL(fileURLWithPath: p(name)))
+        }
+        let before = try snapshot(out)
+        let runFiles = try snapshot(URL(fileURLWithPath: run))
+        let usage: Int32 = 64, runtime: Int32 = 1
+        let cases: [([String], Int32, String)] = [
+            (["encode", run, "--out", p("s.npy"), "--sparse"], usage, "--sparse writes safetensors"),
+            (["encode", run, "--out", p("c.npy"), "--format", "safetensors"], usage, "--out \(p("c.npy")) is named .npy"),
+            (["encode", run, "--out", p("c.safetensors")], usage, "is named .safetensors but --format is npy"),
+            (["encode", run, "--out", p("c.npy"), "--reconstruct", p("r.safetensors")], usage, "--reconstruct"),
+            (["encode", run, "--out", p("s.safetensors"), "--sparse", "--reconstruct", p("r.npy")], usage, "--reconstruct"),
+            (["encode", run, "--out", p("old.npy")], runtime, "--out \(p("old.npy")) exists; replace it with --overwrite"),
+            (["encode", run, "--out", p("new.npy"), "--reconstruct", p("old.npy")], runtime, "--reconstruct \(p("old.npy")) exists"),
+            (["export", run, "--format", "saelens", "--out", p("sae-old")], runtime, "holds a SAELens export"),
+            (["export", run, "--format", "saelens", "--out", p("sae-other"), "--overwrite"], runtime, "not a SAELens export (notes.txt)"),
+            (["export", run, "--format", "saelens", "--out", p("sae-stray")], runtime, "not a SAELens export (.notes)"),
+        ]
+        for ((args, status, expected), r) in zip(cases, try Harness.launchAll(2, cases.map(\.0))) {
+            XCTAssertEqual(r.status, status, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.errorLines.first?.contains(expected) ?? false, "\(args): \(r.errorLines)")
+        }
+        XCTAssertEqual(try snapshot(out), before, "a refused command changed nothing")
+        XCTAssertEqual(try snapshot(URL(fileURLWithPath: run)), runFiles)
+
+        // What still works: --overwrite, names with neither extension, an empty directory.
+        let accepted: [[String]] = [
+            ["encode", run, "--out", p("old.npy"), "--overwrite"],
+            ["encode", run, "--out", p("codes"), "--sparse"],
+            ["encode", run, "--out", p("codes.bin"), "--reconstruct", p("rec.bin")],
+            ["export", run, "--format", "saelens", "--out", p("sae-old"), "--overwrite"],
+            ["export", run, "--format", "saelens", "--out", p("sae-empty")],
+        ]
+        for (args, r) in zip(accepted, try Harness.launchAll(1, accepted)) {
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+        }
+        try check("""
+            assert rel(np.load(sys.argv[3] + '/old.npy'), z) < 1e-5 and rel(np.load(sys.argv[3] + '/codes.bin'), z) < 1e-5
+            assert rel(np.load(sys.argv[3] + '/rec.bin'), rec) < 1e-5 and rel(dense(sys.argv[3] + '/codes'), z) < 1e-5
+            for sae in ['sae-old', 'sae-empty']:
+                assert json.load(open(sys.argv[3] + '/' + sae + '/cfg.json'))['d_sae'] == 400
+                assert load_file(sys.argv[3] + '/' + sae + '/sae_weights.safetensors')['W_enc'].shape == (625, 400)
+            print('ok')
+            """, [run, Harness.embeddedFaces, out.path])
+    }
 }

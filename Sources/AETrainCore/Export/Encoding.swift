@@ -19,14 +19,33 @@ public struct EncodePlan {
     public var format: CodeFormat = .npy
     /// CSR arrays `indptr` (N+1) I64, `indices` (nnz) I32, `values` (nnz) F32 in one safetensors file.
     public var sparse = false
+    /// Replace an existing ⟨out⟩ or ⟨reconstruct⟩ file (otherwise refused).
+    public var overwrite = false
 
     public init(run: String, out: String) { self.run = run; self.out = out }
 
     /// The rules between flags, before any work.
     public func validate() throws {
         if sparse && format == .npy { throw UserError("⟨sparse⟩ writes a safetensors file; use ⟨format⟩ safetensors or leave ⟨format⟩ out") }
+        for (setting, path) in [("out", out), ("reconstruct", reconstruct)] {
+            guard let path else { continue }
+            try checkExtension(path, setting: setting)
+        }
         if let reconstruct, InputOutputPaths.conflict(output: URL(fileURLWithPath: reconstruct), input: URL(fileURLWithPath: out)) != nil {
             throw UserError("⟨reconstruct⟩ \(reconstruct) and ⟨out⟩ \(out) name the same file")
+        }
+    }
+
+    /// A name ending in `.npy` or `.safetensors` must say what the file holds; other names take either.
+    func checkExtension(_ path: String, setting: String) throws {
+        switch (URL(fileURLWithPath: path).pathExtension.lowercased(), format) {
+        case ("npy", .safetensors):
+            let why = sparse ? "⟨sparse⟩ writes safetensors" : "⟨format⟩ is safetensors"
+            throw UserError("⟨\(setting)⟩ \(path) is named .npy but \(why); name it .safetensors")
+        case ("safetensors", .npy):
+            throw UserError("⟨\(setting)⟩ \(path) is named .safetensors but ⟨format⟩ is npy; use ⟨format⟩ safetensors or name it .npy")
+        default:
+            return
         }
     }
 }
@@ -94,7 +113,8 @@ public enum Encoding {
         return summary
     }
 
-    /// Outputs never overwrite the run's files or the data, and go into existing directories.
+    /// Outputs never overwrite the run's files or the data, go into existing directories, and
+    /// replace an existing file only with ⟨overwrite⟩.
     static func checkPaths(_ plan: EncodePlan, model: TrainedAutoencoder, source: DataSource) throws {
         var inputs = model.inputs
         switch source {
@@ -113,6 +133,10 @@ public enum Encoding {
             let parent = url.deletingLastPathComponent().path
             guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
                 throw UserError("⟨\(setting)⟩ \(path): the directory \(parent) does not exist")
+            }
+            // attributesOfItem does not follow a symbolic link: a dangling one is a file here too.
+            if !plan.overwrite, (try? FileManager.default.attributesOfItem(atPath: path)) != nil {
+                throw UserError("⟨\(setting)⟩ \(path) exists; replace it with ⟨overwrite⟩ or choose another name")
             }
         }
     }

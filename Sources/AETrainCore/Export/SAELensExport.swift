@@ -70,8 +70,9 @@ public enum SAELensExport {
     }
 
     /// Collective: reads the run, and rank 0 writes `directory`/cfg.json and
-    /// sae_weights.safetensors (each durably). Returns the files written.
-    public static func write(run: String, to directory: String, comm: Communicator) throws -> [URL] {
+    /// sae_weights.safetensors (each durably). `directory` is new, empty, or a previous export,
+    /// which only `overwrite` replaces. Returns the files written.
+    public static func write(run: String, to directory: String, overwrite: Bool, comm: Communicator) throws -> [URL] {
         try comm.collectively {
             let model = try TrainedAutoencoder.load(run, for: "export")
             guard comm.isRoot else { return [] }
@@ -80,11 +81,34 @@ public enum SAELensExport {
             try InputOutputPaths.check(output: out, setting: "out", inputs: model.inputs)
             let files = [out.appendingPathComponent(configFile), out.appendingPathComponent(weightsFile)]
             for file in files { try InputOutputPaths.check(output: file, setting: "out", inputs: model.inputs) }
+            try checkDestination(out, overwrite: overwrite)
             try RunDirectoryClaim.prepare(out)
             let weights = SafeTensors.encode(tensors(model), metadata: ["format": "pt"])
             try DurableFile.write(weights, to: files[1])
             try DurableFile.write(try config(model), to: files[0])
             return files
+        }
+    }
+
+    /// Refuses a directory holding anything but an export's two files (as train refuses a
+    /// directory that holds another run), and a previous export unless `overwrite`.
+    static func checkDestination(_ out: URL, overwrite: Bool) throws {
+        var isDir: ObjCBool = false
+        // A missing directory is made, and a file refused, by `RunDirectoryClaim.prepare`.
+        guard FileManager.default.fileExists(atPath: out.path, isDirectory: &isDir), isDir.boolValue else { return }
+        let held: [String]
+        do { held = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() } catch {
+            throw UserError("⟨out⟩ \(out.relativePath): cannot list the directory: \(error.localizedDescription)")
+        }
+        let others = held.filter { $0 != configFile && $0 != weightsFile }
+        guard others.isEmpty else {
+            let names = others.prefix(4).joined(separator: ", ") + (others.count > 4 ? ", …" : "")
+            throw UserError("⟨out⟩ \(out.relativePath) holds files that are not a SAELens export (\(names)); "
+                            + "choose a new or empty directory")
+        }
+        guard held.isEmpty || overwrite else {
+            throw UserError("⟨out⟩ \(out.relativePath) holds a SAELens export (\(held.joined(separator: ", "))); "
+                            + "replace it with ⟨overwrite⟩ or choose another directory")
         }
     }
 }
