@@ -35,7 +35,8 @@ struct Encode: JobCommand {
         plan.reconstruct = reconstruct
         plan.sparse = sparse
         plan.overwrite = overwrite
-        plan.format = format ?? (sparse ? .safetensors : .npy)
+        // No --format: safetensors for --sparse or an --out named .safetensors, else npy.
+        plan.format = format ?? (sparse || out.lowercased().hasSuffix(".safetensors") ? .safetensors : .npy)
         return plan
     }
 

@@ -157,7 +157,8 @@ final class EncodeExportTests: XCTestCase {
         for (name, text) in [("old.npy", old), ("sae-old/cfg.json", Data("{\"d_sae\": 8}".utf8)),
                              ("sae-old/sae_weights.safetensors", Data("old weights".utf8)),
                              ("sae-other/cfg.json", Data("{}".utf8)), ("sae-other/sae_weights.safetensors", Data("w".utf8)),
-                             ("sae-other/notes.txt", Data("mine".utf8)), ("sae-stray/.notes", Data("mine".utf8))] {
+                             ("sae-other/notes.txt", Data("mine".utf8)), ("sae-stray/.notes", Data("mine".utf8)),
+                             ("sae-empty/.cfg.json.tmp-4242", Data("a killed export's".utf8))] {
             try text.write(to: URL(fileURLWithPath: p(name)))
         }
         let before = try snapshot(out)
@@ -166,7 +167,7 @@ final class EncodeExportTests: XCTestCase {
         let cases: [([String], Int32, String)] = [
             (["encode", run, "--out", p("s.npy"), "--sparse"], usage, "--sparse writes safetensors"),
             (["encode", run, "--out", p("c.npy"), "--format", "safetensors"], usage, "--out \(p("c.npy")) is named .npy"),
-            (["encode", run, "--out", p("c.safetensors")], usage, "is named .safetensors but --format is npy"),
+            (["encode", run, "--out", p("c.safetensors"), "--format", "npy"], usage, "is named .safetensors but --format is npy"),
             (["encode", run, "--out", p("c.npy"), "--reconstruct", p("r.safetensors")], usage, "--reconstruct"),
             (["encode", run, "--out", p("s.safetensors"), "--sparse", "--reconstruct", p("r.npy")], usage, "--reconstruct"),
             (["encode", run, "--out", p("old.npy")], runtime, "--out \(p("old.npy")) exists; replace it with --overwrite"),
@@ -183,8 +184,10 @@ final class EncodeExportTests: XCTestCase {
         XCTAssertEqual(try snapshot(out), before, "a refused command changed nothing")
         XCTAssertEqual(try snapshot(URL(fileURLWithPath: run)), runFiles)
 
-        // What still works: --overwrite, names with neither extension, an empty directory.
+        // What still works: --overwrite, names with neither extension, the format from a
+        // .safetensors name, a directory holding only a killed export's temporary file.
         let accepted: [[String]] = [
+            ["encode", run, "--out", p("inferred.safetensors")],
             ["encode", run, "--out", p("old.npy"), "--overwrite"],
             ["encode", run, "--out", p("codes"), "--sparse"],
             ["encode", run, "--out", p("codes.bin"), "--reconstruct", p("rec.bin")],
@@ -197,6 +200,9 @@ final class EncodeExportTests: XCTestCase {
         try check("""
             assert rel(np.load(sys.argv[3] + '/old.npy'), z) < 1e-5 and rel(np.load(sys.argv[3] + '/codes.bin'), z) < 1e-5
             assert rel(np.load(sys.argv[3] + '/rec.bin'), rec) < 1e-5 and rel(dense(sys.argv[3] + '/codes'), z) < 1e-5
+            assert rel(load_file(sys.argv[3] + '/inferred.safetensors')['codes'], z) < 1e-5
+            import os
+            assert sorted(os.listdir(sys.argv[3] + '/sae-empty')) == ['cfg.json', 'sae_weights.safetensors'], os.listdir(sys.argv[3] + '/sae-empty')
             for sae in ['sae-old', 'sae-empty']:
                 assert json.load(open(sys.argv[3] + '/' + sae + '/cfg.json'))['d_sae'] == 400
                 assert load_file(sys.argv[3] + '/' + sae + '/sae_weights.safetensors')['W_enc'].shape == (625, 400)

@@ -100,15 +100,21 @@ public enum SAELensExport {
         do { held = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() } catch {
             throw UserError("⟨out⟩ \(out.relativePath): cannot list the directory: \(error.localizedDescription)")
         }
-        let others = held.filter { $0 != configFile && $0 != weightsFile }
+        // A killed export's temporary files (`DurableFile`'s `.NAME.tmp-PID` of the two) are
+        // leftovers, removed once the checks pass.
+        let exportNames = [configFile, weightsFile]
+        let leftovers = held.filter { RunDirectoryClaim.temporaryTarget($0).map(exportNames.contains) ?? false }
+        let others = held.filter { !exportNames.contains($0) && !leftovers.contains($0) }
         guard others.isEmpty else {
             let names = others.prefix(4).joined(separator: ", ") + (others.count > 4 ? ", …" : "")
             throw UserError("⟨out⟩ \(out.relativePath) holds files that are not a SAELens export (\(names)); "
                             + "choose a new or empty directory")
         }
-        guard held.isEmpty || overwrite else {
-            throw UserError("⟨out⟩ \(out.relativePath) holds a SAELens export (\(held.joined(separator: ", "))); "
+        let export = held.filter(exportNames.contains)
+        guard export.isEmpty || overwrite else {
+            throw UserError("⟨out⟩ \(out.relativePath) holds a SAELens export (\(export.joined(separator: ", "))); "
                             + "replace it with ⟨overwrite⟩ or choose another directory")
         }
+        for name in leftovers { try? FileManager.default.removeItem(at: out.appendingPathComponent(name)) }
     }
 }
