@@ -146,6 +146,36 @@ final class EncodeExportTests: XCTestCase {
     /// An output name that contradicts the format, an existing codes file, and an export into a
     /// directory holding anything else, or a previous export, are refused with one line before
     /// anything is written; --overwrite replaces an existing file or a previous export.
+    /// A run that is being trained holds its directory's lock: encode and export refuse it
+    /// with one line (its weights are still the previous session's), and read it once it stopped.
+    func testARunBeingTrainedIsRefusedUntilItStops() throws {
+        let (dir, _) = try workspace()
+        let run = dir.appendingPathComponent("training-\(UUID().uuidString.prefix(6))")
+        let out = dir.appendingPathComponent("while-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        // A finished session first, then one still training over it.
+        XCTAssertEqual(try Harness.aetrain(["train", "--quiet", "--iterations", "20", "--hidden", "16", "--out", run.path]).status, 0)
+        let job = try Harness.start(Harness.aetrain, ["train", "--quiet", "--resume", run.path, "--iterations", "100000000",
+                                                      "--log-every", "10", "--checkpoint-every", "100000"])
+        defer { if job.process.isRunning { job.process.terminate() } }
+        try job.waitFor(file: run.appendingPathComponent("metrics.jsonl"), nonEmpty: true, timeout: 60)
+        usleep(300_000)  // the resumed session under way
+        let refusals = try Harness.runAll([
+            Harness.Command(Harness.aetrain, ["encode", run.path, "--out", out.appendingPathComponent("codes.npy").path]),
+            Harness.Command(Harness.aetrain, ["export", run.path, "--format", "saelens", "--out", out.appendingPathComponent("sae").path]),
+        ])
+        for r in refusals {
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.errorLines, ["error: \(run.path) is being trained (pid \(job.pid)): its files are still the previous session's; "
+                                          + (r.stderr.contains("encode it") ? "encode" : "export") + " it once the run has ended or stopped"], r.stderr)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), [], "a refused reader wrote something")
+        kill(job.pid, SIGTERM)
+        XCTAssertEqual(job.wait(timeout: 60).status, 0)
+        let after = try Harness.aetrain(["encode", run.path, "--out", out.appendingPathComponent("codes.npy").path])
+        XCTAssertEqual(after.status, 0, after.stderr)
+    }
+
     func testOutputsThatWouldBeWrongOrReplacedAreRefused() throws {
         let (dir, run) = try workspace()
         let out = dir.appendingPathComponent("refuse-\(UUID().uuidString.prefix(6))")

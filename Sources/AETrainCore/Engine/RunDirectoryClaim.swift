@@ -115,6 +115,31 @@ public final class RunDirectoryClaim {
     }
 }
 
+/// A reader's hold on a run directory (`encode`, `export`): a shared `flock` on `R/.lock`, so
+/// that the run is not being trained while it is read (training holds the lock exclusively,
+/// and would write new weights over the ones being read), held for the reader's life.
+public final class RunReadLock {
+    private let fd: Int32
+
+    /// nil for a directory without a lock file (a run from before locks, or copied without it).
+    /// - purpose: "encode", "export", for the message.
+    public static func take(_ url: URL, for purpose: String) throws -> RunReadLock? {
+        let path = url.appendingPathComponent(".lock").path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else {
+            close(fd)
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw UserError("\(url.relativePath) is being trained (pid \(holder.isEmpty ? "?" : holder)): its files are still the previous "
+                            + "session's; \(purpose) it once the run has ended or stopped")
+        }
+        return RunReadLock(fd: fd)
+    }
+
+    private init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
 /// Outputs never overwrite inputs: an output path may not be an input, lie inside an input
 /// directory (an LFW tree), or be a directory that holds an input.
 public enum InputOutputPaths {

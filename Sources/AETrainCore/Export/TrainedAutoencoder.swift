@@ -11,6 +11,8 @@ public struct TrainedAutoencoder {
     public let config: RunConfig
     public let weights: ModelWeights
     public let normalization: Normalization
+    /// Held while the run is read: no session trains it meanwhile.
+    let lock: RunReadLock?
     public var shape: ModelShape { weights.shape }
 
     /// The files of the run that encoding and export read.
@@ -24,6 +26,7 @@ public struct TrainedAutoencoder {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
             throw UserError("\(path): no such run directory (name a directory written by `aetrain train --out`)")
         }
+        let lock = try RunReadLock.take(directory, for: purpose)
         let configURL = directory.appendingPathComponent("config.json")
         guard let bytes = FileManager.default.contents(atPath: configURL.path) else {
             throw UserError("\(path): not a run directory (it has no config.json); name a directory written by `aetrain train --out`")
@@ -41,7 +44,7 @@ public struct TrainedAutoencoder {
         }
         let weights = try ModelWeights.load(from: directory)
         let normalization = try Normalization.recorded(in: directory, config: config, d: weights.shape.d)
-        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization)
+        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization, lock: lock)
     }
 
     static func reason(_ error: Error) -> String {
