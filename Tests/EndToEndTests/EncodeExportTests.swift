@@ -176,6 +176,50 @@ final class EncodeExportTests: XCTestCase {
         XCTAssertEqual(after.status, 0, after.stderr)
     }
 
+    /// A full disk at any moment of `export --overwrite` leaves the previous export whole or the
+    /// new one whole, never new weights beside an old cfg.json, and nothing staged behind: the
+    /// dense run's export is replaced by the sparse run's on a small tmpfs, at sizes around the
+    /// point where both fit (each export is about 490 pages of 4 KiB).
+    func testAFullDiskLeavesTheOldExportOrTheNewOneWhole() throws {
+        XCTAssertEqual(getuid(), 0, "mounting a small tmpfs needs root")
+        let runs = try SheetRuns.runs()
+        let scratch = outputs.appendingPathComponent("full-\(UUID().uuidString.prefix(6))")
+        let references = try Harness.runAll(["dense", "sparse"].map {
+            Harness.Command(Harness.aetrain, ["export", runs.root.appendingPathComponent($0).path, "--format", "saelens", "--quiet",
+                                              "--out", scratch.appendingPathComponent($0).path])
+        })
+        XCTAssertEqual(references.map(\.status), [0, 0], references.map(\.stderr).joined())
+        func contents(_ dir: URL) -> [String: Data] {
+            var files: [String: Data] = [:]
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] {
+                files[name] = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path)
+            }
+            return files
+        }
+        let old = contents(scratch.appendingPathComponent("dense")), new = contents(scratch.appendingPathComponent("sparse"))
+        XCTAssertEqual(old.count, 2)
+        XCTAssertNotEqual(old, new)
+        let pages = (old.values.map(\.count) + new.values.map(\.count)).map { ($0 + 4095) / 4096 }.reduce(0, +)
+        let mount = scratch.appendingPathComponent("mnt")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+        var outcomes: [Int32] = []
+        for size in stride(from: pages - 4, through: pages + 1, by: 1) {
+            let m = try Harness.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size * 4)k", "tmpfs", mount.path])
+            XCTAssertEqual(m.status, 0, m.stderr)
+            defer { _ = try? Harness.run("/bin/umount", [mount.path]) }
+            let sae = mount.appendingPathComponent("sae")
+            let first = try Harness.aetrain(["export", runs.dense.path, "--format", "saelens", "--quiet", "--out", sae.path])
+            XCTAssertEqual(first.status, 0, "the old export fits in \(size) pages: \(first.stderr)")
+            let second = try Harness.aetrain(["export", runs.sparse.path, "--format", "saelens", "--quiet", "--overwrite", "--out", sae.path])
+            outcomes.append(second.status)
+            if second.status != 0 { XCTAssertEqual(second.errorLines.count, 1, second.stderr) }
+            let now = contents(sae)
+            XCTAssertTrue(now == (second.status == 0 ? new : old), "\(size) pages, status \(second.status): \(now.keys.sorted())")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mount.path), ["sae"], "\(size) pages: left behind")
+        }
+        XCTAssertTrue(outcomes.contains(0) && outcomes.contains { $0 != 0 }, "the sizes span failure and success: \(outcomes)")
+    }
+
     func testOutputsThatWouldBeWrongOrReplacedAreRefused() throws {
         let (dir, run) = try workspace()
         let out = dir.appendingPathComponent("refuse-\(UUID().uuidString.prefix(6))")

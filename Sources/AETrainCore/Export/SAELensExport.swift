@@ -70,7 +70,7 @@ public enum SAELensExport {
     }
 
     /// Collective: reads the run, and rank 0 writes `directory`/cfg.json and
-    /// sae_weights.safetensors (each durably). `directory` is new, empty, or a previous export,
+    /// sae_weights.safetensors, as one set (`FileSet`). `directory` is new, empty, or a previous export,
     /// which only `overwrite` replaces. Returns the files written.
     public static func write(run: String, to directory: String, overwrite: Bool, comm: Communicator) throws -> [URL] {
         try comm.collectively {
@@ -82,10 +82,11 @@ public enum SAELensExport {
             let files = [out.appendingPathComponent(configFile), out.appendingPathComponent(weightsFile)]
             for file in files { try InputOutputPaths.check(output: file, setting: "out", inputs: model.inputs) }
             try checkDestination(out, overwrite: overwrite)
-            try RunDirectoryClaim.prepare(out)
-            let weights = SafeTensors.encode(tensors(model), metadata: ["format": "pt"])
-            try DurableFile.write(weights, to: files[1])
-            try DurableFile.write(try config(model), to: files[0])
+            try WritablePlace.checkDirectory(out.deletingLastPathComponent(), setting: "out")
+            // Both files appear together or not at all (`FileSet`): never new weights beside an
+            // old cfg.json.
+            try FileSet.install([(weightsFile, SafeTensors.encode(tensors(model), metadata: ["format": "pt"])),
+                                 (configFile, try config(model))], as: out)
             return files
         }
     }
@@ -94,8 +95,8 @@ public enum SAELensExport {
     /// directory that holds another run), and a previous export unless `overwrite`.
     static func checkDestination(_ out: URL, overwrite: Bool) throws {
         var isDir: ObjCBool = false
-        // A missing directory is made, and a file refused, by `RunDirectoryClaim.prepare`.
-        guard FileManager.default.fileExists(atPath: out.path, isDirectory: &isDir), isDir.boolValue else { return }
+        guard FileManager.default.fileExists(atPath: out.path, isDirectory: &isDir) else { return }  // made by `FileSet`
+        guard isDir.boolValue else { throw UserError("⟨out⟩ \(out.relativePath): exists and is not a directory") }
         let held: [String]
         do { held = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() } catch {
             throw UserError("⟨out⟩ \(out.relativePath): cannot list the directory: \(error.localizedDescription)")
