@@ -137,7 +137,7 @@ public final class TrainingRun {
             }
             if let trace = plan.output.trace.map({ URL(fileURLWithPath: $0) }) {
                 try InputOutputPaths.check(output: trace, setting: "trace", inputs: inputs(p.data))
-                try WritablePlace.checkFile(trace, setting: "trace")
+                try WritablePlace.checkFile(trace, setting: "trace", inside: directory)
             }
             return try RunDirectoryClaim(directory, resuming: continuing, overwrite: plan.output.overwrite)
         }

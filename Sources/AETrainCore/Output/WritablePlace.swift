@@ -26,7 +26,9 @@ public enum WritablePlace {
 
     /// `url` is to be a file, written whole: its directory must exist and take a new file, and
     /// `url`, if it exists, must be a regular file.
-    public static func checkFile(_ url: URL, setting: String) throws {
+    /// - inside: a directory the command creates before it writes `url` (train's `--out`): a
+    ///   file there needs only that directory to be creatable.
+    public static func checkFile(_ url: URL, setting: String, inside created: URL? = nil) throws {
         let path = url.standardizedFileURL.path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -36,6 +38,10 @@ public enum WritablePlace {
             }
         }
         let parent = url.standardizedFileURL.deletingLastPathComponent()
+        if let created, !FileManager.default.fileExists(atPath: parent.path) {
+            let root = created.standardizedFileURL.path
+            if parent.path == root || parent.path.hasPrefix(root + "/") { return try checkDirectory(parent, setting: setting) }
+        }
         guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw UserError("⟨\(setting)⟩ \(url.relativePath): the directory \(parent.relativePath) does not exist")
         }
