@@ -7,7 +7,6 @@ import Foundation
 /// One instance per rank. Methods marked collective are called on every rank in the same
 /// order; the others are local.
 public protocol TrainableModel: AnyObject {
-    static var kind: ModelKind { get }
     /// d and h, as checkpoints record them.
     var shape: ModelShape { get }
     /// The table's columns: what this model measures, in order.

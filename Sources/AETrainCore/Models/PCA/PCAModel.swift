@@ -5,7 +5,6 @@ import Foundation
 /// variance of the first k components (rec: the mean squared error of projecting onto them)
 /// and the fraction they explain.
 public final class PCAModel: TrainableModel {
-    public static let kind = ModelKind.pca
     public let shard: DatasetShard
     public let components: Int
     let comm: Communicator

@@ -5,7 +5,6 @@ import Foundation
 /// (`DistributedStep`), and applies the same Adam step to the same parameters (or, when the
 /// ranks share one copy of them, each its part of the step).
 public final class SparseAutoencoder: AdamTrainedModel {
-    public static let kind = ModelKind.sparseAutoencoder
     public let shard: DatasetShard
     public let settings: TrainSettings
     public let store: ParameterStore<Float>

@@ -5,7 +5,6 @@ import Foundation
 /// dictionary and every example's code (gathered in example order, so any number of ranks
 /// can continue it).
 public final class SparseCodingModel: TrainableModel {
-    public static let kind = ModelKind.sparseCoding
     public let shard: DatasetShard
     public let settings: TrainSettings
     public let coding: SparseCoding

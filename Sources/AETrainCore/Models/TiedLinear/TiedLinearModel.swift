@@ -6,7 +6,6 @@ import Foundation
 /// end it compares the learned directions with the principal subspace (the sheet's Exercise 2
 /// says they span it).
 public final class TiedLinearModel: AdamTrainedModel {
-    public static let kind = ModelKind.tiedLinear
     public let shard: DatasetShard
     public let settings: TrainSettings
     let comm: Communicator
