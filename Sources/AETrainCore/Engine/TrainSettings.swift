@@ -20,6 +20,10 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     /// What the model sees of an example (`Normalization`); nil: sheet (as in runs from before
     /// it was recorded).
     public var normalize: Normalization.Kind?
+    /// The sparse autoencoder's architecture (`ArchitectureSettings`); nil: the sheet's relu.
+    public var architecture: ArchitectureSettings?
+    /// Learning-rate and λ schedules; nil: constant.
+    public var schedule: ScheduleSettings?
     public init() {}
 
     /// The normalization's kind, nil meaning the sheet's.
