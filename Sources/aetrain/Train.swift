@@ -146,6 +146,14 @@ struct TrajectoryFlags: ParsableArguments {
     var evalFraction: Double?
     @Option(help: "What the model sees of an example x: sheet (default: x − the per-dimension mean, divided by the std of all centred entries), none (x), center (x − the mean) or unit-norm (x·√D/‖x‖, each example on its own, as in Gao et al.). Statistics of the training examples; recorded and applied by eval, encode, export, --init and --resume.")
     var normalize: Normalization.Kind?
+    @Option(help: "Sparse autoencoder: keep every decoder atom (a row of W) at unit norm: unit (the gradient's component along each row removed before Adam, the rows renormalized after it; W starts with unit rows) or none (default none for relu).")
+    var decoderNorm: ArchitectureSettings.DecoderNorm?
+    @Option(help: "Sparse autoencoder: the learning rate rises linearly from 0 over the first N iterations (default 0: constant).")
+    var lrWarmup: Int?
+    @Option(help: "Sparse autoencoder: the learning rate falls linearly to 0 over the last fraction F of the iterations, F in [0, 1] (default 0: no decay; of --iterations as the run is now, also when resumed).")
+    var lrDecay: Double?
+    @Option(help: "Sparse autoencoder: λ rises linearly from 0 over the first N iterations (default 0: constant).")
+    var lambdaWarmup: Int?
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
@@ -154,6 +162,7 @@ struct TrajectoryFlags: ParsableArguments {
         o.batchSize = batchSize; o.seed = seed; o.iterations = iterations; o.logEvery = logEvery
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
         o.normalize = normalize
+        o.decoderNorm = decoderNorm; o.lrWarmup = lrWarmup; o.lrDecay = lrDecay; o.lambdaWarmup = lambdaWarmup
         return o
     }
 }
@@ -178,6 +187,7 @@ struct DataFlags: ParsableArguments {
 
 extension ModelKind: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
+extension ArchitectureSettings.DecoderNorm: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}
 extension GradientSumMode: ExpressibleByArgument {}

@@ -20,6 +20,10 @@ public struct Normalization: Equatable, Sendable {
     public enum Kind: String, Codable, CaseIterable, Sendable {
         case sheet, none, center
         case unitNorm = "unit-norm"
+
+        /// Whether the model sees the data centred (by the training examples' mean): otherwise
+        /// the fraction of the squared norm explained differs from the explained variance.
+        public var isCentred: Bool { self == .sheet || self == .center }
     }
 
     public var kind: Kind
@@ -43,6 +47,7 @@ public struct Normalization: Equatable, Sendable {
 
     /// Whether x_n = (x − μ)/σ with dataset constants (which fold exactly into linear weights).
     public var isAffine: Bool { kind != .unitNorm }
+
 
     // MARK: Statistics
 

@@ -19,8 +19,14 @@ public struct LogRecord: Codable, Equatable, Sendable {
     public var l0: Double?
     /// Units active in no batch since the previous logged iteration (this one included).
     public var deadUnits: Int?
-    /// 1 − SSE/SST of the reconstruction.
+    /// 1 − SSE/SST of the reconstruction, SST = Σ‖x_i − x̄‖² about the mean of the rows
+    /// evaluated (`BatchSquares`).
     public var explainedVariance: Double?
+    /// 1 − SSE/Σ‖x_i‖², the fraction of the squared norm explained: only where the data are
+    /// not centred (normalizations none and unit-norm), where it differs from the above.
+    public var explainedSquaredNorm: Double?
+    /// The learning rate and λ of this iteration, where a schedule changes them.
+    public var learningRate: Double?, lambda: Double?
     /// Seconds in local compute, in communication and in the optimizer since the previous
     /// logged iteration (this rank's; rank 0 logs).
     public var computeSeconds: Double?, communicationSeconds: Double?, optimizerSeconds: Double?
@@ -30,6 +36,7 @@ public struct LogRecord: Codable, Equatable, Sendable {
     /// The same measures over the held-out examples (`--eval-fraction`), all of them, under the
     /// parameters after this iteration's update.
     public var evalRec: Double?, evalL0: Double?, evalDeadUnits: Int?, evalExplainedVariance: Double?
+    public var evalExplainedSquaredNorm: Double?
 
     public init(iteration: Int, rec: Double, loss: Double) {
         self.iteration = iteration; self.rec = rec; self.loss = loss
@@ -55,6 +62,8 @@ public struct LogRecord: Codable, Equatable, Sendable {
         case sparseStepFraction = "sparse_step_fraction"
         case evalRec = "eval_rec", evalL0 = "eval_l0", evalDeadUnits = "eval_dead_units"
         case evalExplainedVariance = "eval_explained_variance"
+        case explainedSquaredNorm = "explained_squared_norm", evalExplainedSquaredNorm = "eval_explained_squared_norm"
+        case learningRate = "lr", lambda
     }
 }
 
@@ -62,16 +71,18 @@ public struct LogRecord: Codable, Equatable, Sendable {
 public enum LogColumn: String, CaseIterable, Sendable {
     // Left of the bar, the sheet's `%8.2f` columns.
     case rec, spa, ent, reg, loss
-    // Right of the bar, aetrain's own.
-    case l0, dead, ev, comp, comm, opt
+    // Right of the bar, aetrain's own: esn only where the data are not centred, lr and λ
+    // where a schedule changes them.
+    case l0, dead, ev, esn, comp, comm, opt, lr, lambda
     // Right of a second bar, the held-out examples'.
-    case evalRec, evalL0, evalDead, evalEV
+    case evalRec, evalL0, evalDead, evalEV, evalESN
 
     /// The held-out columns a model with these columns gets.
     static func heldOut(after columns: [LogColumn]) -> [LogColumn] {
         [.evalRec] + (columns.contains(.l0) ? [.evalL0] : []) + (columns.contains(.dead) ? [.evalDead] : []) + [.evalEV]
+            + (columns.contains(.esn) ? [.evalESN] : [])
     }
-    var isHeldOut: Bool { [.evalRec, .evalL0, .evalDead, .evalEV].contains(self) }
+    var isHeldOut: Bool { [.evalRec, .evalL0, .evalDead, .evalEV, .evalESN].contains(self) }
 
     var isSheetColumn: Bool { [.rec, .spa, .ent, .reg, .loss].contains(self) }
     var isTiming: Bool { [.comp, .comm, .opt].contains(self) }
@@ -83,6 +94,9 @@ public enum LogColumn: String, CaseIterable, Sendable {
         case .evalL0: "e.L0"
         case .evalDead: "e.dead"
         case .evalEV: "e.EV"
+        case .esn: "ESN"
+        case .evalESN: "e.ESN"
+        case .lambda: "λ"
         default: rawValue
         }
     }

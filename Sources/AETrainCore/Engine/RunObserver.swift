@@ -40,6 +40,8 @@ public struct RunInfo {
     public var banner: String
     /// Warnings to show (a damaged newer checkpoint skipped on resume).
     public var warnings: [String]
+    /// Lines that say something about the run's settings (`TrainableModel.notes`), after the banner.
+    public var notes: [String] = []
     /// The iteration this session starts at (past 0 when resumed).
     public var firstIteration: Int
     /// The model's filters as they are now (`TrainableModel.currentFilters`; local, rank 0's):

@@ -62,7 +62,7 @@ final class RunSession {
             var record = step.record
             if let bad = record.firstNonFinite { return .diverged(iteration: iteration, term: bad.name, value: bad.value) }
             if comm.isRoot { for o in observers { o.iterated(iteration, loss: record.loss) } }
-            if iteration % settings.logEvery == 0 || iteration == settings.iterations - 1 {
+            if settings.logs(iteration) {
                 trace?.begin(.logLine)
                 defer { trace?.end() }
                 guard try comm.allAgree(on: model.checksum()) else {
@@ -142,14 +142,22 @@ final class RunSession {
     /// The held-out terms of a log line: every held-out example, each rank its own, reduced.
     private func evaluateHeldOut(into record: inout LogRecord) throws {
         let sums = model.heldOutSums(of: evalData, rows: heldOutRows)
-        var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired
+        var values = [sums.squaredError, sums.squaredNorm, sums.active, sums.examples] + sums.fired + sums.columnSums
         try comm.allreduceSum(&values)
-        let n = max(values[3], 1)
+        let n = max(values[3], 1), units = sums.fired.count
         record.evalRec = values[0] / n
-        record.evalExplainedVariance = values[1] > 0 ? 1 - values[0] / values[1] : nil
+        // About the held-out examples' own mean (`BatchSquares`); about 0 for a model without column sums.
+        let centred = values.withUnsafeBufferPointer { v in
+            sums.columnSums.isEmpty ? values[1]
+                : BatchSquares.centred(squaredNorm: v[1], columnSums: v.baseAddress! + 4 + units, count: values[3], d: sums.columnSums.count)
+        }
+        record.evalExplainedVariance = centred > 0 ? 1 - values[0] / centred : nil
+        if !sums.columnSums.isEmpty, !evalData.normalization.kind.isCentred, values[1] > 0 {
+            record.evalExplainedSquaredNorm = 1 - values[0] / values[1]
+        }
         if !sums.fired.isEmpty {
             record.evalL0 = values[2] / n
-            record.evalDeadUnits = values[4...].filter { $0 == 0 }.count
+            record.evalDeadUnits = values[4..<(4 + units)].filter { $0 == 0 }.count
         }
     }
 

@@ -28,6 +28,12 @@ public struct TrainSettings: Equatable, Codable, Sendable {
 
     /// The normalization's kind, nil meaning the sheet's.
     public var normalization: Normalization.Kind { normalize ?? .sheet }
+    /// Every decoder atom (a row of W) is kept at unit norm (`--decoder-norm unit`).
+    public var unitNormDecoder: Bool { architecture?.decoderNorm == .unit }
+    /// The schedules, constant (`ScheduleSettings()`) when none is set.
+    public var schedules: ScheduleSettings { schedule ?? ScheduleSettings() }
+    /// Whether iteration `i` writes a log line: every `logEvery`, and the last.
+    public func logs(_ i: Int) -> Bool { i % logEvery == 0 || i == iterations - 1 }
 }
 
 /// A setting of `TrainSettings`, by the name errors use for it (the command line maps each
@@ -35,6 +41,7 @@ public struct TrainSettings: Equatable, Codable, Sendable {
 public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
     case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction, normalize
+    case decoderNorm, lrWarmup, lrDecay, lambdaWarmup
 }
 
 /// The settings given explicitly (on the command line); nil where not given.
@@ -46,6 +53,8 @@ public struct SettingOverrides: Equatable, Sendable {
     public var sourceUpdate: SparseCodingSettings.SourceUpdate?, fistaSteps: Int?
     public var evalFraction: Double?
     public var normalize: Normalization.Kind?
+    public var decoderNorm: ArchitectureSettings.DecoderNorm?
+    public var lrWarmup: Int?, lrDecay: Double?, lambdaWarmup: Int?
     public init() {}
 
     /// The settings that were given, in `Setting` order.
@@ -55,7 +64,8 @@ public struct SettingOverrides: Equatable, Sendable {
             (.learningRate, learningRate), (.beta1, beta1), (.beta2, beta2), (.adamEpsilon, adamEpsilon),
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
             (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
-            (.normalize, normalize),
+            (.normalize, normalize), (.decoderNorm, decoderNorm), (.lrWarmup, lrWarmup), (.lrDecay, lrDecay),
+            (.lambdaWarmup, lambdaWarmup),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
     }
@@ -97,6 +107,21 @@ extension TrainSettings {
             if let v = o.fistaSteps { sc.fistaSteps = v }
             s.sparseCoding = sc
         }
+        if let v = o.decoderNorm {
+            var a = s.architecture ?? ArchitectureSettings()
+            a.decoderNorm = v
+            s.architecture = a
+        }
+        if o.lrWarmup != nil || o.lrDecay != nil || o.lambdaWarmup != nil {
+            var schedule = s.schedule ?? ScheduleSettings()
+            if let v = o.lrWarmup { schedule.lrWarmup = v }
+            if let v = o.lrDecay { schedule.lrDecay = v }
+            if let v = o.lambdaWarmup { schedule.lambdaWarmup = v }
+            s.schedule = schedule
+        }
+        // The sheet's values are recorded as nothing, so that its config.json and checkpoints keep their bytes.
+        if s.architecture == ArchitectureSettings() { s.architecture = nil }
+        if s.schedule == ScheduleSettings() { s.schedule = nil }
         try s.validate(for: model)
         return s
     }
@@ -116,6 +141,10 @@ extension TrainSettings {
             (.fistaSteps, sparseCoding.map { "\($0.fistaSteps)" } ?? "-", other.sparseCoding.map { "\($0.fistaSteps)" } ?? "-"),
             (.evalFraction, evalFraction.map { "\($0)" } ?? "none", other.evalFraction.map { "\($0)" } ?? "none"),
             (.normalize, normalization.rawValue, other.normalization.rawValue),
+            (.decoderNorm, unitNormDecoder ? "unit" : "none", other.unitNormDecoder ? "unit" : "none"),
+            (.lrWarmup, "\(schedules.lrWarmup)", "\(other.schedules.lrWarmup)"),
+            (.lrDecay, "\(schedules.lrDecay)", "\(other.schedules.lrDecay)"),
+            (.lambdaWarmup, "\(schedules.lambdaWarmup)", "\(other.schedules.lambdaWarmup)"),
         ]
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
@@ -141,6 +170,7 @@ extension TrainSettings {
             throw UserError("\(Setting.evalFraction.marker) must be in (0, 0.5], got \(f)")
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
+        if let schedule { try schedule.validate(lambda: o.lambda) }
         try model?.definition.validate(self)
     }
 }

@@ -13,6 +13,8 @@ public protocol TrainableModel: AnyObject {
     var columns: [LogColumn] { get }
     /// The banner's description of the model ("h = 400, λ = 1, …").
     var banner: String { get }
+    /// Lines printed after the banner about what the settings will train (default: none).
+    var notes: [String] { get }
     /// False for a one-shot model (PCA): no checkpoints.
     var checkpoints: Bool { get }
 
@@ -61,6 +63,7 @@ public protocol TrainableModel: AnyObject {
 
 extension TrainableModel {
     public var checkpoints: Bool { true }
+    public var notes: [String] { [] }
     public var evaluatesHeldOut: Bool { false }
     public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums { HeldOutSums(units: 0) }
     public func currentFilters() -> [[Float]] { [] }
@@ -72,11 +75,34 @@ extension TrainableModel {
 /// Sums over held-out examples that `TrainingRun` reduces across ranks into the `eval_`
 /// terms of a log line.
 public struct HeldOutSums {
-    /// Σ‖x_i − x̂_i‖², Σ‖x_i‖² (SST about the centred data's zero mean), active units, examples.
+    /// Σ‖x_i − x̂_i‖², Σ‖x_i‖², active units, examples.
     public var squaredError = 0.0, squaredNorm = 0.0, active = 0.0, examples = 0.0
     /// (h) in how many examples each unit fired; empty for a model whose codes do not "fire".
     public var fired: [Double]
-    public init(units: Int) { fired = [Double](repeating: 0, count: units) }
+    /// (d) Σ_i x_i, for the sum of squares about the examples' mean (`addSquares`); empty: the
+    /// model measures Σ‖x_i‖² only, and explained variance is taken about 0.
+    public var columnSums: [Double]
+    public init(units: Int, d: Int = 0) {
+        fired = [Double](repeating: 0, count: units)
+        columnSums = [Double](repeating: 0, count: d)
+    }
+
+    /// Adds `count` rows of `x` (count, d) to Σ‖x_i‖² and Σ_i x_i, in double (`BatchSquares`).
+    public mutating func addSquares(rows x: UnsafePointer<Float>, count: Int) {
+        let d = columnSums.count
+        var squares = 0.0
+        columnSums.withUnsafeMutableBufferPointer { sums in
+            for i in 0..<count {
+                let row = x + i * d
+                for k in 0..<d {
+                    let v = Double(row[k])
+                    sums[k] += v
+                    squares += v * v
+                }
+            }
+        }
+        squaredNorm += squares
+    }
 }
 
 /// One iteration's outcome.

@@ -154,7 +154,7 @@ public final class TrainingRun {
             execution: RunConfig.Execution(plan.execution, model: p.definition, resolved: execution,
                                             sharedMemory: p.model.sharesParameterMemory), heldOutRows: p.shard.split?.heldOut,
             normalization: p.shard.normalization.record, evalDataset: p.evalShard?.info)
-        let info = RunInfo(
+        var info = RunInfo(
             model: p.definition.kind, settings: p.settings, dataset: p.shard.info, preview: p.shard.preview, directory: directory, config: config,
             columns: p.model.columns + (session.evaluating ? LogColumn.heldOut(after: p.model.columns) : []),
             banner: "aetrain: \(p.shard.info.examples) examples of \(p.shard.info.exampleDescription) from \(p.shard.info.source), "
@@ -163,6 +163,7 @@ public final class TrainingRun {
                 + (p.evalShard.map { ", evaluated on \($0.info.examples) examples of \($0.info.source)" } ?? "")
                 + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
             warnings: p.resumed?.warnings ?? [], firstIteration: first, currentFilters: p.model.currentFilters)
+        info.notes = p.model.notes
         try session.onRoot { try $0.started(info) }
         comm.setRecoveryHint(p.model.checkpoints
             ? "the last checkpoint is in \(session.checkpointFolder.url.relativePath); continue with: aetrain train --resume \(directory.relativePath)"

@@ -139,7 +139,10 @@ public final class ParameterStore<T: BLASScalar> {
 
     /// A store shared by the ranks of each node of `comm` when they can share memory (the same
     /// number, 2 or more, on every node); otherwise this rank's own. Collective.
+    /// - rowsOf: a tensor of rows `length` elements long (W with unit-norm rows) whose rows
+    ///   must each be owned by one rank: the cuts inside it move to the nearest row boundary.
     public static func shared(layout: ParameterLayout, reducedSlots: Int = ReducedTerm.allCases.count,
+                              rowsOf rows: (range: Range<Int>, length: Int)? = nil,
                               comm: Communicator) throws -> ParameterStore {
         let n = layout.count, local = comm.localSize
         var size = Arena.Size()
@@ -149,10 +152,11 @@ public final class ParameterStore<T: BLASScalar> {
             return ParameterStore(layout: layout, reducedSlots: reducedSlots)
         }
         return ParameterStore(layout: layout, reducedSlots: reducedSlots, segment: segment, rank: comm.localRank, ranks: local,
-                              nodes: comm.size / local)
+                              nodes: comm.size / local, rows: rows)
     }
 
-    private init(layout: ParameterLayout, reducedSlots: Int, segment: SharedSegment?, rank: Int, ranks: Int, nodes: Int) {
+    private init(layout: ParameterLayout, reducedSlots: Int, segment: SharedSegment?, rank: Int, ranks: Int, nodes: Int,
+                 rows: (range: Range<Int>, length: Int)? = nil) {
         self.layout = layout
         self.reducedSlots = reducedSlots
         let n = layout.count
@@ -185,7 +189,12 @@ public final class ParameterStore<T: BLASScalar> {
         grads = slots + rank * stride
         sums = .allocate(capacity: max(1, reducedSlots))
         sums.initialize(repeating: 0, count: max(1, reducedSlots))
-        func cut(_ q: Int) -> Int { q == ranks ? n : n * q / ranks / 16 * 16 }
+        func cut(_ q: Int) -> Int {
+            let c = q == ranks ? n : n * q / ranks / 16 * 16
+            guard let rows, rows.range.contains(c) else { return c }
+            let r = rows.range.lowerBound
+            return r + Int((Double(c - r) / Double(rows.length)).rounded()) * rows.length
+        }
         sharing = Sharing(segment: segment, rank: rank, ranks: ranks, nodes: nodes, slots: slots, slotStride: stride,
                           owned: cut(rank)..<cut(rank + 1))
         needsSynchronize = true

@@ -16,6 +16,7 @@ public final class LogTable: RunObserver {
         columns = run.columns
         for warning in run.warnings { fputs(warning + "\n", stderr) }
         line(run.banner)
+        for note in run.notes { line(note) }
         line(Self.header(columns))
     }
 
@@ -82,6 +83,10 @@ public final class LogTable: RunObserver {
             case .evalL0: String(format: "%8.1f", r.evalL0 ?? .nan)
             case .evalDead: String(format: "%8d", r.evalDeadUnits ?? 0)
             case .evalEV: String(format: "%8.4f", r.evalExplainedVariance ?? .nan)
+            case .esn: String(format: "%7.4f", r.explainedSquaredNorm ?? .nan)
+            case .evalESN: String(format: "%8.4f", r.evalExplainedSquaredNorm ?? .nan)
+            case .lr: String(format: "%7.1e", r.learningRate ?? .nan)
+            case .lambda: String(format: "%7.3g", r.lambda ?? .nan)
             default: String(format: "%7.2f", (r.optimizerSeconds ?? .nan) / perStep)
             }
         }

@@ -84,6 +84,8 @@ public final class TensorBoardWriter: RunObserver {
             ("losses/rec", record.rec), ("losses/spa", record.spa), ("losses/ent", record.ent), ("losses/reg", record.reg),
             ("losses/loss", record.loss),
             ("metrics/l0", record.l0), ("metrics/explained_variance", record.explainedVariance),
+            ("metrics/explained_squared_norm", record.explainedSquaredNorm),
+            ("schedule/lr", record.learningRate), ("schedule/lambda", record.lambda),
             ("sparsity/dead_units", record.deadUnits.map(Double.init)),
             ("sparsity/sparse_step_fraction", record.sparseStepFraction),
             ("performance/compute_ms_per_step", perStep(record.computeSeconds)),
@@ -91,6 +93,7 @@ public final class TensorBoardWriter: RunObserver {
             ("performance/optimizer_ms_per_step", perStep(record.optimizerSeconds)),
             ("eval/rec", record.evalRec), ("eval/l0", record.evalL0), ("eval/dead_units", record.evalDeadUnits.map(Double.init)),
             ("eval/explained_variance", record.evalExplainedVariance),
+            ("eval/explained_squared_norm", record.evalExplainedSquaredNorm),
         ]
         return terms.compactMap { tag, value in value.map { .scalar(tag: tag, value: Float($0)) } }
     }

@@ -11,8 +11,9 @@
 ///  5. decoder backward (dW, da)
 ///  6. encoder backward (dV, db)
 ///  7. sum the chunks' gradients and partial sums, then over the ranks
-///  8. the regularizer ‖W‖² and its gradient 2ηW, once, after the reduction
-///  9. (`update`) Adam
+///  8. the regularizer ‖W‖² and its gradient 2ηW, once, after the reduction; with unit-norm
+///     decoder rows, dW's rows projected onto their tangent spaces (`UnitNormDecoder`)
+///  9. (`update`) Adam; with unit-norm decoder rows, W's rows renormalized
 ///
 /// How the ranks sum (steps 2, 7, 8 and 9) is one `GradientReduction`, chosen once when the
 /// step is built: the allreduce, with or without overlap, shared memory or the fixed order of
@@ -33,6 +34,10 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public let shape: ModelShape
     public let cut: BatchCut
     public let settings: ObjectiveSettings
+    /// λ as the step reads it: `settings.lambda`, unless a schedule sets it (`--lambda-warmup`).
+    public var lambda: Double
+    /// W's rows are kept at unit norm (`--decoder-norm unit`).
+    public let unitNormDecoder: Bool
     public let options: StepOptions
     public let store: ParameterStore<T>
     /// How the ranks sum the step's results and update θ.
@@ -62,12 +67,15 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private let everActive: UnsafeMutablePointer<Bool>   // (h) fired in some batch since the last count
 
     /// - cut: how the global batch is shared (`options.deterministic` must match its `fixedOrder`).
+    /// - unitNormDecoder: keep W's rows at unit norm (a shared `store` must own whole rows of W).
     public init(store: ParameterStore<T>, cut: BatchCut, settings: ObjectiveSettings, comm: Communicator,
-                options: StepOptions = StepOptions()) {
+                options: StepOptions = StepOptions(), unitNormDecoder: Bool = false) {
         precondition(cut.fixedOrder == options.deterministic && cut.ranks == comm.size && cut.rank == comm.rank)
         self.shape = store.layout.shape
         self.cut = cut
         self.settings = settings
+        lambda = settings.lambda
+        self.unitNormDecoder = unitNormDecoder
         self.options = options
         self.store = store
         let (d, h) = (shape.d, shape.h)
@@ -75,7 +83,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         schedule = ChunkSchedule(options: options, chunks: local)
         let workers = schedule.workers
         threads = WorkerThreads(count: workers)
-        reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock)
+        reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock,
+                                          unitNormDecoder: unitNormDecoder)
         // The sparse path only runs with at most `capacity` nonzeros per chunk, so that is all it needs.
         let capacity: Int = switch options.kernels {
         case .dense: 0
@@ -107,9 +116,10 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
 
     /// One process, up to `maxRows` rows as one chunk (`lossAndGradient(x:mr:m:stop:)`).
     public convenience init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator,
-                            options: StepOptions = StepOptions()) {
+                            options: StepOptions = StepOptions(), unitNormDecoder: Bool = false) {
         precondition(comm.size == 1 && !options.deterministic)
-        self.init(store: store, cut: .single(rows: maxRows), settings: settings, comm: comm, options: options)
+        self.init(store: store, cut: .single(rows: maxRows), settings: settings, comm: comm, options: options,
+                  unitNormDecoder: unitNormDecoder)
     }
 
     /// Units that fired in none of the global batches since the last call (the same on every
@@ -176,6 +186,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         store.setReduced(.stopRequest, stop ? 1 : 0)
         try reduction.sumGradient()                                                    // 7 over the ranks
         let reg = reduction.regularizer()                                              // 8
+        reduction.projectDecoderGradient()                                             // 8, unit-norm rows
         clock.finish()
         return terms(m: m, ent: ent, reg: reg)
     }
@@ -233,7 +244,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let p = c.partial, W = store.W, a = store.a
         let dV = p + layout.V.lowerBound, dW = p + layout.W.lowerBound
         let db = p + layout.b.lowerBound, da = p + layout.a.lowerBound
-        let lambda = T(settings.lambda)
+        let lambda = T(self.lambda)
         let trace = traced ? clock.trace : nil
         func span(_ s: TraceSpan) -> TraceSpan? { traced ? s : nil }
 

@@ -43,6 +43,11 @@ public enum Objective {
     /// which is the same for every row: ∂(ε·ent)/∂Z_ij = −(ε/m) / μ_j² (0 where μ_j ≤ δ,
     /// where the floored term is constant).
     ///
+    /// Returns the sum over the units with μ_j > δ: a unit that did not fire adds the constant
+    /// 1/δ (10⁶ by default) to the objective and nothing to its gradient, and counting it would
+    /// bury the live units' terms (in float32, entirely) under 10⁶ per dead unit; dead units
+    /// are counted on their own (`dead`).
+    ///
     /// - coefficient: (h) output. - columnSums: (h), Σ_i Z_ij over the global batch.
     public static func entropy<T: BLASScalar>(
         coefficient: UnsafeMutablePointer<T>, columnSums: UnsafePointer<T>,
@@ -56,7 +61,6 @@ public enum Objective {
                 ent += 1 / mu
                 coefficient[j] = -epsilon * invM / (mu * mu)
             } else {
-                ent += 1 / delta
                 coefficient[j] = 0
             }
         }

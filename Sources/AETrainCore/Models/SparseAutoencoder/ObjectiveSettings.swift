@@ -24,7 +24,8 @@ public struct ObjectiveTerms: Equatable, Sendable {
     public var rec: Double, spa: Double, ent: Double, reg: Double
     /// Mean number of active units per example (‖z_i‖₀).
     public var l0: Double = 0
-    /// 1 − SSE/SST of the reconstruction, SST about the (zero) mean of the standardized data.
+    /// 1 − SSE/Σ‖x_i‖² of the batch (about 0; the log's explained variance is about the
+    /// batch's mean: `BatchSquares`).
     public var explainedVariance: Double = 0
 
     public init(rec: Double, spa: Double, ent: Double, reg: Double, l0: Double = 0, explainedVariance: Double = 0) {

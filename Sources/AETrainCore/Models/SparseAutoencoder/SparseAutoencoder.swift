@@ -6,15 +6,29 @@ import Foundation
 /// ranks share one copy of them, each its part of the step).
 public final class SparseAutoencoder: AdamTrainedModel {
     public let shard: DatasetShard
+    private let comm: Communicator
     public let settings: TrainSettings
     public let store: ParameterStore<Float>
     /// The data-parallel evaluation of the objective and its gradient.
     public let gradient: DistributedStep<Float>
     public var shape: ModelShape { store.layout.shape }
-    public let columns: [LogColumn] = [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
+    /// The sheet's and aetrain's columns: ent only where ε > 0; the fraction of the squared
+    /// norm explained where the data are not centred; lr and λ where a schedule changes them.
+    public var columns: [LogColumn] {
+        let schedule = settings.schedules
+        return [.rec, .spa] + (settings.objective.epsilon > 0 ? [.ent] : []) + [.reg, .l0, .dead, .ev]
+            + (settings.normalization.isCentred ? [] : [.esn]) + [.comp, .comm, .opt]
+            + (schedule.schedulesLearningRate ? [.lr] : []) + (schedule.schedulesLambda ? [.lambda] : [])
+    }
     public var banner: String {
         let o = settings.objective
         return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)"
+            + (settings.unitNormDecoder ? ", unit-norm decoder rows" : "")
+    }
+    /// On vectors, relu with λ = 0 learns a dense code: said once, with how to get a sparse one.
+    public var notes: [String] {
+        guard shard.info.imageShape == nil, settings.architecture?.activation ?? .relu == .relu, settings.objective.lambda == 0 else { return [] }
+        return ["note: with λ = 0 this trains a dense autoencoder (nothing makes its codes sparse); for a sparse one give --lambda (e.g. --lambda 1) or --activation topk"]
     }
 
     public var sampler: GlobalBatchSampler
@@ -27,9 +41,15 @@ public final class SparseAutoencoder: AdamTrainedModel {
     private let evalZ: UnsafeMutablePointer<Float>       // (m, h)
     private let evalResidual: UnsafeMutablePointer<Float> // (m, d)
     private let evalColumnSums: UnsafeMutablePointer<Float> // (h)
+    /// The batch's sums of squares for explained variance, at log lines.
+    private let squares: BatchSquares
     private var optimizerNanoseconds: UInt64 = 0
+    /// This iteration's Adam settings (the learning rate of the schedule).
+    private var adam: AdamSettings
 
     /// - initial: weights to start from (`--init`); otherwise V ~ N(0, 1/d), W = b = a = 0.
+    ///   With unit-norm decoder rows, W's rows start at unit norm: a fresh W's row j is V's
+    ///   column j, normalized; `--init`'s rows are normalized (a zero row taken from V too).
     /// - options: how the step computes (kernels, overlap); it does not change the maths.
     public init(shard: DatasetShard, settings: TrainSettings, comm: Communicator, initial: ModelWeights? = nil,
                 options: StepOptions = StepOptions()) throws {
@@ -39,10 +59,13 @@ public final class SparseAutoencoder: AdamTrainedModel {
         // estimate includes this rank's shard, whose size differs by a row between ranks.
         let shape = try comm.collectively { try Self.check(shard: shard, settings: settings, initial: initial, cut: cut, comm: comm) }
         self.shard = shard
+        self.comm = comm
         self.settings = settings
         // Ranks on one node share θ, the moments and their gradients (`ParameterStore.shared`).
         let layout = ParameterLayout(shape)
-        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, comm: comm) : ParameterStore(layout: layout)
+        // With unit-norm rows, each rank of a shared store owns whole rows of W.
+        let rows = settings.unitNormDecoder ? (range: layout.W, length: shape.d) : nil
+        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, rowsOf: rows, comm: comm) : ParameterStore(layout: layout)
         if let initial {
             initial.copy(into: store)
         } else {
@@ -51,7 +74,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let scale = 1 / Double(shape.d).squareRoot()
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
-        gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options)
+        if settings.unitNormDecoder { Self.startUnitRows(store, fresh: initial == nil) }
+        gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
+                                   unitNormDecoder: settings.unitNormDecoder)
+        squares = BatchSquares(cut: cut, d: shape.d)
+        adam = settings.adam
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
         exchange = BatchExchange(cut: cut, shard: shard, comm: comm)
         var size = Arena.Size()
@@ -64,6 +91,17 @@ public final class SparseAutoencoder: AdamTrainedModel {
         evalZ = scratch.take(Float.self, m * shape.h)
         evalResidual = scratch.take(Float.self, m * shape.d)
         evalColumnSums = scratch.take(Float.self, shape.h)
+    }
+
+    /// Unit rows of W: a fresh start's from V's columns; given weights' normalized, a zero row
+    /// replaced by V's column.
+    private static func startUnitRows(_ store: ParameterStore<Float>, fresh: Bool) {
+        let (d, h) = (store.layout.shape.d, store.layout.shape.h)
+        if fresh { UnitNormDecoder.initialize(W: store.W, from: store.V, d: d, h: h); return }
+        for j in 0..<h where UnitNormDecoder.dot(store.W + j * d, store.W + j * d, d) == 0 {
+            for k in 0..<d { store.W[j * d + k] = store.V[k * h + j] }
+        }
+        UnitNormDecoder.normalize(W: store.W, rows: 0..<h, d: d)
     }
 
     /// What the model needs, checked before anything is allocated: the settings, the batch
@@ -110,7 +148,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// the wait for the others').
     public func update() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        try gradient.update(settings.adam)
+        try gradient.update(adam)
         optimizerNanoseconds += DispatchTime.now().uptimeNanoseconds - start
     }
 
@@ -118,11 +156,30 @@ public final class SparseAutoencoder: AdamTrainedModel {
 
     public func record(into trace: TraceRecorder) { gradient.trace = trace }
 
+    /// The step at `iteration`: λ and the learning rate from their schedules (the settings'
+    /// own values, untouched, without one), the batch's sums of squares at log lines.
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
+        var objective = settings.objective
+        if let schedule = settings.schedule {
+            objective.lambda = settings.objective.lambda * schedule.lambdaFactor(at: iteration)
+            adam.learningRate = settings.adam.learningRate * schedule.learningRateFactor(at: iteration, of: settings.iterations)
+            gradient.lambda = objective.lambda
+        }
         let t = try evaluate(stop: stop)
-        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(settings.objective))
-        record.spa = t.spa; record.ent = t.ent; record.reg = t.reg
-        record.l0 = t.l0; record.explainedVariance = t.explainedVariance
+        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(objective))
+        record.spa = t.spa; record.reg = t.reg
+        record.ent = settings.objective.epsilon > 0 ? t.ent : nil
+        record.l0 = t.l0
+        if settings.logs(iteration) {
+            let (centred, squaredNorm) = try squares.measure(batch: batch, comm: comm)
+            let sse = t.rec * Double(settings.batchSize)
+            record.explainedVariance = centred > 0 ? 1 - sse / centred : nil
+            if !settings.normalization.isCentred, squaredNorm > 0 { record.explainedSquaredNorm = 1 - sse / squaredNorm }
+        }
+        if let schedule = settings.schedule {
+            if schedule.schedulesLearningRate { record.learningRate = adam.learningRate }
+            if schedule.schedulesLambda { record.lambda = objective.lambda }
+        }
         if record.firstNonFinite == nil { try update() }
         return Iteration(record: record, stopRequested: gradient.stopRequested)
     }
@@ -166,7 +223,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// batch buffer is free between iterations).
     public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums {
         let d = shape.d, h = shape.h, m = settings.batchSize
-        var sums = HeldOutSums(units: h)
+        var sums = HeldOutSums(units: h, d: d)
         var start = 0
         while start < rows.count {
             let mr = min(m, rows.count - start)
@@ -174,7 +231,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let active = Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
             let (sse, _) = Objective.decoderForward(g: evalResidual, z: evalZ, x: batch, W: store.W, a: store.a, mr: mr, m: mr, d: d, h: h)
             sums.squaredError += Double(sse)
-            sums.squaredNorm += Double(Float.dot(mr * d, batch, batch))
+            sums.addSquares(rows: batch, count: mr)
             sums.active += Double(active)
             sums.examples += Double(mr)
             for i in 0..<mr {

@@ -23,6 +23,7 @@ public struct SparseAutoencoderDefinition: ModelDefinition {
 
     public var settings: Set<Setting> {
         Setting.common.union(Setting.adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
+            .union([.decoderNorm, .lrWarmup, .lrDecay, .lambdaWarmup])
     }
 
     /// The sheet's ε = 0.01·λ and η = λ.

@@ -103,7 +103,7 @@ public final class TiedLinearModel: AdamTrainedModel {
     /// between iterations). Every direction is active: no L0 or dead units.
     public func heldOutSums(of data: DatasetShard, rows: [Int]) -> HeldOutSums {
         let d = shard.d, k = settings.hidden, m = settings.batchSize
-        var sums = HeldOutSums(units: 0)
+        var sums = HeldOutSums(units: 0, d: d)
         var start = 0
         while start < rows.count {
             let mr = min(m, rows.count - start)
@@ -112,7 +112,7 @@ public final class TiedLinearModel: AdamTrainedModel {
             Float.gemm(transA: false, transB: true, m: mr, n: d, k: k, alpha: 1, a: s, lda: k, b: store.params, ldb: k, beta: 0, c: r, ldc: d)
             Float.axpy(mr * d, -1, batch, r)
             sums.squaredError += Double(Float.dot(mr * d, r, r))
-            sums.squaredNorm += Double(Float.dot(mr * d, batch, batch))
+            sums.addSquares(rows: batch, count: mr)
             sums.examples += Double(mr)
             start += mr
         }

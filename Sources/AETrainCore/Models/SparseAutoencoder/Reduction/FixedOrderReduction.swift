@@ -7,12 +7,13 @@ final class FixedOrderReduction<T: BLASScalar>: WholeStoreReduction {
     let comm: Communicator
     let eta: T
     let clock: StepClock
+    let unitNormDecoder: Bool
     /// (reducedCount) a partner's values; one element on one rank, which sends nothing.
     private let scratch: Arena
     private let partner: UnsafeMutablePointer<T>
 
-    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock) {
-        self.store = store; self.comm = comm; self.eta = eta; self.clock = clock
+    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false) {
+        self.store = store; self.comm = comm; self.eta = eta; self.clock = clock; self.unitNormDecoder = unitNormDecoder
         let count = comm.size > 1 ? store.reducedCount : 1
         var size = Arena.Size()
         size.add(T.self, count)

@@ -26,8 +26,12 @@ public protocol GradientReduction<T>: AnyObject {
     /// After `sumGradient`: reg = ‖W‖², with its gradient 2ηW added to dW (shared memory: by
     /// the update).
     func regularizer() -> T
-    /// Adam with the summed gradient (shared memory: on this rank's part, then the wait for
-    /// the others').
+    /// After `regularizer`, with unit-norm decoder rows (`UnitNormDecoder`): each row of dW
+    /// projected onto its row's tangent space (shared memory: by the update, for the rows
+    /// this rank owns). Nothing otherwise.
+    func projectDecoderGradient()
+    /// Adam with the summed gradient, then, with unit-norm decoder rows, W's rows renormalized
+    /// (shared memory: on this rank's part, then the wait for the others').
     func update(_ settings: AdamSettings) throws
 }
 
@@ -37,6 +41,7 @@ protocol WholeStoreReduction: GradientReduction {
     var store: ParameterStore<T> { get }
     var clock: StepClock { get }
     var eta: T { get }
+    var unitNormDecoder: Bool { get }
 }
 
 extension WholeStoreReduction {
@@ -49,18 +54,30 @@ extension WholeStoreReduction {
         return clock.compute(.regularizer) { Objective.regularizer(dW: s.dW, W: s.W, eta: eta, count: s.layout.W.count) }
     }
 
+    public func projectDecoderGradient() {
+        guard unitNormDecoder else { return }
+        let s = store
+        clock.compute(.regularizer) { UnitNormDecoder.project(dW: s.dW, W: s.W, rows: 0..<s.layout.shape.h, d: s.layout.shape.d) }
+    }
+
     public func update(_ settings: AdamSettings) {
         let s = store
-        clock.traced(.adam) { Adam.step(s, settings: settings) }
+        clock.traced(.adam) {
+            Adam.step(s, settings: settings)
+            if unitNormDecoder { UnitNormDecoder.normalize(W: s.W, rows: 0..<s.layout.shape.h, d: s.layout.shape.d) }
+        }
     }
 }
 
 /// The reduction `options` and `store` ask for: shared memory when the store is shared,
 /// deterministic's fixed order, or the allreduce with or without overlap.
+/// - unitNormDecoder: W's rows are kept at unit norm (a shared store's `owned` parts must then
+///   be whole rows of W: `ParameterStore.shared(…rowsOf:…)`).
 func makeGradientReduction<T: BLASScalar>(options: StepOptions, store: ParameterStore<T>, comm: Communicator,
-                                          eta: T, clock: StepClock) -> any GradientReduction<T> {
-    if store.sharing != nil { return SharedMemoryReduction(store: store, comm: comm, eta: eta, clock: clock) }
-    if options.deterministic { return FixedOrderReduction(store: store, comm: comm, eta: eta, clock: clock) }
-    if options.overlap { return OverlappedAllreduce(store: store, comm: comm, eta: eta, clock: clock) }
-    return AllreduceReduction(store: store, comm: comm, eta: eta, clock: clock)
+                                          eta: T, clock: StepClock, unitNormDecoder: Bool = false) -> any GradientReduction<T> {
+    let unit = unitNormDecoder
+    if store.sharing != nil { return SharedMemoryReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
+    if options.deterministic { return FixedOrderReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
+    if options.overlap { return OverlappedAllreduce(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
+    return AllreduceReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit)
 }

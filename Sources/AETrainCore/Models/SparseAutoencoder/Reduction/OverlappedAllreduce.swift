@@ -7,9 +7,10 @@ final class OverlappedAllreduce<T: BLASScalar>: WholeStoreReduction {
     let comm: Communicator
     let eta: T
     let clock: StepClock
+    let unitNormDecoder: Bool
 
-    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock) {
-        self.store = store; self.comm = comm; self.eta = eta; self.clock = clock
+    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false) {
+        self.store = store; self.comm = comm; self.eta = eta; self.clock = clock; self.unitNormDecoder = unitNormDecoder
     }
 
     func sumColumnSums(_ sums: UnsafeMutablePointer<T>, count: Int) throws {

@@ -6,20 +6,35 @@
 /// barrier ends the update. For two ranks the sums are MPI's to the bit.
 ///
 /// ‖W‖² is taken before the gradient barrier: after it, ranks update W.
+///
+/// With unit-norm decoder rows (`UnitNormDecoder`) the store's `owned` parts are whole rows of
+/// W (`ParameterStore.shared(…rowsOf:…)`), so each rank projects and renormalizes the rows it
+/// owns from their complete summed gradient, with no further barrier: over its rows of W, the
+/// summed gradient (and 2ηW) is first written into this rank's own slot, which no other rank
+/// reads there, projected, and then Adam reads it alone.
 public final class SharedMemoryReduction<T: BLASScalar>: GradientReduction {
     let store: ParameterStore<T>
     let sharing: ParameterStore<T>.Sharing
     let comm: Communicator
     let twoEta: T
     let clock: StepClock
+    let unitNormDecoder: Bool
     /// ‖W‖², taken before the gradient barrier.
     private var squaredNorm: T = 0
 
     /// - store: a shared store (`ParameterStore.shared` with a window); eta: the regularizer's
     ///   η, whose gradient 2ηW the update adds to the summed gradient over `layout.W`.
-    public init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock = StepClock()) {
+    /// - unitNormDecoder: W's rows kept at unit norm; `store`'s owned parts must be whole rows of W.
+    public init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock = StepClock(), unitNormDecoder: Bool = false) {
         guard let sharing = store.sharing else { preconditionFailure("SharedMemoryReduction needs a shared store") }
         self.store = store; self.sharing = sharing; self.comm = comm; self.twoEta = 2 * eta; self.clock = clock
+        self.unitNormDecoder = unitNormDecoder
+        if unitNormDecoder {
+            let W = store.layout.W, d = store.layout.shape.d
+            let lo = min(max(W.lowerBound, sharing.owned.lowerBound), W.upperBound)
+            let hi = max(min(W.upperBound, sharing.owned.upperBound), lo)
+            precondition((lo - W.lowerBound) % d == 0 && (hi - W.lowerBound) % d == 0, "a shared store's owned parts must be whole rows of W")
+        }
     }
 
     public func beginStep() throws {
@@ -44,6 +59,9 @@ public final class SharedMemoryReduction<T: BLASScalar>: GradientReduction {
     }
 
     public func regularizer() -> T { squaredNorm }
+
+    /// Done by `update`, for the rows this rank owns.
+    public func projectDecoderGradient() {}
 
     /// After a `synchronize` that follows every rank's partial gradient: the reduced terms
     /// summed over the node's ranks (in rank order) into this rank's own copy. On one node the
@@ -86,7 +104,18 @@ public final class SharedMemoryReduction<T: BLASScalar>: GradientReduction {
             let lo = min(max(W.lowerBound, owned.lowerBound), owned.upperBound)
             let hi = max(min(W.upperBound, owned.upperBound), lo)
             update(owned.lowerBound, lo, twoEta: nil)
-            update(lo, hi, twoEta: twoEta)
+            if unitNormDecoder, lo < hi {
+                // This rank's rows of W: summed (one node) into its own slot, 2ηW added, projected; Adam; renormalized.
+                let d = s.layout.shape.d, rows = (lo - W.lowerBound) / d..<(hi - W.lowerBound) / d
+                if sh.nodes == 1 { T.sumRows(into: s.grads + lo, from: sh.slots + lo, stride: sh.slotStride, rows: sh.ranks, count: hi - lo) }
+                _ = T.regularizer(s.grads + lo, s.params + lo, twoEta: twoEta, count: hi - lo)
+                UnitNormDecoder.project(dW: s.dW, W: s.W, rows: rows, d: d)
+                Adam.step(params: s.params + lo, moment1: s.moment1 + lo, moment2: s.moment2 + lo, summing: s.grads + lo,
+                          stride: sh.slotStride, rows: 1, twoEta: nil, count: hi - lo, t: t, settings: settings)
+                UnitNormDecoder.normalize(W: s.W, rows: rows, d: d)
+            } else {
+                update(lo, hi, twoEta: twoEta)
+            }
             update(hi, owned.upperBound, twoEta: nil)
         }
         try clock.traced(.updateBarrier) { try sh.segment.synchronize() }

@@ -1,0 +1,61 @@
+/// Decoder atoms kept at unit norm (`--decoder-norm unit`): the rows w_j of W (h, d).
+///
+/// On the sphere ‖w_j‖ = 1, the part of the gradient g_j = ∂loss/∂w_j that moves along the
+/// sphere is its projection onto the tangent space at w_j; the rest only changes the norm,
+/// which renormalizing undoes:
+///
+///     g_j ← g_j − ((g_j · w_j) / (w_j · w_j)) w_j        after the gradient's sum, before Adam
+///     w_j ← w_j / ‖w_j‖                                   after Adam's step
+///
+/// (w_j · w_j is 1 up to rounding; dividing by it makes the projection exact for the row as
+/// stored.) The regularizer's 2ηw_j lies along w_j: the projection removes it, and ‖W‖² = h.
+///
+/// Each row on its own, its sums in double over four fixed lanes: the same bits whichever
+/// rank computes a row and however many rows it computes (`--deterministic`, shared memory's
+/// rows per rank).
+public enum UnitNormDecoder {
+    /// Projects rows `rows` of dW (h, d) onto the tangent spaces of W's rows.
+    public static func project<T: BLASScalar>(dW: UnsafeMutablePointer<T>, W: UnsafePointer<T>, rows: Range<Int>, d: Int) {
+        for j in rows {
+            let g = dW + j * d, w = W + j * d
+            let ww = dot(w, w, d)
+            guard ww > 0 else { continue }
+            let c = T(dot(g, w, d) / ww)
+            for k in 0..<d { g[k] -= c * w[k] }
+        }
+    }
+
+    /// Scales rows `rows` of W (h, d) to unit norm (a zero row stays zero).
+    public static func normalize<T: BLASScalar>(W: UnsafeMutablePointer<T>, rows: Range<Int>, d: Int) {
+        for j in rows {
+            let w = W + j * d
+            let ww = dot(w, w, d)
+            guard ww > 0 else { continue }
+            let scale = T(1 / ww.squareRoot())
+            for k in 0..<d { w[k] *= scale }
+        }
+    }
+
+    /// A fresh start's W (h, d) with unit rows: row j is column j of V (d, h), normalized, so
+    /// that each atom starts as its unit's encoder direction.
+    public static func initialize<T: BLASScalar>(W: UnsafeMutablePointer<T>, from V: UnsafePointer<T>, d: Int, h: Int) {
+        for j in 0..<h {
+            for k in 0..<d { W[j * d + k] = V[k * h + j] }
+        }
+        normalize(W: W, rows: 0..<h, d: d)
+    }
+
+    /// Σ_k x_k y_k in double, over four lanes added in a fixed order.
+    @inline(__always)
+    static func dot<T: BLASScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var k = 0
+        while k + 4 <= n {
+            s0 += Double(x[k]) * Double(y[k]); s1 += Double(x[k + 1]) * Double(y[k + 1])
+            s2 += Double(x[k + 2]) * Double(y[k + 2]); s3 += Double(x[k + 3]) * Double(y[k + 3])
+            k += 4
+        }
+        while k < n { s0 += Double(x[k]) * Double(y[k]); k += 1 }
+        return (s0 + s1) + (s2 + s3)
+    }
+}
