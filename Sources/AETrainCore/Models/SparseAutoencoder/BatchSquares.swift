@@ -10,7 +10,7 @@
 /// float32's resolution even for data whose mean is 10⁴ times their spread.
 ///
 /// Measured at log lines only; its buffers are made once.
-final class BatchSquares {
+public final class BatchSquares {
     private let cut: BatchCut
     private let d: Int
     private let stride: Int
@@ -63,7 +63,7 @@ final class BatchSquares {
     }
 
     /// Σ‖x_i − x̄‖² = S − ‖Σ x_i‖² / n, never below 0.
-    static func centred(squaredNorm s: Double, columnSums: UnsafePointer<Double>, count n: Double, d: Int) -> Double {
+    public static func centred(squaredNorm s: Double, columnSums: UnsafePointer<Double>, count n: Double, d: Int) -> Double {
         guard n > 0 else { return 0 }
         var mean = 0.0
         for k in 0..<d { mean += columnSums[k] * columnSums[k] }

@@ -17,8 +17,8 @@ public final class SparseAutoencoder: AdamTrainedModel {
     public var columns: [LogColumn] {
         let schedule = settings.schedules
         return [.rec, .spa] + (settings.objective.epsilon > 0 ? [.ent] : []) + [.reg, .l0, .dead, .ev]
-            + (settings.normalization.isCentred ? [] : [.esn]) + [.comp, .comm, .opt]
-            + (schedule.schedulesLearningRate ? [.lr] : []) + (schedule.schedulesLambda ? [.lambda] : [])
+            + (settings.normalization.isCentred ? [] : [.esn])
+            + (schedule.schedulesLearningRate ? [.lr] : []) + (schedule.schedulesLambda ? [.lambda] : []) + [.comp, .comm, .opt]
     }
     public var banner: String {
         let o = settings.objective

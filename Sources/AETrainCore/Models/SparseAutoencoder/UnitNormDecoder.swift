@@ -47,7 +47,7 @@ public enum UnitNormDecoder {
 
     /// Σ_k x_k y_k in double, over four lanes added in a fixed order.
     @inline(__always)
-    static func dot<T: BLASScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> Double {
+    public static func dot<T: BLASScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> Double {
         var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
         var k = 0
         while k + 4 <= n {
