@@ -86,6 +86,12 @@ final class DecoderNormScheduleTests: XCTestCase {
         XCTAssertEqual(changed.status, 1)
         XCTAssertEqual(changed.errorLines.count, 1, changed.stderr)
         XCTAssertTrue(changed.stderr.contains("--lr-warmup 10 here, 30 in the checkpoint"), changed.stderr)
+
+        // Extended: the decay moves to the new end, and the run says where.
+        let extended = try Harness.aetrain(["train", "--quiet", "--resume", out.path, "--iterations", "150"])
+        XCTAssertEqual(extended.status, 0, extended.stderr)
+        XCTAssertTrue(extended.stderr.contains("warning: the learning rate decays over the last 0.4 of the iterations: with 150 iterations instead of 100, over iterations 90 … 149"), extended.stderr)
+        XCTAssertEqual(try Harness.metrics(out).last?["lr"] as? Double ?? 0, 1e-4 / 60, accuracy: 1e-12)
     }
 
     /// Bad values and flags for a model that does not read them: one line, exit 64.

@@ -162,7 +162,7 @@ public final class TrainingRun {
                 + "\(p.model.banner), \(comm.size) rank(s) × \(threads) BLAS thread(s)"
                 + (p.evalShard.map { ", evaluated on \($0.info.examples) examples of \($0.info.source)" } ?? "")
                 + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
-            warnings: p.resumed?.warnings ?? [], firstIteration: first, currentFilters: p.model.currentFilters)
+            warnings: (p.resumed?.warnings ?? []) + decayWarning(p), firstIteration: first, currentFilters: p.model.currentFilters)
         info.notes = p.model.notes
         try session.onRoot { try $0.started(info) }
         comm.setRecoveryHint(p.model.checkpoints
@@ -172,6 +172,15 @@ public final class TrainingRun {
     }
 
     // MARK: Parts of `run`
+
+    /// A resumed run whose learning rate decays, given other `--iterations`: where its decay now lies.
+    private func decayWarning(_ p: Prepared) -> [String] {
+        guard let before = p.resumed?.checkpoint.header.settings, before.iterations != p.settings.iterations,
+              p.settings.schedules.lrDecay > 0 else { return [] }
+        let t = p.settings.iterations, d = p.settings.schedules.decayIterations(of: t)
+        return ["warning: the learning rate decays over the last \(p.settings.schedules.lrDecay) of the iterations: "
+                + "with \(t) iterations instead of \(before.iterations), over iterations \(t - d) … \(t - 1)"]
+    }
 
     /// The model asked for, the checkpoint's when resuming (they must agree), else the standard one.
     private func resolveModel(_ resumed: ResumePoint?) throws -> ModelKind {
