@@ -168,7 +168,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         let t = try evaluate(stop: stop)
         var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(objective))
         record.spa = t.spa; record.reg = t.reg
-        record.ent = settings.objective.epsilon > 0 ? t.ent : nil
+        record.ent = t.ent
         record.l0 = t.l0
         if settings.logs(iteration) {
             let (centred, squaredNorm) = try squares.measure(batch: batch, comm: comm)
