@@ -185,7 +185,9 @@ final class TensorBoardTests: XCTestCase {
     direct = {"rec": "losses/rec", "spa": "losses/spa", "ent": "losses/ent", "reg": "losses/reg", "loss": "losses/loss",
               "l0": "metrics/l0", "explained_variance": "metrics/explained_variance", "dead_units": "sparsity/dead_units",
               "sparse_step_fraction": "sparsity/sparse_step_fraction", "eval_rec": "eval/rec", "eval_l0": "eval/l0",
-              "eval_dead_units": "eval/dead_units", "eval_explained_variance": "eval/explained_variance"}
+              "eval_dead_units": "eval/dead_units", "eval_explained_variance": "eval/explained_variance",
+              "explained_squared_norm": "metrics/explained_squared_norm", "eval_explained_squared_norm": "eval/explained_squared_norm",
+              "lr": "schedule/lr", "lambda": "schedule/lambda"}
     timing = {"compute_seconds": "performance/compute_ms_per_step",
               "communication_seconds": "performance/communication_ms_per_step",
               "optimizer_seconds": "performance/optimizer_ms_per_step"}
