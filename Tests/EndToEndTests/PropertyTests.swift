@@ -106,7 +106,8 @@ final class PropertyTests: XCTestCase {
                                             "--iterations", "3", "--out", out.path]).status, 0)
         let trainFlags = ["--hidden", "--lambda", "--eps", "--eta", "--lr", "--batch-size", "--seed", "--iterations", "--log-every",
                           "--beta1", "--beta2", "--adam-eps", "--entropy-floor", "--image-shape", "--checkpoint-every",
-                          "--keep-checkpoints", "--threads", "--sparse-below", "--peer-timeout", "--eval-fraction", "--lfw-resize"]
+                          "--keep-checkpoints", "--threads", "--sparse-below", "--peer-timeout", "--eval-fraction", "--lfw-resize",
+                          "--decoder-norm", "--lr-warmup", "--lr-decay", "--lambda-warmup"]
         let deadline = Date().addingTimeInterval(150)
         var cases = 0
         while cases < 40, Date() < deadline {  // each run draws its own 40: coverage grows across runs
@@ -124,7 +125,9 @@ final class PropertyTests: XCTestCase {
                     if flag == "--iterations" { continue }
                     let value: String = switch flag {
                     case "--image-shape": g.pick(["5x6", "6x5", "30x1", "0x3", "4611686018427387908x4", "x", "3x3"])
-                    case "--hidden", "--batch-size", "--seed", "--log-every", "--checkpoint-every", "--keep-checkpoints", "--threads": g.int()
+                    case "--hidden", "--batch-size", "--seed", "--log-every", "--checkpoint-every", "--keep-checkpoints", "--threads",
+                         "--lr-warmup", "--lambda-warmup": g.int()
+                    case "--decoder-norm": g.pick(["unit", "none", "", "sideways"])
                     default: g.real()
                     }
                     args += value.hasPrefix("-") ? ["\(flag)=\(value)"] : [flag, value]
