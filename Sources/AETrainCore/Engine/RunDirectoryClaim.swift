@@ -57,8 +57,9 @@ public final class RunDirectoryClaim {
 
     deinit { close(lock) }
 
-    /// Removes the temporary files a killed run left behind (`DurableFile`'s `.NAME.tmp-PID`,
-    /// for NAME one of aetrain's files, a checkpoint or an event file), in the directory and its
+    /// Removes the temporary files a killed run left behind (`DurableFile`'s `.NAME.tmp-PID` and
+    /// `FileSet.swap`'s `.NAME.replaced-PID`, for NAME one of aetrain's files, a checkpoint or an
+    /// event file), in the directory and its
     /// `checkpoints/`. Called only once the claim holds: its lock is exclusive, so no live
     /// writer owns them; a refused run changes nothing.
     static func removeLeftovers(_ url: URL) {
@@ -71,13 +72,9 @@ public final class RunDirectoryClaim {
         }
     }
 
-    /// NAME for a temporary file named `.NAME.tmp-PID`; nil for any other name.
-    static func temporaryTarget(_ name: String) -> String? {
-        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards) else { return nil }
-        let pid = name[marker.upperBound...]
-        guard !pid.isEmpty, pid.allSatisfy({ $0.isASCII && $0.isNumber }), marker.lowerBound > name.index(after: name.startIndex) else { return nil }
-        return String(name[name.index(after: name.startIndex)..<marker.lowerBound])
-    }
+    /// NAME for a temporary file named `.NAME.tmp-PID` or a set-aside one `.NAME.replaced-PID`
+    /// (`FileSet.swap`); nil for any other name.
+    static func temporaryTarget(_ name: String) -> String? { FileSet.leftoverTarget(name) }
 
     /// Removes one of aetrain's files; of the checkpoints folder, only the checkpoints (and
     /// their temporary files), and the folder itself if nothing else is left in it.
