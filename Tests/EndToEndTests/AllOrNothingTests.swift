@@ -132,7 +132,7 @@ final class AllOrNothingTests: XCTestCase {
             XCTAssertTrue(cases.contains { $0[0] == command }, "\(command) has a case")
         }
         let before = Self.tree(dir)
-        for batch in stride(from: 0, to: cases.count, by: 6).map({ Array(cases[$0..<min(cases.count, $0 + 6)]) }) {
+        for batch in stride(from: 0, to: cases.count, by: 4).map({ Array(cases[$0..<min(cases.count, $0 + 4)]) }) {
             let results = try Harness.runAll(batch.map { Harness.Command(Harness.aetrain, $0, directory: ws) })
             for (args, result) in zip(batch, results) {
                 XCTAssertNotEqual(result.status, 0, "\(args): refused")
@@ -140,7 +140,7 @@ final class AllOrNothingTests: XCTestCase {
                 XCTAssertFalse(result.stderr.contains("Fatal error"), "\(args): \(result.stderr)")
             }
             let now = Self.tree(dir)
-            XCTAssertEqual(now, before, "\(batch.map { $0.prefix(2).joined(separator: " ") }) changed: \(Self.difference(before, now))")
+            XCTAssertTrue(now == before, "\(batch.map { $0.prefix(2).joined(separator: " ") }) changed: \(Self.difference(before, now))")
         }
     }
 

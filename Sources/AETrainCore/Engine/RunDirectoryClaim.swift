@@ -34,14 +34,19 @@ public final class RunDirectoryClaim {
             throw UserError("⟨out⟩ \(url.relativePath) is in use by another aetrain run (pid \(holder.isEmpty ? "?" : holder)); "
                             + "wait for it to end or choose another directory")
         }
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pwrite(fd, pid, pid.count, 0)
         lock = fd
-        guard !resuming else { Self.removeLeftovers(url); return }
+        // The holder's pid, for a second run's message: written once the claim is granted, so
+        // that a refused run leaves the lock file as it found it.
+        func granted() {
+            let pid = Array("\(getpid())\n".utf8)
+            _ = ftruncate(fd, 0)
+            _ = pwrite(fd, pid, pid.count, 0)
+            Self.removeLeftovers(url)
+        }
+        guard !resuming else { granted(); return }
         let events = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasPrefix(TensorBoardWriter.prefix) }
         let held = (Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) } + events).sorted()
-        guard !held.isEmpty else { Self.removeLeftovers(url); return }
+        guard !held.isEmpty else { granted(); return }
         // From here on `deinit` closes the lock when a throw gives up the claim.
         guard overwrite else {
             throw UserError("⟨out⟩ \(url.relativePath) holds a run (\(Self.describe(url, held))); continue it with ⟨resume⟩ "
@@ -52,7 +57,7 @@ public final class RunDirectoryClaim {
                 throw UserError("⟨overwrite⟩: cannot remove \(url.appendingPathComponent(name).relativePath): \(error.localizedDescription)")
             }
         }
-        Self.removeLeftovers(url)
+        granted()
     }
 
     deinit { close(lock) }
