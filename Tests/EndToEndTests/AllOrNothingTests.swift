@@ -165,7 +165,9 @@ final class AllOrNothingTests: XCTestCase {
         let first = try smallRun("first", iterations: 20, hidden: 64)
         let resume = ["train", "--quiet", "--iterations", "40", "--checkpoint-every", "0"]
         // The new set, from the same resume on an unbounded disk (training is deterministic).
-        let reference = dir.appendingPathComponent("reference")
+        // Named as the run on the tmpfs: feature_density.svg's title is the directory's name.
+        let reference = dir.appendingPathComponent("reference/run")
+        try FileManager.default.createDirectory(at: reference.deletingLastPathComponent(), withIntermediateDirectories: true)
         XCTAssertEqual(try Harness.run("/bin/cp", ["-a", first.path, reference.path]).status, 0)
         let done = try Harness.aetrain(resume + ["--resume", reference.path])
         XCTAssertEqual(done.status, 0, done.stderr)
