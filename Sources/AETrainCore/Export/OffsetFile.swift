@@ -20,7 +20,7 @@ final class OffsetFile {
 
     deinit { abandon() }
 
-    /// Writes `bytes` at `offset`; the first failure is kept for `finish()`.
+    /// Writes `bytes` at `offset`; the first failure is kept for `prepare()`.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard failure == nil, let base = bytes.baseAddress else { return }
         var done = 0
