@@ -48,8 +48,13 @@ void aet_signal_raise(int sig) { kill(getpid(), sig); }
 // CLOCK_MONOTONIC's value, far inside a 64-bit nanosecond count.
 #define AET_MAX_TIMEOUT_S 1e6
 // How much longer a rank other than 0 waits before it reports: if rank 0 is alive, it reports
-// first, exits, and mpirun ends the others before they print a copy of the message.
+// first, exits, and mpirun ends the others before they print a copy of the message. Rank r > 0
+// waits a further (r - 1) steps, so that when rank 0 is the one stopped, rank 1 reports alone
+// and mpirun ends ranks 2, 3, ... before their turn (the lowest rank alive reports; ranks past
+// AET_STAGGER_RANKS share the last step).
 #define AET_NONROOT_GRACE_NS (5LL * 1000000000LL)
+#define AET_STAGGER_NS (2LL * 1000000000LL)
+#define AET_STAGGER_RANKS 30
 
 static atomic_llong deadline_ns;  // 0: disarmed
 static atomic_int armed_what;     // AET_WAIT_*
@@ -93,7 +98,10 @@ static void *watch(void *unused) {
         usleep(200 * 1000);
         long long d = atomic_load(&deadline_ns);
         if (d == 0) continue;
-        if (rank_reporting != 0) d += AET_NONROOT_GRACE_NS;
+        if (rank_reporting != 0) {
+            int steps = rank_reporting - 1 < AET_STAGGER_RANKS ? rank_reporting - 1 : AET_STAGGER_RANKS;
+            d += AET_NONROOT_GRACE_NS + (long long)steps * AET_STAGGER_NS;
+        }
         if (now_ns() > d) report_and_exit();
     }
     return NULL;

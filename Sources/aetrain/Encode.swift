@@ -22,6 +22,7 @@ struct Encode: JobCommand {
     @Option(help: "npy (default) or safetensors.") var format: CodeFormat?
     @Flag(help: "Write the codes as CSR arrays (indptr, indices, values) in one safetensors file.") var sparse = false
     @Flag(help: "Replace an existing --out or --reconstruct file (otherwise refused).") var overwrite = false
+    @Option(help: CheckpointChoice.help) var checkpoint: CheckpointChoice?
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
@@ -35,6 +36,7 @@ struct Encode: JobCommand {
         plan.reconstruct = reconstruct
         plan.sparse = sparse
         plan.overwrite = overwrite
+        plan.fromCheckpoint = checkpoint == .latest
         // No --format: safetensors for --sparse or an --out named .safetensors, else npy.
         plan.format = format ?? (sparse || out.lowercased().hasSuffix(".safetensors") ? .safetensors : .npy)
         return plan

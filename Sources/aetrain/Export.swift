@@ -20,11 +20,12 @@ struct Export: JobCommand {
     @Option(help: "saelens.") var format: Format
     @Option(help: "Output directory: new, empty, or a previous export (replaced only with --overwrite).") var out: String
     @Flag(help: "Replace a previous export in --out (a directory holding other files is always refused).") var overwrite = false
+    @Option(help: CheckpointChoice.help) var checkpoint: CheckpointChoice?
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run(comm: Communicator) throws {
-        let files = try SAELensExport.write(run: run, to: out, overwrite: overwrite, comm: comm)
+        let files = try SAELensExport.write(run: run, to: out, overwrite: overwrite, fromCheckpoint: checkpoint == .latest, comm: comm)
         if comm.isRoot, !quiet { print("wrote " + files.map(\.relativePath).joined(separator: " and ")) }
     }
 }

@@ -37,3 +37,12 @@ protocol JobCommand: RankCommand {
 extension JobCommand {
     var peerTimeout: Double { job.peerTimeout }
 }
+
+/// `--checkpoint` of encode and export: which weights of the run to read instead of its final
+/// files.
+enum CheckpointChoice: String, ExpressibleByArgument, CaseIterable {
+    /// The newest checkpoint that reads back whole, also while the run is being trained.
+    case latest
+
+    static let help: ArgumentHelp = "latest: read the run's newest complete checkpoint instead of its final files; works while the run is being trained."
+}

@@ -112,6 +112,16 @@ final class FrozenRankTests: XCTestCase {
                               "--out", dir.appendingPathComponent("tied0").path], freezeAt: 30, frozen: 0)
     }
 
+    /// Rank 0 frozen at 4 ranks: ranks 1, 2 and 3 all time out, and rank 1 alone reports
+    /// (each rank past 1 waits 2 s longer than the one before it, and mpirun ends them first).
+    /// Without the stagger, 2 or 3 lines came in 2 of 3 tries with the sparse autoencoder.
+    func testFrozenRankZeroAtFourRanksPrintsOneLine() throws {
+        for k in 0..<3 {
+            try expectBoundedEnd(["train", "--quiet", "--hidden", "16", "--iterations", "100000",
+                                  "--out", dir.appendingPathComponent("sae40-\(k)").path], freezeAt: 30, ranks: 4, frozen: 0)
+        }
+    }
+
     /// Three ranks time out, one line is printed: rank 0's (mpirun ends the others first).
     func testFourRanksPrintOneLine() throws {
         try expectBoundedEnd(["train", "--model", "tied-linear", "--quiet", "--hidden", "16", "--iterations", "100000",

@@ -11,6 +11,9 @@ struct InitialWeights {
 
     static func load(from directory: String) throws -> InitialWeights {
         let url = URL(fileURLWithPath: directory)
+        // A run being trained replaces these files at its end: refused, as encode and export refuse it.
+        let lock = try RunReadLock.take(url, for: "start a run from")
+        defer { withExtendedLifetime(lock) {} }
         let weights = try ModelWeights.load(from: url)
         let configURL = url.appendingPathComponent("config.json")
         guard let bytes = FileManager.default.contents(atPath: configURL.path) else {

@@ -34,14 +34,19 @@ public final class RunDirectoryClaim {
             throw UserError("⟨out⟩ \(url.relativePath) is in use by another aetrain run (pid \(holder.isEmpty ? "?" : holder)); "
                             + "wait for it to end or choose another directory")
         }
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pwrite(fd, pid, pid.count, 0)
         lock = fd
-        guard !resuming else { Self.removeLeftovers(url); return }
+        // The holder's pid, for a second run's message: written once the claim is granted, so
+        // that a refused run leaves the lock file as it found it.
+        func granted() {
+            let pid = Array("\(getpid())\n".utf8)
+            _ = ftruncate(fd, 0)
+            _ = pwrite(fd, pid, pid.count, 0)
+            Self.removeLeftovers(url)
+        }
+        guard !resuming else { granted(); return }
         let events = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasPrefix(TensorBoardWriter.prefix) }
         let held = (Self.runFiles.filter { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) } + events).sorted()
-        guard !held.isEmpty else { Self.removeLeftovers(url); return }
+        guard !held.isEmpty else { granted(); return }
         // From here on `deinit` closes the lock when a throw gives up the claim.
         guard overwrite else {
             throw UserError("⟨out⟩ \(url.relativePath) holds a run (\(Self.describe(url, held))); continue it with ⟨resume⟩ "
@@ -52,13 +57,14 @@ public final class RunDirectoryClaim {
                 throw UserError("⟨overwrite⟩: cannot remove \(url.appendingPathComponent(name).relativePath): \(error.localizedDescription)")
             }
         }
-        Self.removeLeftovers(url)
+        granted()
     }
 
     deinit { close(lock) }
 
-    /// Removes the temporary files a killed run left behind (`DurableFile`'s `.NAME.tmp-PID`,
-    /// for NAME one of aetrain's files, a checkpoint or an event file), in the directory and its
+    /// Removes the temporary files a killed run left behind (`DurableFile`'s `.NAME.tmp-PID` and
+    /// `FileSet.swap`'s `.NAME.replaced-PID`, for NAME one of aetrain's files, a checkpoint or an
+    /// event file), in the directory and its
     /// `checkpoints/`. Called only once the claim holds: its lock is exclusive, so no live
     /// writer owns them; a refused run changes nothing.
     static func removeLeftovers(_ url: URL) {
@@ -71,13 +77,9 @@ public final class RunDirectoryClaim {
         }
     }
 
-    /// NAME for a temporary file named `.NAME.tmp-PID`; nil for any other name.
-    static func temporaryTarget(_ name: String) -> String? {
-        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards) else { return nil }
-        let pid = name[marker.upperBound...]
-        guard !pid.isEmpty, pid.allSatisfy({ $0.isASCII && $0.isNumber }), marker.lowerBound > name.index(after: name.startIndex) else { return nil }
-        return String(name[name.index(after: name.startIndex)..<marker.lowerBound])
-    }
+    /// NAME for a temporary file named `.NAME.tmp-PID` or a set-aside one `.NAME.replaced-PID`
+    /// (`FileSet.swap`); nil for any other name.
+    static func temporaryTarget(_ name: String) -> String? { FileSet.leftoverTarget(name) }
 
     /// Removes one of aetrain's files; of the checkpoints folder, only the checkpoints (and
     /// their temporary files), and the folder itself if nothing else is left in it.

@@ -131,7 +131,9 @@ public struct ModelState {
 }
 
 /// What a model leaves in the run directory at the end, beside what the engine writes
-/// (config.json, metrics.jsonl, dataset.png, activations.npy, mean.npy).
+/// (config.json, metrics.jsonl, dataset.png, activations.npy, mean.npy). Its files are the
+/// model's part of the run's final set (`FinalFiles`): a new file of a model goes here, and
+/// only here (and in `RunDirectoryClaim.runFiles`, so that ⟨overwrite⟩ removes it).
 public struct ModelOutputs {
     /// float32 `.npy` files: name, shape, values.
     public var arrays: [(name: String, shape: [Int], values: [Float])] = []
@@ -142,7 +144,4 @@ public struct ModelOutputs {
     /// Lines printed at the end.
     public var lines: [String] = []
     public init() {}
-
-    /// The names of every file, for the closing line.
-    public var fileNames: [String] { arrays.map(\.name) + files.map(\.name) }
 }

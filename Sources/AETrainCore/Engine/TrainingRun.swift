@@ -244,13 +244,13 @@ public final class TrainingRun {
     }
 
     /// The standard outputs: the table (unless quiet), the live line, config.json and
-    /// metrics.jsonl, dataset.png and filters.png (with an image shape), the model's files, the
-    /// feature density and the TensorBoard events.
+    /// metrics.jsonl, dataset.png (with an image shape), the final files as one set (the
+    /// model's files, filters.png, activations, mean, feature density) and the TensorBoard events.
     private func standardObservers() -> [RunObserver] {
         guard comm.isRoot else { return [] }
         let table = LogTable(quiet: plan.output.quiet)
         return [table, ProgressLine(mode: plan.output.quiet ? .never : plan.output.progress, table: table),
-                RunFiles(), ImageExport(), ModelFiles(), FeatureDensityFiles(),
+                RunFiles(), ImageExport(), FinalFiles(),
                 TensorBoardWriter(directory: plan.output.tensorboard)]
     }
 

@@ -21,6 +21,8 @@ public struct EncodePlan {
     public var sparse = false
     /// Replace an existing ⟨out⟩ or ⟨reconstruct⟩ file (otherwise refused).
     public var overwrite = false
+    /// Read the run's newest complete checkpoint instead of its final files (⟨checkpoint⟩ latest).
+    public var fromCheckpoint = false
 
     public init(run: String, out: String) { self.run = run; self.out = out }
 
@@ -72,7 +74,7 @@ public enum Encoding {
 
     public static func run(_ plan: EncodePlan, comm: Communicator) throws -> EncodeSummary {
         try plan.validate()
-        let model = try comm.collectively { try TrainedAutoencoder.load(plan.run, for: "encode") }
+        let model = try comm.collectively { try TrainedAutoencoder.load(plan.run, for: "encode", fromCheckpoint: plan.fromCheckpoint) }
         let source = try comm.collectively { () throws -> DataSource in
             let source = try DataSource(argument: plan.data.argument, seed: model.config.settings.seed, lfw: plan.data.lfw ?? LFWSettings())
             if comm.isRoot { try checkPaths(plan, model: model, source: source) }
@@ -86,8 +88,10 @@ public enum Encoding {
         defer { for f in files { f.abandon() } }
         try comm.collectively {
             guard comm.isRoot else { return }
-            files.append(try OffsetFile(URL(fileURLWithPath: plan.out)))
-            if let r = plan.reconstruct { files.append(try OffsetFile(URL(fileURLWithPath: r))) }
+            for path in [plan.out, plan.reconstruct].compactMap({ $0 }) {
+                FileSet.removeLeftovers(beside: URL(fileURLWithPath: path))  // of a killed encode
+                files.append(try OffsetFile(URL(fileURLWithPath: path)))
+            }
         }
         let encoder = ShardEncoder(model: model, shard: shard)
         var summary = EncodeSummary(examples: n, d: d, hidden: h, nonzero: 0, bytes: 0, denseBytes: n * h * 4)
@@ -108,7 +112,12 @@ public enum Encoding {
                 encoder.reconstruction(rows, into: out)
             }
         }
-        try comm.collectively { for f in files { try f.finish() } }
+        // The codes and the reconstruction as one set: neither replaces an old file before
+        // both are complete (`FileSet.swap`).
+        try comm.collectively {
+            guard comm.isRoot else { return }
+            try FileSet.swap(try files.map { (try $0.prepare(), $0.url) })
+        }
         files = []
         return summary
     }

@@ -1,9 +1,10 @@
 import Foundation
 
-/// A file rank 0 writes in pieces at known byte offsets (pwrite), under a temporary name until
-/// `finish()` makes it durable and renames it into place (as `DurableFile` does for whole
-/// files). A failed write is kept, not thrown, so that rank 0 stays in step with the other
-/// ranks' collectives; `finish()` throws it. `abandon()` removes the temporary file.
+/// A file rank 0 writes in pieces at known byte offsets (pwrite), under a temporary name
+/// (`DurableFile.temporary`) until `prepare()` makes it durable and `FileSet.swap` puts it in
+/// place with the rest of its set. A failed write is kept, not thrown, so that rank 0 stays in
+/// step with the other ranks' collectives; `prepare()` throws it. `abandon()` removes the
+/// temporary file.
 final class OffsetFile {
     let url: URL
     private let temporary: String
@@ -12,14 +13,14 @@ final class OffsetFile {
 
     init(_ url: URL) throws {
         self.url = url
-        temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        temporary = DurableFile.temporary(for: url).path
         fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw UserError("cannot write \(url.relativePath): \(String(cString: strerror(errno)))") }
     }
 
     deinit { abandon() }
 
-    /// Writes `bytes` at `offset`; the first failure is kept for `finish()`.
+    /// Writes `bytes` at `offset`; the first failure is kept for `prepare()`.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard failure == nil, let base = bytes.baseAddress else { return }
         var done = 0
@@ -36,8 +37,9 @@ final class OffsetFile {
 
     func write(_ data: Data, at offset: Int) { data.withUnsafeBytes { write($0, at: offset) } }
 
-    /// fsync, rename to the final name, fsync of the directory.
-    func finish() throws {
+    /// Makes the file durable under its temporary name, which it returns; `FileSet.swap` then
+    /// puts it in place with the other files of its set.
+    func prepare() throws -> URL {
         if let failure { abandon(); throw failure }
         guard fsync(fd) == 0, close(fd) == 0 else {
             let error = UserError("cannot write \(url.relativePath): \(String(cString: strerror(errno)))")
@@ -46,13 +48,7 @@ final class OffsetFile {
             throw error
         }
         fd = -1
-        guard rename(temporary, url.path) == 0 else {
-            let error = UserError("cannot write \(url.relativePath): rename: \(String(cString: strerror(errno)))")
-            abandon()
-            throw error
-        }
-        let dir = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
-        if dir >= 0 { fsync(dir); close(dir) }
+        return URL(fileURLWithPath: temporary)
     }
 
     /// Removes the temporary file (nothing under the final name is touched).

@@ -71,10 +71,12 @@ public enum SAELensExport {
 
     /// Collective: reads the run, and rank 0 writes `directory`/cfg.json and
     /// sae_weights.safetensors, as one set (`FileSet`). `directory` is new, empty, or a previous export,
-    /// which only `overwrite` replaces. Returns the files written.
-    public static func write(run: String, to directory: String, overwrite: Bool, comm: Communicator) throws -> [URL] {
+    /// which only `overwrite` replaces. `fromCheckpoint`: the run's newest complete checkpoint
+    /// instead of its final files (`TrainedAutoencoder`). Returns the files written.
+    public static func write(run: String, to directory: String, overwrite: Bool, fromCheckpoint: Bool = false,
+                             comm: Communicator) throws -> [URL] {
         try comm.collectively {
-            let model = try TrainedAutoencoder.load(run, for: "export")
+            let model = try TrainedAutoencoder.load(run, for: "export", fromCheckpoint: fromCheckpoint)
             guard comm.isRoot else { return [] }
             let out = URL(fileURLWithPath: directory)
             try InputOutputPaths.check(output: out, setting: "out", runs: [model.directory])

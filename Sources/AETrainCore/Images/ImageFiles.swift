@@ -42,12 +42,15 @@ public enum JPEGFile {
 public enum PNGFile {
     /// Writes `image` as PNG with libpng, durably (`DurableFile`).
     public static func write(_ image: Image8, to url: URL) throws {
-        try DurableFile.write(to: url) { tmp in
-            var error = [CChar](repeating: 0, count: 512)
-            let status = image.pixels.withUnsafeBufferPointer {
-                aet_png_write(tmp, $0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels), &error, error.count)
-            }
-            guard status == 0 else { throw UserError("cannot write \(url.path): \(String(cString: error))") }
+        try DurableFile.write(to: url) { tmp in try write(image, path: tmp) }
+    }
+
+    /// Writes `image` as PNG at `path` as it is (the callers make it durable).
+    public static func write(_ image: Image8, path: String) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        let status = image.pixels.withUnsafeBufferPointer {
+            aet_png_write(path, $0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels), &error, error.count)
         }
+        guard status == 0 else { throw UserError("cannot write \(path): \(String(cString: error))") }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 
-/// The images of a run: dataset.png (the first 64 examples, at the start) and filters.png
-/// (the model's first 64 filters, atoms, directions or components, at the end), 8 to a row,
-/// each tile scaled on its own. Only when the data has an image shape: N×D vectors have none.
+/// The images of a run: dataset.png (the first 64 examples, at the start) and the mosaic of
+/// filters.png (the model's first 64 filters, atoms, directions or components, written at the
+/// end with the run's other final files, `FinalFiles`), 8 to a row, each tile scaled on its
+/// own. Only when the data has an image shape: N×D vectors have none.
 public final class ImageExport: RunObserver {
     private var shape: ImageShape?
     public init() {}
@@ -11,11 +12,6 @@ public final class ImageExport: RunObserver {
         shape = run.dataset.imageShape
         guard let shape else { return }
         try PNGFile.write(Mosaic.grid(run.preview, shape: shape), to: run.directory.appendingPathComponent("dataset.png"))
-    }
-
-    public func finished(_ result: RunResult) throws {
-        guard let shape, let outputs = result.outputs, !outputs.filters.isEmpty else { return }
-        try PNGFile.write(Self.filterMosaic(outputs.filters, shape: shape), to: result.directory.appendingPathComponent("filters.png"))
     }
 
     /// The first 64 of `filters` (each d values) as images.

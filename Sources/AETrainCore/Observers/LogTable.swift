@@ -29,9 +29,7 @@ public final class LogTable: RunObserver {
         switch result.outcome {
         case .finished:
             let images = result.dataset.imageShape != nil
-            let files = (result.outputs.map { $0.fileNames + ($0.filters.isEmpty || !images ? [] : ["filters.png"]) + ["activations.npy", "mean.npy"] } ?? [])
-                + (result.featureDensity != nil ? FeatureDensityFiles.names : [])
-                + ["config.json", "metrics.jsonl"] + (images ? ["dataset.png"] : [])
+            let files = FinalFiles.names(result) + ["config.json", "metrics.jsonl"] + (images ? ["dataset.png"] : [])
             line("wrote \(dir)/: " + files.joined(separator: ", ") + (result.lastCheckpoint != nil ? ", checkpoints/" : ""))
         case .stopped(let iteration):
             // Printed even when quiet: it says where the run can be continued.

@@ -39,7 +39,7 @@ public struct RunSummary {
         if FileManager.default.fileExists(atPath: activationsPath) {
             activations = try NPYReader(path: activationsPath).readAll()
         }
-        let densityPath = dir.appendingPathComponent(FeatureDensityFiles.names[1]).path
+        let densityPath = dir.appendingPathComponent(FinalFiles.densityNames[1]).path
         let density = FileManager.default.fileExists(atPath: densityPath) ? try NPYReader(path: densityPath).readAll() : nil
         return RunSummary(directory: dir, name: dir.standardizedFileURL.lastPathComponent, config: config,
                           metrics: metrics, activations: activations, featureDensity: density)
