@@ -1,9 +1,11 @@
 import Foundation
 
-/// A finished sparse autoencoder run, as `encode` and `export` read it: its weights and the
-/// normalization its data went through (`Normalization`).
+/// A finished sparse autoencoder run, as `encode` and `export` read it: its weights, the
+/// normalization its data went through (`Normalization`) and what its codes are
+/// (`InferenceRule`).
 ///
 ///     V (d, h), W (h, d), b (h), a (d)   the weights (V.npy, W.npy, b.npy, a.npy)
+///     θ (h)                              threshold.npy (batchtopk, jumprelu)
 ///     kind, σ                            config.json's `normalization` (older runs: sheet, dataset.std)
 ///     μ (d)                              mean.npy
 public struct TrainedAutoencoder {
@@ -11,13 +13,18 @@ public struct TrainedAutoencoder {
     public let config: RunConfig
     public let weights: ModelWeights
     public let normalization: Normalization
+    public let rule: InferenceRule
     /// Held while the run is read: no session trains it meanwhile.
     let lock: RunReadLock?
     public var shape: ModelShape { weights.shape }
+    /// The data the run was trained on, as its config.json recorded `--data` (nil: the embedded faces).
+    public var recordedData: DataPlan { DataPlan(argument: config.data, lfw: config.lfw, imageShape: config.imageShape) }
 
     /// The files of the run that encoding and export read.
     public static let fileNames = ["config.json", "mean.npy"] + ModelWeights.fileNames
-    public var inputs: [URL] { Self.fileNames.map { directory.appendingPathComponent($0) } }
+    public var inputs: [URL] {
+        (Self.fileNames + (rule.hasThresholds ? [InferenceRule.thresholdFile] : [])).map { directory.appendingPathComponent($0) }
+    }
 
     /// Reads the run in `path`; `purpose` ("encode", "export") completes the error messages.
     public static func load(_ path: String, for purpose: String) throws -> TrainedAutoencoder {
@@ -44,7 +51,8 @@ public struct TrainedAutoencoder {
         }
         let weights = try ModelWeights.load(from: directory)
         let normalization = try Normalization.recorded(in: directory, config: config, d: weights.shape.d)
-        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization, lock: lock)
+        let rule = try InferenceRule.recorded(in: directory, architecture: config.settings.architecture, h: weights.shape.h)
+        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization, rule: rule, lock: lock)
     }
 
     static func reason(_ error: Error) -> String {
