@@ -51,7 +51,7 @@ public enum InferenceRule: Equatable, Sendable {
     /// threshold.npy missing, not float32, not of shape (h), not finite, or (batchtopk) not
     /// one value.
     public static func recorded(in directory: URL, architecture: ArchitectureSettings?, h: Int) throws -> InferenceRule {
-        let run = directory.path
+        let run = directory.relativePath
         guard let architecture else { return .relu }
         switch architecture.activation {
         case .relu:
@@ -63,13 +63,13 @@ public enum InferenceRule: Equatable, Sendable {
             return .topk(k: architecture.k)
         case .batchtopk, .jumprelu:
             let name = architecture.activation.rawValue
-            let path = directory.appendingPathComponent(thresholdFile).path
+            let path = directory.appendingPathComponent(thresholdFile).relativePath
             guard FileManager.default.fileExists(atPath: path) else {
                 throw UserError("\(run): config.json names a \(name) model but \(thresholdFile) is missing (the run has not finished, or its files were removed)")
             }
             let reader = try NPYReader(path: path)
             guard reader.header.element == .float32, reader.header.shape == [h] else {
-                throw UserError("\(path): expected float32 of shape (\(h),) (one threshold per unit), got \(reader.header.element.rawValue) of shape \(reader.header.shape)")
+                throw UserError("\(path): expected float32 of shape (\(h),) (one threshold per unit), got \(reader.header.element) of shape (\(reader.header.shape.map(String.init).joined(separator: ", ")),)")
             }
             let values = try reader.readAll()
             if let i = values.firstIndex(where: { !$0.isFinite }) {
