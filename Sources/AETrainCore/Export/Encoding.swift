@@ -187,6 +187,9 @@ public enum Encoding {
     static func heldOutRows(of model: TrainedAutoencoder) throws -> [Int] {
         let run = model.directory.relativePath, n = model.config.dataset.examples
         guard let rows = model.config.heldOutRows, !rows.isEmpty else {
+            if let evalData = model.config.evalData {
+                throw UserError("⟨held-out⟩: \(run) holds out no examples (it was evaluated on ⟨eval-data⟩ \(evalData)); encode that data without ⟨held-out⟩")
+            }
             throw UserError("⟨held-out⟩: \(run) holds out no examples (it was trained without ⟨eval-fraction⟩); encode its data without ⟨held-out⟩")
         }
         guard zip(rows, rows.dropFirst()).allSatisfy({ $0 < $1 }), let first = rows.first, let last = rows.last, first >= 0, last < n else {
