@@ -277,6 +277,58 @@ final class ArchitectureExportTests: XCTestCase {
     }
 }
 
+/// Each architecture's export loaded by SAELens itself (`SAE.load_from_disk`), its codes
+/// compared with `encode`'s by deploy/saelens-check.py, and its metadata as SAELens reads it.
+/// SAELens needs PyTorch: the test installs `sae-lens` with pip into a venv,
+/// ~/.cache/aetrain/saelens-venv, when it is not there (the first time: some GB, many minutes).
+final class SAELensLoadTests: XCTestCase {
+    static let venv = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/aetrain/saelens-venv")
+
+    func saeLensPython() throws -> String {
+        let python = Self.venv.appendingPathComponent("bin/python").path
+        if try Harness.run(python, ["-c", "import sae_lens"], timeout: 300).status != 0 {
+            let made = try Harness.run("/usr/bin/env", ["python3", "-m", "venv", Self.venv.path], timeout: 300)
+            XCTAssertEqual(made.status, 0, made.stderr)
+            let pip = try Harness.run(python, ["-m", "pip", "install", "-q", "sae-lens"], timeout: 7200)
+            XCTAssertEqual(pip.status, 0, "pip install sae-lens: \(pip.stderr)")
+        }
+        return python
+    }
+
+    func testSAELensLoadsEachArchitecturesExportWithEncodesCodes() throws {
+        let python = try saeLensPython()
+        let dir = try Harness.temporaryDirectory("saelens")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixture = try ArchitectureFixture(in: dir)
+        let base = try fixture.reluRun("relu", normalize: "sheet"), unit = try fixture.reluRun("unit", normalize: "unit-norm")
+        let runs: [(String, URL)] = [
+            ("relu", base),
+            ("topk", try fixture.architectureRun("topk", from: base, .topk, k: 5, thresholds: nil)),
+            ("batchtopk", try fixture.architectureRun("batchtopk", from: base, .batchtopk, k: 5, thresholds: [Float](repeating: 0.05, count: 32))),
+            ("jumprelu", try fixture.architectureRun("jumprelu", from: unit, .jumprelu, k: 32, thresholds: (0..<32).map { Float($0) * 0.01 })),
+        ]
+        for (name, run) in runs {
+            let codes = dir.appendingPathComponent("\(name).npy").path, sae = dir.appendingPathComponent("sae-\(name)").path
+            XCTAssertEqual(try Harness.aetrain(["encode", run.path, "--data", fixture.data, "--quiet", "--out", codes]).status, 0)
+            let e = try Harness.aetrain(["export", run.path, "--format", "saelens", "--quiet", "--out", sae,
+                                         "--model-name", "all-MiniLM-L6-v2", "--hook-name", "sentence_embedding"])
+            XCTAssertEqual(e.status, 0, e.stderr)
+            let check = try Harness.run(python, [DeployScriptsTests.repository.appendingPathComponent("deploy/saelens-check.py").path,
+                                                 sae, fixture.data, codes], timeout: 600)
+            XCTAssertEqual(check.status, 0, "\(name): \(check.stdout) \(check.stderr)")
+            let architecture = name == "relu" ? "StandardSAE (standard)" : name == "topk" ? "TopKSAE (topk)" : "JumpReLUSAE (jumprelu)"
+            XCTAssertTrue(check.stdout.contains("SAELens \(architecture)"), "\(name): \(check.stdout)")
+            let metadata = try Harness.run(python, ["-c", """
+                import sys
+                from sae_lens import SAE
+                m = SAE.load_from_disk(sys.argv[1]).cfg.metadata
+                print(m.model_name, m.hook_name, m.dataset_path)
+                """, sae], timeout: 600)
+            XCTAssertTrue(metadata.stdout.contains("all-MiniLM-L6-v2 sentence_embedding vectors.npy"), "\(name): \(metadata.stdout) \(metadata.stderr)")
+        }
+    }
+}
+
 /// Finished runs of each architecture for the tests, made from a short relu run: its files
 /// copied, `settings.architecture` written into config.json (as `TrainSettings` encodes it) and,
 /// for batchtopk and jumprelu, threshold.npy (float32, (h)) beside the weights.
