@@ -5,12 +5,16 @@ import Foundation
 
 struct Encode: JobCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encode a dataset with a trained sparse autoencoder: z = relu(x V + b), the data normalized with the run's statistics.",
+        abstract: "Encode a dataset with a trained sparse autoencoder, by its architecture's inference rule, the data normalized with the run's statistics.",
         discussion: """
             Each rank encodes its shard; rank 0 writes the rows in order. --out gets the codes (N, h) as float32 .npy, \
             or as the safetensors tensor "codes"; with --sparse, CSR tensors indptr (N+1, int64), indices (int32) and \
             values (float32) in one safetensors file. --reconstruct also writes x̂ in the data's own units. \
-            A name ending in .npy or .safetensors must match the format.
+            A name ending in .npy or .safetensors must match the format. \
+            The codes follow the run's --activation: relu z = relu(π), topk the k largest of relu(π) per example \
+            (ties to the lower unit), batchtopk relu(π)·1[relu(π) > θ], jumprelu π·H(π − θ), with π = x V + b. \
+            --held-out encodes only the examples the run held out (--eval-fraction), in ascending order, \
+            from the run's own data unless --data names it elsewhere.
             """)
 
     @Argument(help: "A sparse autoencoder's run directory (written by `aetrain train --out`).")
@@ -23,6 +27,8 @@ struct Encode: JobCommand {
     @Flag(help: "Write the codes as CSR arrays (indptr, indices, values) in one safetensors file.") var sparse = false
     @Flag(help: "Replace an existing --out or --reconstruct file (otherwise refused).") var overwrite = false
     @Option(help: CheckpointChoice.help) var checkpoint: CheckpointChoice?
+    @Flag(help: "Encode only the run's held-out examples (config.json heldOutRows), of the run's data unless --data is given.")
+    var heldOut = false
     @OptionGroup var job: JobOptions
     @Flag(help: "Print nothing but errors.") var quiet = false
 
@@ -37,6 +43,7 @@ struct Encode: JobCommand {
         plan.sparse = sparse
         plan.overwrite = overwrite
         plan.fromCheckpoint = checkpoint == .latest
+        plan.heldOut = heldOut
         // No --format: safetensors for --sparse or an --out named .safetensors, else npy.
         plan.format = format ?? (sparse || out.lowercased().hasSuffix(".safetensors") ? .safetensors : .npy)
         return plan

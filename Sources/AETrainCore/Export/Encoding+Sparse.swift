@@ -7,28 +7,28 @@ extension Encoding {
     /// count (N values), writes indptr, then gathers and writes the nonzeros in chunks of rows
     /// at their offsets. Returns nnz and the file's size.
     static func writeSparse(_ encoder: ShardEncoder, to file: OffsetFile?, comm: Communicator) throws -> (nonzero: Int, bytes: Int) {
-        let shard = encoder.shard, n = shard.info.examples, h = encoder.model.shape.h
+        let rows = encoder.rows, mine = rows.ranges[comm.rank], n = rows.count, h = encoder.model.shape.h
         var starts: [Int] = [0]  // (local rows + 1): where each local row's nonzeros start
         var indices: [Int32] = [], values: [Float] = []
         let k = max(1, chunkBytes / (4 * h))
         var z = [Float](repeating: 0, count: k * h)
-        var lo = shard.rows.lowerBound
-        while lo < shard.rows.upperBound {
-            let rows = lo..<min(shard.rows.upperBound, lo + k)
+        var lo = mine.lowerBound
+        while lo < mine.upperBound {
+            let chunk = lo..<min(mine.upperBound, lo + k)
             z.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }  // k·h ≥ 1 elements
-                encoder.codes(rows, into: base)
-                for i in 0..<rows.count {
+                encoder.codes(chunk, into: base)
+                for i in 0..<chunk.count {
                     for j in 0..<h where base[i * h + j] != 0 {
                         indices.append(Int32(j)); values.append(base[i * h + j])
                     }
                     starts.append(indices.count)
                 }
             }
-            lo = rows.upperBound
+            lo = chunk.upperBound
         }
-        let rowCounts = (0..<shard.rows.count).map { Int64(starts[$0 + 1] - starts[$0]) }
-        let shardSizes = (0..<comm.size).map { DatasetShard.shardRange(examples: n, rank: $0, size: comm.size).count }
+        let rowCounts = (0..<mine.count).map { Int64(starts[$0 + 1] - starts[$0]) }
+        let shardSizes = rows.ranges.map(\.count)
         let allCounts = try comm.gather(rowCounts, counts: shardSizes, root: 0)
         var total = [Double(indices.count)]
         try comm.allreduceSum(&total)
@@ -49,10 +49,10 @@ extension Encoding {
         let rowsPerChunk = max(1, chunkBytes / (8 * h * comm.size))
         let chunks = ((shardSizes.max() ?? 0) + rowsPerChunk - 1) / rowsPerChunk
         for c in 0..<chunks {
-            let all = pieces(chunk: c, rowsPerChunk: rowsPerChunk, examples: n, comm: comm)
-            let mine = all[comm.rank]
-            let slice = mine.isEmpty ? 0..<0
-                : starts[mine.lowerBound - shard.rows.lowerBound]..<starts[mine.upperBound - shard.rows.lowerBound]
+            let all = pieces(chunk: c, rowsPerChunk: rowsPerChunk, rows: rows)
+            let piece = all[comm.rank]
+            let slice = piece.isEmpty ? 0..<0
+                : starts[piece.lowerBound - mine.lowerBound]..<starts[piece.upperBound - mine.lowerBound]
             // Rank 0 knows every piece's count from indptr; the others need only their own.
             let counts = all.enumerated().map { r, piece in
                 file != nil ? Int(indptr[piece.upperBound] - indptr[piece.lowerBound]) : (r == comm.rank ? slice.count : 0)

@@ -23,6 +23,9 @@ public struct EncodePlan {
     public var overwrite = false
     /// Read the run's newest complete checkpoint instead of its final files (⟨checkpoint⟩ latest).
     public var fromCheckpoint = false
+    /// Encode only the run's held-out examples (config.json `heldOutRows`, ascending), of the
+    /// run's own data unless ⟨data⟩ names it elsewhere.
+    public var heldOut = false
 
     public init(run: String, out: String) { self.run = run; self.out = out }
 
@@ -64,8 +67,9 @@ public struct EncodeSummary: Sendable {
     public var denseBytes: Int
 }
 
-/// Encodes a dataset with a trained sparse autoencoder, z = relu(x_n V + b) with x_n the data
-/// normalized with the run's statistics (`Normalization`), on every rank's shard. Rank 0 writes the rows in
+/// Encodes a dataset with a trained sparse autoencoder, z by the run's `InferenceRule` from
+/// π = x_n V + b with x_n the data normalized with the run's statistics (`Normalization`), on
+/// every rank's shard (all its examples, or its held-out ones). Rank 0 writes the rows in
 /// order: the ranks' codes are gathered in chunks of bounded size (at most `chunkBytes`
 /// on rank 0 per collective), and rank 0 writes each rank's piece with pwrite at its row's
 /// offset, so no rank ever holds the whole output.
@@ -75,14 +79,19 @@ public enum Encoding {
     public static func run(_ plan: EncodePlan, comm: Communicator) throws -> EncodeSummary {
         try plan.validate()
         let model = try comm.collectively { try TrainedAutoencoder.load(plan.run, for: "encode", fromCheckpoint: plan.fromCheckpoint) }
+        let heldOut = try comm.collectively { try plan.heldOut ? heldOutRows(of: model) : nil }
+        let data = plan.heldOut && plan.data.argument == nil ? model.recordedData : plan.data
         let source = try comm.collectively { () throws -> DataSource in
-            let source = try DataSource(argument: plan.data.argument, seed: model.config.settings.seed, lfw: plan.data.lfw ?? LFWSettings())
+            let source = try DataSource(argument: data.argument, seed: model.config.settings.seed, lfw: data.lfw ?? LFWSettings())
             if comm.isRoot { try checkPaths(plan, model: model, source: source) }
             return source
         }
-        let imageShape = try comm.collectively { try resolveImageShape(plan, source: source, model: model) }
+        let imageShape = try comm.collectively { try resolveImageShape(plan, data: data, source: source, model: model) }
         let shard = try DatasetShard.load(source, imageShape: imageShape, comm: comm, normalization: .given(model.normalization))
-        let n = shard.info.examples, d = model.shape.d, h = model.shape.h
+        if heldOut != nil { try checkRunData(shard, model: model, source: source) }
+        let rows = heldOut.map { EncodedRows(only: $0, of: shard.info.examples, ranks: comm.size) }
+            ?? EncodedRows(all: shard.info.examples, ranks: comm.size)
+        let n = rows.count, d = model.shape.d, h = model.shape.h
 
         var files: [OffsetFile] = []
         defer { for f in files { f.abandon() } }
@@ -93,14 +102,14 @@ public enum Encoding {
                 files.append(try OffsetFile(URL(fileURLWithPath: path)))
             }
         }
-        let encoder = ShardEncoder(model: model, shard: shard)
+        let encoder = ShardEncoder(model: model, shard: shard, rows: rows)
         var summary = EncodeSummary(examples: n, d: d, hidden: h, nonzero: 0, bytes: 0, denseBytes: n * h * 4)
         if plan.sparse {
             (summary.nonzero, summary.bytes) = try writeSparse(encoder, to: files.first, comm: comm)
         } else {
             let (header, offset) = denseHeader(plan.format, name: "codes", rows: n, width: h)
             files.first?.write(header, at: 0)
-            summary.nonzero = try writeDense(width: h, start: offset, shard: shard, to: files.first, comm: comm) { rows, out in
+            summary.nonzero = try writeDense(width: h, start: offset, rows: rows, to: files.first, comm: comm) { rows, out in
                 encoder.codes(rows, into: out)
             }
             summary.bytes = offset + n * h * 4
@@ -108,7 +117,7 @@ public enum Encoding {
         if plan.reconstruct != nil {
             let (header, offset) = denseHeader(plan.format, name: "reconstruction", rows: n, width: d)
             files.last?.write(header, at: 0)
-            _ = try writeDense(width: d, start: offset, shard: shard, to: files.last, comm: comm) { rows, out in
+            _ = try writeDense(width: d, start: offset, rows: rows, to: files.last, comm: comm) { rows, out in
                 encoder.reconstruction(rows, into: out)
             }
         }
@@ -153,8 +162,8 @@ public enum Encoding {
     /// ⟨image-shape⟩ if given (encode writes no images: it only names the rows' length). An
     /// N×D file whose D differs from the model's is refused here, before any rank reads it;
     /// other data when it loads.
-    static func resolveImageShape(_ plan: EncodePlan, source: DataSource, model: TrainedAutoencoder) throws -> ImageShape? {
-        if let text = plan.data.imageShape {
+    static func resolveImageShape(_ plan: EncodePlan, data: DataPlan, source: DataSource, model: TrainedAutoencoder) throws -> ImageShape? {
+        if let text = data.imageShape {
             guard let shape = ImageShape(parsing: text) else { throw UserError("⟨image-shape⟩ \(text): expected HxW") }
             return shape
         }
@@ -182,27 +191,52 @@ public enum Encoding {
         }
     }
 
-    /// Row pieces of every rank for chunk `c`: rank r's rows [lo + c·k, lo + (c+1)·k) ∩ its shard.
-    static func pieces(chunk c: Int, rowsPerChunk k: Int, examples n: Int, comm: Communicator) -> [Range<Int>] {
-        (0..<comm.size).map { r in
-            let s = DatasetShard.shardRange(examples: n, rank: r, size: comm.size)
+    /// The run's held-out examples (`--held-out`); refused where the run has none, or where
+    /// config.json's list is not ascending or not within the run's data.
+    static func heldOutRows(of model: TrainedAutoencoder) throws -> [Int] {
+        let run = model.directory.relativePath, n = model.config.dataset.examples
+        guard let rows = model.config.heldOutRows, !rows.isEmpty else {
+            if let evalData = model.config.evalData {
+                throw UserError("⟨held-out⟩: \(run) holds out no examples (it was evaluated on ⟨eval-data⟩ \(evalData)); encode that data without ⟨held-out⟩")
+            }
+            throw UserError("⟨held-out⟩: \(run) holds out no examples (it was trained without ⟨eval-fraction⟩); encode its data without ⟨held-out⟩")
+        }
+        guard zip(rows, rows.dropFirst()).allSatisfy({ $0 < $1 }), let first = rows.first, let last = rows.last, first >= 0, last < n else {
+            throw UserError("\(run)/config.json: heldOutRows are not ascending indices of its \(n) examples")
+        }
+        return rows
+    }
+
+    /// `--held-out` encodes the examples the run held out of its data: ⟨data⟩, if given, must
+    /// be that data (same N and fingerprint).
+    static func checkRunData(_ shard: DatasetShard, model: TrainedAutoencoder, source: DataSource) throws {
+        let recorded = model.config.dataset
+        guard shard.info.examples == recorded.examples, shard.info.fingerprint == recorded.fingerprint else {
+            throw UserError("⟨held-out⟩: \(source) is not the data \(model.directory.relativePath) was trained on "
+                            + "(\(shard.info.examples) examples, fingerprint \(shard.info.fingerprint); the run's: \(recorded.examples), \(recorded.fingerprint))")
+        }
+    }
+
+    /// Row pieces of every rank for chunk `c`: rank r's output rows [lo + c·k, lo + (c+1)·k) ∩ its range.
+    static func pieces(chunk c: Int, rowsPerChunk k: Int, rows: EncodedRows) -> [Range<Int>] {
+        rows.ranges.map { s in
             let lo = min(s.upperBound, s.lowerBound + c * k)
             return lo..<min(s.upperBound, lo + k)
         }
     }
 
-    /// Collective. Every rank computes `width` floats per row of its shard with `produce`, a
-    /// chunk at a time; rank 0 writes row i at `start + i·width·4`. Returns the nonzero count.
-    static func writeDense(width: Int, start: Int, shard: DatasetShard, to file: OffsetFile?, comm: Communicator,
+    /// Collective. Every rank computes `width` floats per output row of its range with
+    /// `produce`, a chunk at a time; rank 0 writes row i at `start + i·width·4`. Returns the
+    /// nonzero count.
+    static func writeDense(width: Int, start: Int, rows: EncodedRows, to file: OffsetFile?, comm: Communicator,
                            produce: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) throws -> Int {
-        let n = shard.info.examples
         let k = max(1, chunkBytes / max(1, width * 4 * comm.size))
-        let largest = (0..<comm.size).map { DatasetShard.shardRange(examples: n, rank: $0, size: comm.size).count }.max() ?? 0
+        let largest = rows.ranges.map(\.count).max() ?? 0
         let chunks = (largest + k - 1) / k
         var local = [Float](repeating: 0, count: k * width)
         var nonzero = 0
         for c in 0..<chunks {
-            let all = pieces(chunk: c, rowsPerChunk: k, examples: n, comm: comm)
+            let all = pieces(chunk: c, rowsPerChunk: k, rows: rows)
             let mine = all[comm.rank]
             local.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress, !mine.isEmpty else { return }  // k·width ≥ 1 element: never nil

@@ -1,9 +1,11 @@
 import Foundation
 
-/// A finished sparse autoencoder run, as `encode` and `export` read it: its weights and the
-/// normalization its data went through (`Normalization`).
+/// A finished sparse autoencoder run, as `encode` and `export` read it: its weights, the
+/// normalization its data went through (`Normalization`) and what its codes are
+/// (`InferenceRule`).
 ///
 ///     V (d, h), W (h, d), b (h), a (d)   the weights (V.npy, W.npy, b.npy, a.npy)
+///     θ (h)                              threshold.npy (batchtopk, jumprelu)
 ///     kind, σ                            config.json's `normalization` (older runs: sheet, dataset.std)
 ///     μ (d)                              mean.npy
 ///
@@ -15,16 +17,22 @@ public struct TrainedAutoencoder {
     public let config: RunConfig
     public let weights: ModelWeights
     public let normalization: Normalization
+    public let rule: InferenceRule
     /// Held while the run is read: no session trains it meanwhile.
     let lock: RunReadLock?
     public var shape: ModelShape { weights.shape }
+    /// The data the run was trained on, as its config.json recorded `--data` (nil: the embedded faces).
+    public var recordedData: DataPlan { DataPlan(argument: config.data, lfw: config.lfw, imageShape: config.imageShape) }
 
     /// The checkpoint read (⟨checkpoint⟩ latest), nil for the final files.
     public let checkpoint: URL?
 
     /// The files of the run that encoding and export read.
     public static let fileNames = ["config.json", "mean.npy"] + ModelWeights.fileNames
-    public var inputs: [URL] { Self.fileNames.map { directory.appendingPathComponent($0) } + (checkpoint.map { [$0] } ?? []) }
+    public var inputs: [URL] {
+        (Self.fileNames + (rule.hasThresholds && checkpoint == nil ? [InferenceRule.thresholdFile] : [])).map { directory.appendingPathComponent($0) }
+            + (checkpoint.map { [$0] } ?? [])
+    }
 
     /// Reads the run in `path`; `purpose` ("encode", "export") completes the error messages.
     /// `fromCheckpoint`: the newest complete checkpoint instead of the final files.
@@ -53,8 +61,9 @@ public struct TrainedAutoencoder {
         }
         let weights = try ModelWeights.load(from: directory)
         let normalization = try Normalization.recorded(in: directory, config: config, d: weights.shape.d)
-        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization, lock: lock,
-                                  checkpoint: nil)
+        let rule = try InferenceRule.recorded(in: directory, architecture: config.settings.architecture, h: weights.shape.h)
+        return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization, rule: rule,
+                                  lock: lock, checkpoint: nil)
     }
 
     /// The weights of the newest checkpoint of this run that reads back whole. A run being
@@ -77,8 +86,9 @@ public struct TrainedAutoencoder {
                 let weights = ModelWeights(shape: header.shape, V: part(layout.V), W: part(layout.W), b: part(layout.b), a: part(layout.a))
                 let normalization = try checkpoint.normalization(file: file.path)
                     ?? Normalization.recorded(in: directory, config: config, d: header.shape.d)
+                let rule = try InferenceRule.checkpointed(architecture: config.settings.architecture, h: header.shape.h, file: file)
                 return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization,
-                                          lock: nil, checkpoint: file)
+                                          rule: rule, lock: nil, checkpoint: file)
             } catch let error as UserError {
                 guard attempt < 3, error.message.contains("no checkpoint") || error.message.contains("no usable checkpoint") else {
                     throw error.message.contains("no checkpoint to resume from")
