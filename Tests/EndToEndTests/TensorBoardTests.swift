@@ -123,6 +123,20 @@ final class TensorBoardTests: XCTestCase {
         XCTAssertEqual(found.histogramSteps, [59], "the first session's histogram at 40 is dropped")
     }
 
+    /// Data that are not centred and schedules: the fraction of the squared norm explained (train
+    /// and held-out) and the current lr and λ, each equal to metrics.jsonl's.
+    func testSquaredNormAndScheduleScalars() throws {
+        let out = dir.appendingPathComponent("scheduled")
+        let r = try Harness.aetrain(["train", "--quiet", "--lambda", "1", "--hidden", "32", "--iterations", "30", "--log-every", "10",
+                                     "--normalize", "none", "--eval-fraction", "0.2", "--batch-size", "50", "--lr-warmup", "20",
+                                     "--lr-decay", "0.5", "--lambda-warmup", "15", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let found = try check(events: out, run: out)
+        for tag in ["metrics/explained_squared_norm", "eval/explained_squared_norm", "schedule/lr", "schedule/lambda"] {
+            XCTAssertTrue(found.tags.contains(tag), "\(tag) in \(found.tags)")
+        }
+    }
+
     /// Models that show their filters only at the end: one image, at the last iteration.
     /// Their codes are linear projections: no feature-density histogram.
     func testOtherModels() throws {

@@ -74,7 +74,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let scale = 1 / Double(shape.d).squareRoot()
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
-        if settings.unitNormDecoder { Self.startUnitRows(store, fresh: initial == nil) }
+        if settings.unitNormDecoder { Self.startUnitRows(store, initial: initial) }
         gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
                                    unitNormDecoder: settings.unitNormDecoder)
         squares = BatchSquares(cut: cut, d: shape.d)
@@ -94,14 +94,18 @@ public final class SparseAutoencoder: AdamTrainedModel {
     }
 
     /// Unit rows of W: a fresh start's from V's columns; given weights' normalized, a zero row
-    /// replaced by V's column.
-    private static func startUnitRows(_ store: ParameterStore<Float>, fresh: Bool) {
+    /// taken from V's column. Every rank of a shared store runs this at once, so W is only
+    /// written, from sources nobody changes (V, which every rank set to the same values, or the
+    /// given arrays): no rank reads a row another may be rewriting.
+    private static func startUnitRows(_ store: ParameterStore<Float>, initial: ModelWeights?) {
         let (d, h) = (store.layout.shape.d, store.layout.shape.h)
-        if fresh { UnitNormDecoder.initialize(W: store.W, from: store.V, d: d, h: h); return }
-        for j in 0..<h where UnitNormDecoder.dot(store.W + j * d, store.W + j * d, d) == 0 {
-            for k in 0..<d { store.W[j * d + k] = store.V[k * h + j] }
+        let W = store.W, V = UnsafePointer(store.V)
+        for j in 0..<h {
+            let given = initial?.W.withUnsafeBufferPointer { w in
+                w.baseAddress.map { UnitNormDecoder.writeUnit(W + j * d, from: $0 + j * d, stride: 1, count: d) } ?? false
+            } ?? false
+            if !given { UnitNormDecoder.writeUnit(W + j * d, from: V + j, stride: h, count: d) }
         }
-        UnitNormDecoder.normalize(W: store.W, rows: 0..<h, d: d)
     }
 
     /// What the model needs, checked before anything is allocated: the settings, the batch

@@ -36,13 +36,17 @@ public enum UnitNormDecoder {
         }
     }
 
-    /// A fresh start's W (h, d) with unit rows: row j is column j of V (d, h), normalized, so
-    /// that each atom starts as its unit's encoder direction.
-    public static func initialize<T: BLASScalar>(W: UnsafeMutablePointer<T>, from V: UnsafePointer<T>, d: Int, h: Int) {
-        for j in 0..<h {
-            for k in 0..<d { W[j * d + k] = V[k * h + j] }
-        }
-        normalize(W: W, rows: 0..<h, d: d)
+    /// w ← u / ‖u‖ (count values; u's `stride` apart: a row, or a column of V (d, h) with
+    /// stride h, each atom then starting as its unit's encoder direction). Only writes w.
+    /// Returns false, writing nothing, for a zero u.
+    @discardableResult
+    public static func writeUnit<T: BLASScalar>(_ w: UnsafeMutablePointer<T>, from u: UnsafePointer<T>, stride: Int, count: Int) -> Bool {
+        var uu = 0.0
+        for k in 0..<count { uu += Double(u[k * stride]) * Double(u[k * stride]) }
+        guard uu > 0 else { return false }
+        let scale = T(1 / uu.squareRoot())
+        for k in 0..<count { w[k] = u[k * stride] * scale }
+        return true
     }
 
     /// Σ_k x_k y_k in double, over four lanes added in a fixed order.
