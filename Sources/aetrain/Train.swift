@@ -146,6 +146,7 @@ struct TrajectoryFlags: ParsableArguments {
     var evalFraction: Double?
     @Option(help: "What the model sees of an example x: sheet (default: x − the per-dimension mean, divided by the std of all centred entries), none (x), center (x − the mean) or unit-norm (x·√D/‖x‖, each example on its own, as in Gao et al.). Statistics of the training examples; recorded and applied by eval, encode, export, --init and --resume.")
     var normalize: Normalization.Kind?
+    @OptionGroup var architecture: ArchitectureFlags
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
@@ -154,7 +155,31 @@ struct TrajectoryFlags: ParsableArguments {
         o.batchSize = batchSize; o.seed = seed; o.iterations = iterations; o.logEvery = logEvery
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
         o.normalize = normalize
+        architecture.apply(to: &o)
         return o
+    }
+}
+
+/// The sparse autoencoder's architecture (docs/models.md); optional for the same reason.
+struct ArchitectureFlags: ParsableArguments {
+    @Option(help: "Sparse autoencoder: relu (the sheet's model, default), topk, batchtopk or jumprelu.")
+    var activation: ArchitectureSettings.Activation?
+    @Option(help: "topk, batchtopk: active units per example (default 32).")
+    var k: Int?
+    @Option(help: "jumprelu: the thresholds' initial value (default 0.001).")
+    var thresholdInit: Double?
+    @Option(help: "jumprelu: the bandwidth of the thresholds' straight-through gradient (default 0.001).")
+    var bandwidth: Double?
+    @Option(help: "topk, batchtopk: k_aux, the dead latents AuxK reconstructs the residual with, per example (default min(256, h/2); 0: no AuxK).")
+    var auxK: Int?
+    @Option(help: "topk, batchtopk: the weight of AuxK in the loss (default 1/32).")
+    var auxCoef: Double?
+    @Option(help: "topk, batchtopk, jumprelu: a latent that has not fired over the global batch for this many steps is dead (AuxK and the dead count; default 1000).")
+    var deadSteps: Int?
+
+    func apply(to o: inout SettingOverrides) {
+        o.activation = activation; o.k = k; o.thresholdInit = thresholdInit; o.bandwidth = bandwidth
+        o.auxK = auxK; o.auxCoef = auxCoef; o.deadSteps = deadSteps
     }
 }
 
@@ -177,6 +202,7 @@ struct DataFlags: ParsableArguments {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+extension ArchitectureSettings.Activation: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}

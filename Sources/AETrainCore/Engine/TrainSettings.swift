@@ -35,6 +35,8 @@ public struct TrainSettings: Equatable, Codable, Sendable {
 public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
     case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction, normalize
+    // The sparse autoencoder's architecture (`ArchitectureSettings`).
+    case activation, k, thresholdInit, bandwidth, auxK, auxCoef, deadSteps
 }
 
 /// The settings given explicitly (on the command line); nil where not given.
@@ -46,6 +48,8 @@ public struct SettingOverrides: Equatable, Sendable {
     public var sourceUpdate: SparseCodingSettings.SourceUpdate?, fistaSteps: Int?
     public var evalFraction: Double?
     public var normalize: Normalization.Kind?
+    public var activation: ArchitectureSettings.Activation?
+    public var k: Int?, thresholdInit: Double?, bandwidth: Double?, auxK: Int?, auxCoef: Double?, deadSteps: Int?
     public init() {}
 
     /// The settings that were given, in `Setting` order.
@@ -55,7 +59,8 @@ public struct SettingOverrides: Equatable, Sendable {
             (.learningRate, learningRate), (.beta1, beta1), (.beta2, beta2), (.adamEpsilon, adamEpsilon),
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
             (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
-            (.normalize, normalize),
+            (.normalize, normalize), (.activation, activation), (.k, k), (.thresholdInit, thresholdInit),
+            (.bandwidth, bandwidth), (.auxK, auxK), (.auxCoef, auxCoef), (.deadSteps, deadSteps),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
     }
@@ -75,8 +80,11 @@ extension TrainSettings {
         var s = base ?? definition.defaults
         if base == nil, let defaultHidden { s.hidden = defaultHidden }
         if let v = o.hidden { s.hidden = v }
+        try s.mergeArchitecture(o, model: model)
         if base == nil || (o.lambda != nil && o.lambda != base?.objective.lambda) {
-            s.objective = definition.objective(lambda: o.lambda ?? s.objective.lambda, over: s.objective)
+            s.objective = s.architecture == nil
+                ? definition.objective(lambda: o.lambda ?? s.objective.lambda, over: s.objective)
+                : ObjectiveSettings(lambda: o.lambda ?? s.objective.lambda, epsilon: 0, eta: 0, entropyFloor: s.objective.entropyFloor)
         }
         if let v = o.epsilon { s.objective.epsilon = v }
         if let v = o.eta { s.objective.eta = v }
@@ -116,7 +124,7 @@ extension TrainSettings {
             (.fistaSteps, sparseCoding.map { "\($0.fistaSteps)" } ?? "-", other.sparseCoding.map { "\($0.fistaSteps)" } ?? "-"),
             (.evalFraction, evalFraction.map { "\($0)" } ?? "none", other.evalFraction.map { "\($0)" } ?? "none"),
             (.normalize, normalization.rawValue, other.normalization.rawValue),
-        ]
+        ] + architectureDifferences(from: other)
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
 
@@ -141,6 +149,7 @@ extension TrainSettings {
             throw UserError("\(Setting.evalFraction.marker) must be in (0, 0.5], got \(f)")
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
+        try architecture?.validate(hidden: hidden)
         try model?.definition.validate(self)
     }
 }

@@ -67,6 +67,7 @@ public final class LogTable: RunObserver {
             case .spa: r.spa
             case .ent: r.ent
             case .reg: r.reg
+            case .auxk: r.auxK
             default: r.loss
             }
             return String(format: "%8.2f", v ?? .nan)

@@ -11,10 +11,23 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// The data-parallel evaluation of the objective and its gradient.
     public let gradient: DistributedStep<Float>
     public var shape: ModelShape { store.layout.shape }
-    public let columns: [LogColumn] = [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
+    public var columns: [LogColumn] {
+        switch settings.activation {
+        case .relu: [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
+        case .topk, .batchtopk: [.rec, .auxk, .reg, .loss, .l0, .dead, .ev, .comp, .comm, .opt]
+        case .jumprelu: [.rec, .reg, .loss, .l0, .dead, .ev, .comp, .comm, .opt]
+        }
+    }
     public var banner: String {
         let o = settings.objective
-        return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)"
+        guard let a = settings.architecture else { return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)" }
+        switch a.activation {
+        case .topk, .batchtopk:
+            return "\(a.activation.rawValue), h = \(settings.hidden), k = \(a.k), k_aux = \(a.resolvedAuxK(hidden: settings.hidden)), "
+                + "c = \(a.auxCoef), dead after \(a.deadSteps) steps, η = \(o.eta)"
+        case .jumprelu, .relu:
+            return "\(a.activation.rawValue), h = \(settings.hidden), θ from \(a.thresholdInit), bandwidth \(a.bandwidth), λ = \(o.lambda), η = \(o.eta)"
+        }
     }
 
     public var sampler: GlobalBatchSampler
@@ -26,7 +39,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
     // Held-out evaluation, up to m examples at a time:
     private let evalZ: UnsafeMutablePointer<Float>       // (m, h)
     private let evalResidual: UnsafeMutablePointer<Float> // (m, d)
-    private let evalColumnSums: UnsafeMutablePointer<Float> // (h)
+    let evalColumnSums: UnsafeMutablePointer<Float> // (h)
+    // The new architectures' inference (one element each for relu):
+    let evalPre: UnsafeMutablePointer<Float>          // (m, h) π
+    let evalHeapUnits: UnsafeMutablePointer<Int32>    // (k) TopK's heap
+    let evalHeapValues: UnsafeMutablePointer<Float>   // (k)
     private var optimizerNanoseconds: UInt64 = 0
 
     /// - initial: weights to start from (`--init`); otherwise V ~ N(0, 1/d), W = b = a = 0.
@@ -41,8 +58,10 @@ public final class SparseAutoencoder: AdamTrainedModel {
         self.shard = shard
         self.settings = settings
         // Ranks on one node share θ, the moments and their gradients (`ParameterStore.shared`).
-        let layout = ParameterLayout(shape)
-        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, comm: comm) : ParameterStore(layout: layout)
+        let layout = ParameterLayout(shape, threshold: settings.activation == .jumprelu)
+        let slots = ArchitectureTerm.reducedSlots(for: settings.architecture)
+        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, reducedSlots: slots, comm: comm)
+                                     : ParameterStore(layout: layout, reducedSlots: slots)
         if let initial {
             initial.copy(into: store)
         } else {
@@ -51,19 +70,30 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let scale = 1 / Double(shape.d).squareRoot()
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
-        gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options)
+        // jumprelu's θ from ⟨threshold-init⟩ (also under --init, whose files hold no θ).
+        if let a = settings.architecture, a.activation == .jumprelu {
+            let theta = store.parameter("threshold")
+            for j in 0..<shape.h { theta[j] = Float(a.thresholdInit) }
+        }
+        gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
+                                   architecture: settings.architecture)
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
         exchange = BatchExchange(cut: cut, shard: shard, comm: comm)
         var size = Arena.Size()
         size.add(Int32.self, m)
         size.add(Float.self, max(m * shape.d, exchange.batchElements))
         size.add(Float.self, m * shape.h); size.add(Float.self, m * shape.d); size.add(Float.self, shape.h)
+        let inferring = settings.architecture != nil, heap = settings.architecture?.k ?? 1
+        size.add(Float.self, inferring ? m * shape.h : 1); size.add(Int32.self, heap); size.add(Float.self, heap)
         scratch = Arena(size)
         indices = scratch.take(Int32.self, m)
         batch = scratch.take(Float.self, max(m * shape.d, exchange.batchElements))
         evalZ = scratch.take(Float.self, m * shape.h)
         evalResidual = scratch.take(Float.self, m * shape.d)
         evalColumnSums = scratch.take(Float.self, shape.h)
+        evalPre = scratch.take(Float.self, inferring ? m * shape.h : 1)
+        evalHeapUnits = scratch.take(Int32.self, heap)
+        evalHeapValues = scratch.take(Float.self, heap)
     }
 
     /// What the model needs, checked before anything is allocated: the settings, the batch
@@ -81,6 +111,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         need.add(bytes: shard.bytes)
         need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
         need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
+        if settings.architecture != nil { need.add(Float.self, 2, m, h); need.add(Float.self, m, d) }  // π, held-out π, AuxK
         need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
         need.add(Float.self, m, d)                                                             // the exchange's rows
         need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
@@ -120,8 +151,13 @@ public final class SparseAutoencoder: AdamTrainedModel {
 
     public func iterate(_ iteration: Int, stop: Bool) throws -> Iteration {
         let t = try evaluate(stop: stop)
-        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(settings.objective))
-        record.spa = t.spa; record.ent = t.ent; record.reg = t.reg
+        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(settings.objective, architecture: settings.architecture))
+        if settings.architecture == nil {
+            record.spa = t.spa; record.ent = t.ent
+        } else if gradient.kAux > 0 {
+            record.auxK = t.auxK
+        }
+        record.reg = t.reg
         record.l0 = t.l0; record.explainedVariance = t.explainedVariance
         if record.firstNonFinite == nil { try update() }
         return Iteration(record: record, stopRequested: gradient.stopRequested)
@@ -130,6 +166,10 @@ public final class SparseAutoencoder: AdamTrainedModel {
     public func closeWindow(_ record: inout LogRecord) {
         let (compute, communication, sparseFraction) = gradient.takeTimings()
         record.deadUnits = gradient.takeDeadUnitCount()
+        if let latents = gradient.latents {
+            record.deadUnits = latents.deadNow
+            record.neverFiredUnits = latents.neverFired
+        }
         record.computeSeconds = compute
         record.communicationSeconds = communication
         record.optimizerSeconds = Double(optimizerNanoseconds) / 1e9
@@ -151,7 +191,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
             guard let base = z.baseAddress else { return }  // no rows
             for (i, row) in rows.enumerated() {
                 _ = shard.withRows(row..<(row + 1)) { x in
-                    Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
+                    if settings.architecture != nil {
+                        inferCodes(z: base + i * h, x: x, rows: 1)
+                    } else {
+                        Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
+                    }
                 }
             }
         }
@@ -171,14 +215,15 @@ public final class SparseAutoencoder: AdamTrainedModel {
         while start < rows.count {
             let mr = min(m, rows.count - start)
             for i in 0..<mr { data.copyRow(rows[start + i], to: batch + i * d) }
-            let active = Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
+            let active = settings.architecture != nil ? inferCodes(z: evalZ, x: batch, rows: mr)
+                : Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
             let (sse, _) = Objective.decoderForward(g: evalResidual, z: evalZ, x: batch, W: store.W, a: store.a, mr: mr, m: mr, d: d, h: h)
             sums.squaredError += Double(sse)
             sums.squaredNorm += Double(Float.dot(mr * d, batch, batch))
             sums.active += Double(active)
             sums.examples += Double(mr)
             for i in 0..<mr {
-                for j in 0..<h where evalZ[i * h + j] > 0 { sums.fired[j] += 1 }
+                for j in 0..<h where evalZ[i * h + j] != 0 { sums.fired[j] += 1 }
             }
             start += mr
         }
@@ -189,7 +234,19 @@ public final class SparseAutoencoder: AdamTrainedModel {
         let weights = ModelWeights(store)
         var out = ModelOutputs()
         out.arrays = weights.arrays
-        out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
+        guard let a = settings.architecture else {
+            out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
+            out.filters = currentFilters()
+            return out
+        }
+        var metadata = ["format": "aetrain", "activation": a.activation.rawValue, "layout": a.activation.inferenceRule]
+        if a.activation == .topk || a.activation == .batchtopk { metadata["k"] = "\(a.k)" }
+        var extra: [(name: String, shape: [Int], values: [Float])] = []
+        if let threshold = thresholds() {
+            out.arrays.append(("threshold.npy", [shape.h], threshold))
+            extra.append(("threshold", [shape.h], threshold))
+        }
+        out.files = [("model.safetensors", weights.safetensors(metadata: metadata, extra: extra))]
         out.filters = currentFilters()
         return out
     }
