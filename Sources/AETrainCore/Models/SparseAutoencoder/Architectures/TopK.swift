@@ -5,7 +5,7 @@
 ///
 /// The kept entries go straight into the chunk's `ActiveUnits` (k per row at most), so the
 /// decoder and the backward pass run over them without a gather (`Objective+Sparse.swift`).
-enum TopK {
+public enum TopK {
     /// The (at most) k largest positive entries of `row` (h), ties to the lower index, among
     /// the units where `allowed` is true (nil: all), written to `units`/`values` in ascending
     /// unit order. Returns how many. `heapUnits`, `heapValues`: scratch (k).
@@ -15,7 +15,7 @@ enum TopK {
     /// value never does: the earlier unit wins the tie). The kept set is then every value
     /// above the minimum kept one, and that value's units up to the minimum's index.
     @_specialize(where T == Float)
-    static func select<T: BLASScalar>(_ row: UnsafePointer<T>, h: Int, k: Int, allowed: UnsafePointer<Bool>?,
+    public static func select<T: BLASScalar>(_ row: UnsafePointer<T>, h: Int, k: Int, allowed: UnsafePointer<Bool>?,
                                       heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<T>,
                                       units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<T>) -> Int {
         guard k > 0 else { return 0 }
