@@ -33,6 +33,9 @@ extension ArchitectureSettings {
         return min(auxK ?? min(256, h / 2), h)
     }
 
+    /// `validate(hidden:)` for the command line (bench).
+    public func check(hidden h: Int) throws { try validate(hidden: h) }
+
     /// Checks made before any work starts; the message names the setting.
     func validate(hidden h: Int) throws {
         if activation == .topk || activation == .batchtopk {

@@ -20,48 +20,71 @@ public enum TopK {
                                       units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<T>) -> Int {
         guard k > 0 else { return 0 }
         var n = 0
-        // a before b in the heap (a leaves first): lower value, or the same value and a higher index.
-        @inline(__always) func before(_ a: Int, _ b: Int) -> Bool {
-            heapValues[a] < heapValues[b] || (heapValues[a] == heapValues[b] && heapUnits[a] > heapUnits[b])
-        }
-        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
-            let (u, v) = (heapUnits[a], heapValues[a])
-            heapUnits[a] = heapUnits[b]; heapValues[a] = heapValues[b]
-            heapUnits[b] = u; heapValues[b] = v
-        }
+        // Once the heap is full, a unit must beat its minimum (> 0): one compare for most units.
+        var floor: T = 0
         for j in 0..<h {
             let v = row[j]
-            guard v > 0, allowed?[j] ?? true else { continue }
+            guard v > floor else { continue }
+            if let allowed, !allowed[j] { continue }
             if n < k {
-                heapUnits[n] = Int32(j); heapValues[n] = v
-                var c = n
+                heapPush(heapUnits, heapValues, count: n, unit: Int32(j), value: v)
                 n += 1
-                while c > 0, before(c, (c - 1) / 2) { swapAt(c, (c - 1) / 2); c = (c - 1) / 2 }
-            } else if v > heapValues[0] {
-                heapUnits[0] = Int32(j); heapValues[0] = v
-                var p = 0
-                while true {
-                    let l = 2 * p + 1, r = l + 1
-                    var least = p
-                    if l < k, before(l, least) { least = l }
-                    if r < k, before(r, least) { least = r }
-                    if least == p { break }
-                    swapAt(p, least)
-                    p = least
-                }
+                if n == k { floor = heapValues[0] }
+            } else {
+                heapReplaceMinimum(heapUnits, heapValues, count: k, unit: Int32(j), value: v)
+                floor = heapValues[0]
             }
         }
         guard n > 0 else { return 0 }
         // The kept set in ascending unit order: above the minimum, or equal to it up to its index.
-        let (minValue, minUnit) = n < k ? (T.leastNonzeroMagnitude, Int32(h)) : (heapValues[0], heapUnits[0])
+        let (minValue, minUnit) = n < k ? (T(0), Int32(h)) : (heapValues[0], heapUnits[0])
         var out = 0
         for j in 0..<h {
             let v = row[j]
-            guard v > 0, allowed?[j] ?? true, v > minValue || (v == minValue && Int32(j) <= minUnit) else { continue }
+            guard v >= minValue, v > 0 else { continue }
+            if v == minValue && Int32(j) > minUnit { continue }
+            if let allowed, !allowed[j] { continue }
             units[out] = Int32(j); values[out] = v
             out += 1
         }
         return out
+    }
+
+    /// a leaves the heap before b: a lower value, or the same value and a higher unit.
+    @inline(__always)
+    private static func before<T: BLASScalar>(_ units: UnsafeMutablePointer<Int32>, _ values: UnsafeMutablePointer<T>, _ a: Int, _ b: Int) -> Bool {
+        values[a] < values[b] || (values[a] == values[b] && units[a] > units[b])
+    }
+
+    @inline(__always)
+    private static func swapAt<T: BLASScalar>(_ units: UnsafeMutablePointer<Int32>, _ values: UnsafeMutablePointer<T>, _ a: Int, _ b: Int) {
+        let (u, v) = (units[a], values[a])
+        units[a] = units[b]; values[a] = values[b]
+        units[b] = u; values[b] = v
+    }
+
+    @inline(__always)
+    private static func heapPush<T: BLASScalar>(_ units: UnsafeMutablePointer<Int32>, _ values: UnsafeMutablePointer<T>, count: Int,
+                                                unit: Int32, value: T) {
+        units[count] = unit; values[count] = value
+        var c = count
+        while c > 0, before(units, values, c, (c - 1) / 2) { swapAt(units, values, c, (c - 1) / 2); c = (c - 1) / 2 }
+    }
+
+    @inline(__always)
+    private static func heapReplaceMinimum<T: BLASScalar>(_ units: UnsafeMutablePointer<Int32>, _ values: UnsafeMutablePointer<T>,
+                                                          count k: Int, unit: Int32, value: T) {
+        units[0] = unit; values[0] = value
+        var p = 0
+        while true {
+            let l = 2 * p + 1, r = l + 1
+            var least = p
+            if l < k, before(units, values, l, least) { least = l }
+            if r < k, before(units, values, r, least) { least = r }
+            if least == p { break }
+            swapAt(units, values, p, least)
+            p = least
+        }
     }
 
     /// Encoder forward: π = X V + 1 bᵀ into `pre`, z = TopK_k(relu(π)) into `z` and `active`,
