@@ -46,16 +46,15 @@ extension DistributedStep {
     func selectOverTheBatch(m: Int) throws {
         guard let selection = batchTopK, let k = architecture?.k else { return }
         let h = shape.h
-        let result = try selection.select(
-            pre: chunks.map(\.pre), z: chunks.map(\.z), columnSums: (0..<chunks.count).map { columnSums + $0 * sumStride },
-            rows: (0..<chunks.count).map { chunkRows[$0] }, h: h, keep: k * m, firstChunk: cut.localChunks.lowerBound,
-            sumCounts: { try reduction.sumCounts($0, count: $1) })
+        let smallest = try selection.select(
+            pre: chunkPre, z: chunkZ, columnSums: chunkColumnSums, rows: chunkRows, h: h, keep: k * m,
+            firstChunk: cut.localChunks.lowerBound, sumCounts: { try reduction.sumCounts($0, count: $1) })
         for i in 0..<chunks.count {
-            chunkActive[i] = T(result.kept[i])
+            chunkActive[i] = T(selection.kept[i])
             columnSums[i * sumStride + h] = chunkActive[i]
         }
         FixedOrder.tree(columnSums, count: sumCount, stride: sumStride, chunks: chunks.count)
-        selection.updateThreshold(smallest: result.smallest, step: store.adamSteps)
+        selection.updateThreshold(smallest: smallest, step: store.adamSteps)
     }
 
     /// Step 3: the dead latents (before this batch) and the counters moved on; AuxK's scale;

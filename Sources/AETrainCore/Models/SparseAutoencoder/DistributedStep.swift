@@ -77,6 +77,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count (then `sumCount`'s rest)
     let sumStride: Int
     let heapUnits: [UnsafeMutablePointer<Int32>] // (workers) × max(k, k_aux): TopK's heap
+    /// batchtopk: each local chunk's π, Z and column sums, for the selection (made once).
+    let chunkPre: [UnsafeMutablePointer<T>], chunkZ: [UnsafeMutablePointer<T>], chunkColumnSums: [UnsafeMutablePointer<T>]
     let heapValues: [UnsafeMutablePointer<T>]
     private let entCoefficient: UnsafeMutablePointer<T>  // (h)
     private let everActive: UnsafeMutablePointer<Bool>   // (h) fired in some batch since the last count
@@ -109,7 +111,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         // TopK writes its kept entries (k per row) straight into the sparse buffers.
         if activation == .topk, let k = architecture?.k { capacity = max(capacity, rows * k) }
         latents = architecture.map { LatentActivity(h: h, deadSteps: $0.deadSteps) }
-        batchTopK = activation == .batchtopk ? BatchTopKSelection(chunkCount: cut.chunkCount) : nil
+        batchTopK = activation == .batchtopk ? BatchTopKSelection(chunkCount: cut.chunkCount, localChunks: local) : nil
         sumCount = architecture == nil ? h + 1 : h + 1 + d + 1
         sumStride = (sumCount + 15) / 16 * 16
         let extras = ChunkScratch<T>.Extras(pre: architecture != nil, kAux: kAux)
@@ -140,6 +142,9 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         for _ in 0..<workers { units.append(scratch.take(Int32.self, heap)); values.append(scratch.take(T.self, heap)) }
         heapUnits = units
         heapValues = values
+        chunkPre = chunks.map(\.pre)
+        chunkZ = chunks.map(\.z)
+        chunkColumnSums = (0..<local).map { [columnSums, sumStride] in columnSums + $0 * sumStride }
     }
 
     /// One process, up to `maxRows` rows as one chunk (`lossAndGradient(x:mr:m:stop:)`).

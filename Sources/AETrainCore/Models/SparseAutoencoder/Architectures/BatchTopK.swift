@@ -29,14 +29,19 @@ public final class BatchTopKSelection<T: BLASScalar> {
     private let histogram: UnsafeMutablePointer<Double>  // (256)
     private let tieCounts: UnsafeMutablePointer<Double>  // (chunkCount) entries equal to v* per chunk of the batch
     private let chunkCount: Int
+    /// (local chunks) what `select` returns: entries kept per local chunk; and their quotas of ties.
+    let kept: UnsafeMutablePointer<Int>
+    private let quota: UnsafeMutablePointer<Int>
 
-    public init(chunkCount: Int) {
+    public init(chunkCount: Int, localChunks: Int) {
         self.chunkCount = chunkCount
         var size = Arena.Size()
-        size.add(Double.self, 256); size.add(Double.self, chunkCount)
+        size.add(Double.self, 256); size.add(Double.self, chunkCount); size.add(Int.self, localChunks); size.add(Int.self, localChunks)
         storage = Arena(size)
         histogram = storage.take(Double.self, 256)
         tieCounts = storage.take(Double.self, chunkCount)
+        kept = storage.take(Int.self, localChunks)
+        quota = storage.take(Int.self, localChunks)
     }
 
     /// The order key of a positive value: its bit pattern (sign bit 0).
@@ -52,11 +57,11 @@ public final class BatchTopKSelection<T: BLASScalar> {
     /// Selects over the local chunks' π (`pre[c]`, (`rows[c]`, h)), chunk `firstChunk + c` of
     /// the batch, keeping `keep` entries over the global batch; writes each chunk's z (kept
     /// π, else 0) and adds Σ_i z_ij to its column sums. Collective (`sumCounts`). Returns the
-    /// kept count per local chunk and v* (0 when nothing is kept).
+    /// kept count per local chunk (in `kept`) and v* (0 when nothing is kept).
     @_specialize(where T == Float)
     func select(pre: [UnsafeMutablePointer<T>], z: [UnsafeMutablePointer<T>], columnSums: [UnsafeMutablePointer<T>],
-                rows: [Int], h: Int, keep: Int, firstChunk: Int,
-                sumCounts: (UnsafeMutablePointer<Double>, Int) throws -> Void) throws -> (kept: [Int], smallest: T) {
+                rows: UnsafePointer<Int>, h: Int, keep: Int, firstChunk: Int,
+                sumCounts: (UnsafeMutablePointer<Double>, Int) throws -> Void) throws -> T {
         let bits = MemoryLayout<T>.size * 8
         var prefix: UInt64 = 0
         var need = Double(keep)
@@ -86,11 +91,11 @@ public final class BatchTopKSelection<T: BLASScalar> {
             prefix = prefix << 8 | UInt64(chosen)
         }
         guard need > 0 else {
-            for (c, zc) in z.enumerated() { zc.update(repeating: 0, count: rows[c] * h) }
-            return ([Int](repeating: 0, count: pre.count), 0)
+            for (c, zc) in z.enumerated() { zc.update(repeating: 0, count: rows[c] * h); kept[c] = 0 }
+            return 0
         }
         // How many entries equal to v* each local chunk keeps, in batch order.
-        var quota = [Int](repeating: Int.max, count: pre.count)
+        quota.update(repeating: Int.max, count: pre.count)
         if need < equalTotal {
             tieCounts.update(repeating: 0, count: chunkCount)
             for (c, p) in pre.enumerated() {
@@ -107,7 +112,6 @@ public final class BatchTopKSelection<T: BLASScalar> {
                 before += tieCounts[g]
             }
         }
-        var kept = [Int](repeating: 0, count: pre.count)
         for (c, p) in pre.enumerated() {
             let zc = z[c], sums = columnSums[c]
             var ties = quota[c], n = 0
@@ -124,7 +128,7 @@ public final class BatchTopKSelection<T: BLASScalar> {
             }
             kept[c] = n
         }
-        return (kept, Self.value(ofKey: prefix))
+        return Self.value(ofKey: prefix)
     }
 
     /// θ after a step whose smallest kept value was `smallest`, at Adam step `step`.
