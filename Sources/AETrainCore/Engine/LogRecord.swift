@@ -70,7 +70,7 @@ public enum LogColumn: String, CaseIterable, Sendable {
     // Left of the bar, the sheet's `%8.2f` columns.
     case rec, spa, ent, reg, auxk, loss
     // Right of the bar, aetrain's own.
-    case l0, dead, ev, comp, comm, opt
+    case l0, dead, neverFired, ev, comp, comm, opt
     // Right of a second bar, the held-out examples'.
     case evalRec, evalL0, evalDead, evalEV
 
@@ -85,6 +85,7 @@ public enum LogColumn: String, CaseIterable, Sendable {
     var title: String {
         switch self {
         case .auxk: "AuxK"
+        case .neverFired: "never"
         case .l0: "L0"
         case .ev: "EV"
         case .evalRec: "e.rec"

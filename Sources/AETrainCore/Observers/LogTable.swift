@@ -76,6 +76,7 @@ public final class LogTable: RunObserver {
             switch c {
             case .l0: String(format: "%7.1f", r.l0 ?? .nan)
             case .dead: String(format: "%7d", r.deadUnits ?? 0)
+            case .neverFired: String(format: "%7d", r.neverFiredUnits ?? 0)
             case .ev: String(format: "%7.4f", r.explainedVariance ?? .nan)
             case .comp: String(format: "%7.2f", (r.computeSeconds ?? .nan) / perStep)
             case .comm: String(format: "%7.2f", (r.communicationSeconds ?? .nan) / perStep)

@@ -14,8 +14,8 @@ public final class SparseAutoencoder: AdamTrainedModel {
     public var columns: [LogColumn] {
         switch settings.activation {
         case .relu: [.rec, .spa, .ent, .reg, .l0, .dead, .ev, .comp, .comm, .opt]
-        case .topk, .batchtopk: [.rec, .auxk, .reg, .loss, .l0, .dead, .ev, .comp, .comm, .opt]
-        case .jumprelu: [.rec, .reg, .loss, .l0, .dead, .ev, .comp, .comm, .opt]
+        case .topk, .batchtopk: [.rec, .auxk, .reg, .loss, .l0, .dead, .neverFired, .ev, .comp, .comm, .opt]
+        case .jumprelu: [.rec, .reg, .loss, .l0, .dead, .neverFired, .ev, .comp, .comm, .opt]
         }
     }
     public var banner: String {
