@@ -43,9 +43,26 @@ struct Bench: JobCommand {
     var allreduce = false
     @Option(help: "Write the timed steps' timeline, every rank's spans, to this file as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).")
     var trace: String?
+    @Option(help: "The sparse autoencoder's activation: relu (the sheet's, default), topk, batchtopk or jumprelu (see train).")
+    var activation: ArchitectureSettings.Activation = .relu
+    @Option(help: "topk, batchtopk: active units per example.") var k: Int = 32
+    @Option(help: "topk, batchtopk: k_aux (default min(256, h/2); 0: no AuxK). AuxK runs once latents are dead.") var auxK: Int?
+    @Option(help: "topk, batchtopk, jumprelu: steps without firing before a latent is dead.") var deadSteps: Int = 1000
     @OptionGroup var job: JobOptions
 
+    /// The architecture timed (nil: relu), checked as train checks it.
+    var architecture: ArchitectureSettings? {
+        guard activation != .relu else { return nil }
+        var a = ArchitectureSettings(activation: activation)
+        a.k = k; a.auxK = auxK; a.deadSteps = deadSteps
+        return a
+    }
+
     func validate() throws {
+        if activation != .jumprelu, activation != .relu, lambda != 0 {
+            throw ValidationError("--lambda does not apply to --activation \(activation.rawValue)")
+        }
+        if let a = architecture { try validating(Self.self) { try a.check(hidden: hidden) } }
         guard ImageShape(parsing: imageShape) != nil else { throw ValidationError("--image-shape must be HxW, got '\(imageShape)'") }
         for (v, flag) in [(examples, "--examples"), (hidden, "--hidden"), (batchSize, "--batch-size"), (steps, "--steps")] where v <= 0 {
             throw ValidationError("\(flag) must be positive, got \(v)")
@@ -76,6 +93,7 @@ struct Bench: JobCommand {
         plan.hidden = hidden
         plan.batchSize = batchSize
         plan.lambda = lambda
+        plan.architecture = architecture
         plan.steps = steps
         plan.warmup = warmup
         plan.threads = threads

@@ -154,6 +154,7 @@ struct TrajectoryFlags: ParsableArguments {
     var lrDecay: Double?
     @Option(help: "Sparse autoencoder: λ rises linearly from 0 over the first N iterations (default 0: constant).")
     var lambdaWarmup: Int?
+    @OptionGroup var architecture: ArchitectureFlags
 
     var overrides: SettingOverrides {
         var o = SettingOverrides()
@@ -163,7 +164,31 @@ struct TrajectoryFlags: ParsableArguments {
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
         o.normalize = normalize
         o.decoderNorm = decoderNorm; o.lrWarmup = lrWarmup; o.lrDecay = lrDecay; o.lambdaWarmup = lambdaWarmup
+        architecture.apply(to: &o)
         return o
+    }
+}
+
+/// The sparse autoencoder's architecture (docs/models.md); optional for the same reason.
+struct ArchitectureFlags: ParsableArguments {
+    @Option(help: "Sparse autoencoder: relu (the sheet's model, default), topk, batchtopk or jumprelu.")
+    var activation: ArchitectureSettings.Activation?
+    @Option(help: "topk, batchtopk: active units per example (default 32).")
+    var k: Int?
+    @Option(help: "jumprelu: the thresholds' initial value (default 0.001).")
+    var thresholdInit: Double?
+    @Option(help: "jumprelu: the bandwidth of the thresholds' straight-through gradient (default 0.001).")
+    var bandwidth: Double?
+    @Option(help: "topk, batchtopk: k_aux, the dead latents AuxK reconstructs the residual with, per example (default min(256, h/2); 0: no AuxK).")
+    var auxK: Int?
+    @Option(help: "topk, batchtopk: the weight of AuxK in the loss (default 1/32).")
+    var auxCoef: Double?
+    @Option(help: "topk, batchtopk, jumprelu: a latent that has not fired over the global batch for this many steps is dead (AuxK and the dead count; default 1000).")
+    var deadSteps: Int?
+
+    func apply(to o: inout SettingOverrides) {
+        o.activation = activation; o.k = k; o.thresholdInit = thresholdInit; o.bandwidth = bandwidth
+        o.auxK = auxK; o.auxCoef = auxCoef; o.deadSteps = deadSteps
     }
 }
 
@@ -186,6 +211,7 @@ struct DataFlags: ParsableArguments {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+extension ArchitectureSettings.Activation: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
 extension ArchitectureSettings.DecoderNorm: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}

@@ -5,13 +5,15 @@ import XCTest
 /// The training loop allocates nothing per step: buffers are sized once from the model and
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
-    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false, deterministic: Bool = false) throws -> Double {
+    func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false, deterministic: Bool = false,
+                            architecture: ArchitectureSettings? = nil) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
         let shard = try DatasetShard.load(.synthetic(spec, seed: 0), imageShape: nil, comm: SingleProcess())
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
+        settings.architecture = architecture
         let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels, deterministic: deterministic, threads: blasThreads))
         let trace = traced ? try TraceRecorder(maxSteps: 200, otherSpans: 0, comm: SingleProcess()) : nil
         if let trace { model.record(into: trace) }
@@ -31,6 +33,19 @@ final class AllocationTests: XCTestCase {
             XCTAssertEqual(try allocationsPerStep(lambda: lambda, blasThreads: 1), 0, "λ = \(lambda)")
         }
         XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 1, kernels: .sparse), 0, "sparse kernels")
+    }
+
+    /// topk, batchtopk (its selection's counts and quotas) and jumprelu, AuxK with latents dead
+    /// from the second step (⟨dead-steps⟩ 1), batchtopk on the deterministic step: none either.
+    func testArchitectureStepsAllocateNothing() throws {
+        for activation in [ArchitectureSettings.Activation.topk, .batchtopk, .jumprelu] {
+            var a = ArchitectureSettings(activation: activation)
+            a.deadSteps = 1
+            for deterministic in activation == .batchtopk ? [true] : [false] {
+                XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 1, deterministic: deterministic, architecture: a), 0,
+                               "\(activation), deterministic \(deterministic)")
+            }
+        }
     }
 
     /// Recording a timeline (`--trace`) adds no allocation: its buffer is made up front.

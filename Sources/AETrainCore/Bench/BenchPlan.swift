@@ -21,6 +21,8 @@ public struct BenchPlan: Equatable, Sendable {
     public var hidden = 400
     public var batchSize = 100
     public var lambda = 0.0
+    /// topk, batchtopk or jumprelu (nil: relu, the sheet's).
+    public var architecture: ArchitectureSettings?
     /// Timed steps (in 10 blocks) and untimed steps before them.
     public var steps = 300
     public var warmup = 30
@@ -53,7 +55,8 @@ public struct BenchPlan: Equatable, Sendable {
         var settings = TrainSettings()
         settings.hidden = h
         settings.batchSize = batch
-        settings.objective = ObjectiveSettings(lambda: lambda)
+        settings.objective = architecture == nil ? ObjectiveSettings(lambda: lambda) : ObjectiveSettings(lambda: lambda, epsilon: 0, eta: 0)
+        settings.architecture = architecture
         settings.iterations = warmup + steps
         return settings
     }

@@ -91,6 +91,8 @@ public struct StepReport: BenchReport {
     public var deterministic = false
     /// The ranks summed the gradient in shared memory (`StepOptions.sharedMemory`), not by allreduce.
     public var sharedMemory = false
+    /// The activation timed, as "topk, k = 32"; nil: relu (the sheet's).
+    public var activation: String?
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
@@ -99,6 +101,7 @@ public struct StepReport: BenchReport {
         case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results, deterministic
         case loadAverage = "load_average"
         case gradientSum = "gradient_sum"
+        case activation
     }
 
     /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
@@ -117,11 +120,12 @@ public struct StepReport: BenchReport {
         try c.encode(loadAverage.map { rounded($0, 2) }, forKey: .loadAverage)
         try c.encode(deterministic, forKey: .deterministic)
         try c.encode(ranks == 1 ? "none" : sharedMemory ? "shared-memory" : "allreduce", forKey: .gradientSum)
+        try c.encodeIfPresent(activation, forKey: .activation)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
     public func text() -> [String] {
-        var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), λ = \(lambda), "
+        var lines = ["aetrain bench: \(examples) examples of \(imageShape.map { "\($0) (d = \(dimensions)" } ?? "d = \(dimensions) (vectors"), \(source)), \(activation.map { $0 + ", " } ?? "")λ = \(lambda), "
                      + (initDirectory.map { "weights from \($0), kernels \(kernels), " } ?? "")
                      + (deterministic ? "deterministic step, " : "")
                      + "\(ranks) rank(s) × \(threadsPerRank) BLAS thread(s)" + (ranks > 1 ? ", gradient sum by \(sharedMemory ? "shared memory" : "allreduce"), overlap \(overlap ? "on" : "off")" : "")

@@ -74,6 +74,9 @@ public enum StepBenchmark {
                           loadAverage: [loadBefore, ProcessStatistics.loadAverage()])
         report.deterministic = plan.deterministic
         report.sharedMemory = sharedMemoryUsed
+        report.activation = plan.architecture.map { a in
+            a.activation.rawValue + (a.activation == .topk || a.activation == .batchtopk ? ", k = \(a.k)" : "")
+        }
         return report
     }
 }

@@ -17,8 +17,13 @@ public struct LogRecord: Codable, Equatable, Sendable {
     public var secondsToFirstStep: Double?
     /// Mean number of active units per example.
     public var l0: Double?
-    /// Units active in no batch since the previous logged iteration (this one included).
+    /// Units active in no batch since the previous logged iteration (this one included); with
+    /// topk, batchtopk and jumprelu, latents that fired in none of the last ⟨dead-steps⟩ steps.
     public var deadUnits: Int?
+    /// topk, batchtopk: the auxiliary loss on the dead latents (not weighted by its coefficient).
+    public var auxK: Double?
+    /// topk, batchtopk, jumprelu: latents that have not fired on any training batch of the run.
+    public var neverFiredUnits: Int?
     /// 1 − SSE/SST of the reconstruction, SST = Σ‖x_i − x̄‖² about the mean of the rows
     /// evaluated (`BatchSquares`).
     public var explainedVariance: Double?
@@ -49,6 +54,7 @@ public struct LogRecord: Codable, Equatable, Sendable {
         if let v = spa, !v.isFinite { return ("spa", v) }
         if let v = ent, !v.isFinite { return ("ent", v) }
         if let v = reg, !v.isFinite { return ("reg", v) }
+        if let v = auxK, !v.isFinite { return ("auxk", v) }
         if !loss.isFinite { return ("loss", loss) }
         return nil
     }
@@ -57,6 +63,7 @@ public struct LogRecord: Codable, Equatable, Sendable {
         case iteration, rec, spa, ent, reg, loss, seconds, l0
         case secondsToFirstStep = "seconds_to_first_step"
         case deadUnits = "dead_units", explainedVariance = "explained_variance"
+        case auxK = "auxk", neverFiredUnits = "never_fired_units"
         case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
         case optimizerSeconds = "optimizer_seconds"
         case sparseStepFraction = "sparse_step_fraction"
@@ -70,10 +77,10 @@ public struct LogRecord: Codable, Equatable, Sendable {
 /// A column of the log table. Models list the ones they measure; `LogTable` prints them.
 public enum LogColumn: String, CaseIterable, Sendable {
     // Left of the bar, the sheet's `%8.2f` columns.
-    case rec, spa, ent, reg, loss
+    case rec, spa, ent, reg, auxk, loss
     // Right of the bar, aetrain's own: esn only where the data are not centred, lr and λ
     // where a schedule changes them.
-    case l0, dead, ev, esn, comp, comm, opt, lr, lambda
+    case l0, dead, neverFired, ev, esn, comp, comm, opt, lr, lambda
     // Right of a second bar, the held-out examples'.
     case evalRec, evalL0, evalDead, evalEV, evalESN
 
@@ -84,10 +91,12 @@ public enum LogColumn: String, CaseIterable, Sendable {
     }
     var isHeldOut: Bool { [.evalRec, .evalL0, .evalDead, .evalEV, .evalESN].contains(self) }
 
-    var isSheetColumn: Bool { [.rec, .spa, .ent, .reg, .loss].contains(self) }
+    var isSheetColumn: Bool { [.rec, .spa, .ent, .reg, .auxk, .loss].contains(self) }
     var isTiming: Bool { [.comp, .comm, .opt].contains(self) }
     var title: String {
         switch self {
+        case .auxk: "AuxK"
+        case .neverFired: "never"
         case .l0: "L0"
         case .ev: "EV"
         case .evalRec: "e.rec"

@@ -42,6 +42,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
     case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction, normalize
     case decoderNorm, lrWarmup, lrDecay, lambdaWarmup
+    // The sparse autoencoder's architecture (`ArchitectureSettings`).
+    case activation, k, thresholdInit, bandwidth, auxK, auxCoef, deadSteps
 }
 
 /// The settings given explicitly (on the command line); nil where not given.
@@ -55,6 +57,8 @@ public struct SettingOverrides: Equatable, Sendable {
     public var normalize: Normalization.Kind?
     public var decoderNorm: ArchitectureSettings.DecoderNorm?
     public var lrWarmup: Int?, lrDecay: Double?, lambdaWarmup: Int?
+    public var activation: ArchitectureSettings.Activation?
+    public var k: Int?, thresholdInit: Double?, bandwidth: Double?, auxK: Int?, auxCoef: Double?, deadSteps: Int?
     public init() {}
 
     /// The settings that were given, in `Setting` order.
@@ -65,7 +69,8 @@ public struct SettingOverrides: Equatable, Sendable {
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
             (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
             (.normalize, normalize), (.decoderNorm, decoderNorm), (.lrWarmup, lrWarmup), (.lrDecay, lrDecay),
-            (.lambdaWarmup, lambdaWarmup),
+            (.lambdaWarmup, lambdaWarmup), (.activation, activation), (.k, k), (.thresholdInit, thresholdInit),
+            (.bandwidth, bandwidth), (.auxK, auxK), (.auxCoef, auxCoef), (.deadSteps, deadSteps),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
     }
@@ -85,8 +90,11 @@ extension TrainSettings {
         var s = base ?? definition.defaults
         if base == nil, let defaultHidden { s.hidden = defaultHidden }
         if let v = o.hidden { s.hidden = v }
+        try s.mergeArchitecture(o, model: model)
         if base == nil || (o.lambda != nil && o.lambda != base?.objective.lambda) {
-            s.objective = definition.objective(lambda: o.lambda ?? s.objective.lambda, over: s.objective)
+            s.objective = s.modernArchitecture == nil
+                ? definition.objective(lambda: o.lambda ?? s.objective.lambda, over: s.objective)
+                : ObjectiveSettings(lambda: o.lambda ?? s.objective.lambda, epsilon: 0, eta: 0, entropyFloor: s.objective.entropyFloor)
         }
         if let v = o.epsilon { s.objective.epsilon = v }
         if let v = o.eta { s.objective.eta = v }
@@ -145,7 +153,7 @@ extension TrainSettings {
             (.lrWarmup, "\(schedules.lrWarmup)", "\(other.schedules.lrWarmup)"),
             (.lrDecay, "\(schedules.lrDecay)", "\(other.schedules.lrDecay)"),
             (.lambdaWarmup, "\(schedules.lambdaWarmup)", "\(other.schedules.lambdaWarmup)"),
-        ]
+        ] + architectureDifferences(from: other)
         return pairs.first { $0.1 != $0.2 }.map { "\($0.0.marker) \($0.1) here, \($0.2) in the checkpoint" }
     }
 
@@ -171,6 +179,7 @@ extension TrainSettings {
         }
         guard a.epsilon > 0, a.epsilon.isFinite else { throw UserError("\(Setting.adamEpsilon.marker) must be positive, got \(a.epsilon)") }
         if let schedule { try schedule.validate(lambda: o.lambda) }
+        try architecture?.validate(hidden: hidden)
         try model?.definition.validate(self)
     }
 }

@@ -40,9 +40,10 @@ public struct ParameterLayout: Equatable, Sendable {
         }
     }
 
-    /// The sparse autoencoder's layout: V, W, b, a.
-    public init(_ shape: ModelShape) {
-        self.init(shape: shape, tensors: [("V", [shape.d, shape.h]), ("W", [shape.h, shape.d]), ("b", [shape.h]), ("a", [shape.d])])
+    /// The sparse autoencoder's layout: V, W, b, a; with `threshold`, jumprelu's θ (h) after them.
+    public init(_ shape: ModelShape, threshold: Bool = false) {
+        self.init(shape: shape, tensors: [("V", [shape.d, shape.h]), ("W", [shape.h, shape.d]), ("b", [shape.h]), ("a", [shape.d])]
+                  + (threshold ? [("threshold", [shape.h])] : []))
     }
 
     // The sparse autoencoder's tensors, by position in `init(_:)`.

@@ -66,6 +66,7 @@ public final class LogTable: RunObserver {
             case .spa: r.spa
             case .ent: r.ent
             case .reg: r.reg
+            case .auxk: r.auxK
             default: r.loss
             }
             return String(format: "%8.2f", v ?? .nan)
@@ -74,6 +75,7 @@ public final class LogTable: RunObserver {
             switch c {
             case .l0: String(format: "%7.1f", r.l0 ?? .nan)
             case .dead: String(format: "%7d", r.deadUnits ?? 0)
+            case .neverFired: String(format: "%7d", r.neverFiredUnits ?? 0)
             case .ev: String(format: "%7.4f", r.explainedVariance ?? .nan)
             case .comp: String(format: "%7.2f", (r.computeSeconds ?? .nan) / perStep)
             case .comm: String(format: "%7.2f", (r.communicationSeconds ?? .nan) / perStep)

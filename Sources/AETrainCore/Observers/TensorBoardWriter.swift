@@ -82,11 +82,12 @@ public final class TensorBoardWriter: RunObserver {
         let perStep = { (seconds: Double?) in seconds.map { $0 * 1000 / Double(max(steps, 1)) } }
         let terms: [(String, Double?)] = [
             ("losses/rec", record.rec), ("losses/spa", record.spa), ("losses/ent", record.ent), ("losses/reg", record.reg),
-            ("losses/loss", record.loss),
+            ("losses/auxk", record.auxK), ("losses/loss", record.loss),
             ("metrics/l0", record.l0), ("metrics/explained_variance", record.explainedVariance),
             ("metrics/explained_squared_norm", record.explainedSquaredNorm),
             ("schedule/lr", record.learningRate), ("schedule/lambda", record.lambda),
             ("sparsity/dead_units", record.deadUnits.map(Double.init)),
+            ("sparsity/never_fired_units", record.neverFiredUnits.map(Double.init)),
             ("sparsity/sparse_step_fraction", record.sparseStepFraction),
             ("performance/compute_ms_per_step", perStep(record.computeSeconds)),
             ("performance/communication_ms_per_step", perStep(record.communicationSeconds)),

@@ -44,9 +44,10 @@ public enum SafeTensors {
 }
 
 extension ModelWeights {
-    /// `model.safetensors`: V (d, h), W (h, d), b (h), a (d) as F32.
-    public func safetensors(metadata: [String: String] = [:]) -> Data {
-        SafeTensors.encode([("V", [shape.d, shape.h], V), ("W", [shape.h, shape.d], W), ("b", [shape.h], b), ("a", [shape.d], a)],
+    /// `model.safetensors`: V (d, h), W (h, d), b (h), a (d) as F32, then `extra` (batchtopk's
+    /// and jumprelu's `threshold` (h)).
+    public func safetensors(metadata: [String: String] = [:], extra: [(name: String, shape: [Int], values: [Float])] = []) -> Data {
+        SafeTensors.encode([("V", [shape.d, shape.h], V), ("W", [shape.h, shape.d], W), ("b", [shape.h], b), ("a", [shape.d], a)] + extra,
                            metadata: metadata)
     }
 }

@@ -62,6 +62,41 @@ public final class ActiveUnits<T: BLASScalar> {
         return true
     }
 
+    /// Collects the entries Z_ij ≠ 0 (jumprelu, whose kept entries may be negative where θ is);
+    /// otherwise as `gather`.
+    public func gatherNonzero(z: UnsafePointer<T>, mr: Int, h: Int) -> Bool {
+        precondition(mr <= maxRows && h <= Int(Int32.max))
+        var n = 0
+        rowStart[0] = 0
+        for i in 0..<mr {
+            let row = z + i * h
+            for j in 0..<h where row[j] != 0 {
+                guard n < capacity else { count = 0; rows = 0; return false }
+                unit[n] = Int32(j)
+                value[n] = row[j]
+                n += 1
+            }
+            rowStart[i + 1] = Int32(n)
+        }
+        count = n
+        rows = mr
+        return true
+    }
+
+    /// Starts filling row by row (`appendRow`), for a selection that knows its entries.
+    func reset() { count = 0; rows = 0; rowStart[0] = 0 }
+
+    /// Appends the next row's entries: `fill` writes at most `room` of them at the two
+    /// pointers, in ascending unit order, and returns how many.
+    @inline(__always)
+    func appendRow(room: Int, _ fill: (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<T>) -> Int) {
+        precondition(rows < maxRows && count + room <= capacity, "ActiveUnits: no room for the row")
+        let n = fill(unit + count, value + count)
+        count += n
+        rows += 1
+        rowStart[rows] = Int32(count)
+    }
+
     /// The entries of row i: positions into `unit` and `value`.
     @inline(__always)
     func entries(ofRow i: Int) -> Range<Int> { Int(rowStart[i])..<Int(rowStart[i + 1]) }

@@ -25,6 +25,11 @@
 /// whole step, from the batch's active count (known to every rank after step 2); a chunk with
 /// more nonzeros than its sparse buffers hold takes the dense kernels.
 ///
+/// topk, batchtopk and jumprelu (`architecture`) take the same outline with their own
+/// activation in step 1 (batchtopk's selection over the global batch after it, 1b), their
+/// dead-latent record and AuxK's scale in step 3, and their own decoder and backward in 4–6
+/// (`DistributedStep+Architectures.swift`); relu's phases are untouched.
+///
 /// Buffers are sized once; nothing is allocated per call. A record of which units fired in
 /// any batch is kept for the dead-unit count.
 public final class DistributedStep<T: BLASScalar>: WorkerJob {
@@ -51,26 +56,46 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     }
     let schedule: ChunkSchedule
     private let threads: WorkerThreads
+    /// topk, batchtopk, jumprelu; nil: relu (the sheet).
+    public let architecture: ArchitectureSettings?
+    /// AuxK's k_aux (0: none).
+    let kAux: Int
+    /// Dead latents (the new architectures).
+    public let latents: LatentActivity?
+    /// batchtopk's selection and running threshold.
+    public let batchTopK: BatchTopKSelection<T>?
+    /// Column sums' length: h and the active count; the new architectures add Σ(x − a) (d) and Σ‖x − a‖².
+    let sumCount: Int
+    /// AuxK's Ga = (2c/S)(ê − e) scale, and S, of the current step.
+    var auxScale: T = 0
+    var totalVariance = 0.0
 
     /// Every buffer below, in one allocation. Each view starts on a 64-byte boundary, so
     /// OpenBLAS's level-1 reductions (dot, asum) take the same path in every process and the
     /// logged terms are reproducible, not only the trajectory.
     private let scratch: Arena
-    private let chunks: [ChunkScratch<T>]                // (L) this rank's chunks
-    private let chunkRows: UnsafeMutablePointer<Int>     // (L) rows of each in this call
-    private let chunkSparse: UnsafeMutablePointer<Bool>  // (L) took the sparse kernels in this call
-    private let chunkActive: UnsafeMutablePointer<T>     // (L) Z's nonzeros in each (the column sums' last slot is summed over chunks)
-    private let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) sparse path: dVᵀ; one element if never sparse
-    private let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count
-    private let sumStride: Int
+    let chunks: [ChunkScratch<T>]                // (L) this rank's chunks
+    let chunkRows: UnsafeMutablePointer<Int>     // (L) rows of each in this call
+    let chunkSparse: UnsafeMutablePointer<Bool>  // (L) took the sparse kernels in this call
+    let chunkActive: UnsafeMutablePointer<T>     // (L) Z's nonzeros in each (the column sums' last slot is summed over chunks)
+    let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) sparse path: dVᵀ; one element if never sparse
+    let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count (then `sumCount`'s rest)
+    let sumStride: Int
+    let heapUnits: [UnsafeMutablePointer<Int32>] // (workers) × max(k, k_aux): TopK's heap
+    /// batchtopk: each local chunk's π, Z and column sums, for the selection (made once).
+    let chunkPre: [UnsafeMutablePointer<T>], chunkZ: [UnsafeMutablePointer<T>], chunkColumnSums: [UnsafeMutablePointer<T>]
+    let heapValues: [UnsafeMutablePointer<T>]
     private let entCoefficient: UnsafeMutablePointer<T>  // (h)
     private let everActive: UnsafeMutablePointer<Bool>   // (h) fired in some batch since the last count
 
     /// - cut: how the global batch is shared (`options.deterministic` must match its `fixedOrder`).
     /// - unitNormDecoder: keep W's rows at unit norm (a shared `store` must own whole rows of W).
+    /// - architecture: topk, batchtopk or jumprelu (nil: relu, also a relu with unit-norm rows);
+    ///   jumprelu's store holds θ.
     public init(store: ParameterStore<T>, cut: BatchCut, settings: ObjectiveSettings, comm: Communicator,
-                options: StepOptions = StepOptions(), unitNormDecoder: Bool = false) {
+                options: StepOptions = StepOptions(), unitNormDecoder: Bool = false, architecture: ArchitectureSettings? = nil) {
         precondition(cut.fixedOrder == options.deterministic && cut.ranks == comm.size && cut.rank == comm.rank)
+        let architecture = architecture?.activation == .relu ? nil : architecture  // relu is the sheet's step, whatever its decoder norm
         self.shape = store.layout.shape
         self.cut = cut
         self.settings = settings
@@ -86,24 +111,36 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock,
                                           unitNormDecoder: unitNormDecoder)
         // The sparse path only runs with at most `capacity` nonzeros per chunk, so that is all it needs.
-        let capacity: Int = switch options.kernels {
+        var capacity: Int = switch options.kernels {
         case .dense: 0
         case .sparse: rows * h
         case .auto: min(rows * h, Int((options.sparseBelow * Double(rows * h)).rounded(.up)))
         }
-        sumStride = (h + 1 + 15) / 16 * 16
+        self.architecture = architecture
+        let activation = architecture?.activation ?? .relu
+        kAux = architecture?.resolvedAuxK(hidden: h) ?? 0
+        // TopK writes its kept entries (k per row) straight into the sparse buffers.
+        if activation == .topk, let k = architecture?.k { capacity = max(capacity, rows * k) }
+        latents = architecture.map { LatentActivity(h: h, deadSteps: $0.deadSteps) }
+        batchTopK = activation == .batchtopk ? BatchTopKSelection(chunkCount: cut.chunkCount, localChunks: local) : nil
+        sumCount = architecture == nil ? h + 1 : h + 1 + d + 1
+        sumStride = (sumCount + 15) / 16 * 16
+        let extras = ChunkScratch<T>.Extras(pre: architecture != nil, kAux: kAux)
+        let heap = max(architecture?.k ?? 0, kAux)
         var size = Arena.Size()
         for i in 0..<local {
-            ChunkScratch<T>.reserve(&size, rows: rows, shape: shape, capacity: capacity, reducedCount: store.reducedCount, ownPartial: i > 0)
+            ChunkScratch<T>.reserve(&size, rows: rows, shape: shape, capacity: capacity, reducedCount: store.reducedCount, ownPartial: i > 0,
+                                    extras: extras)
         }
         size.add(Int.self, local); size.add(Bool.self, local); size.add(T.self, local)
         for _ in 0..<workers { size.add(T.self, capacity > 0 ? h * d : 1) }
         size.add(T.self, local * sumStride)
         size.add(T.self, h); size.add(Bool.self, h)
+        for _ in 0..<workers { size.add(Int32.self, heap); size.add(T.self, heap) }
         scratch = Arena(size)
         chunks = (0..<local).map { [scratch] i in
             ChunkScratch(rows: rows, shape: store.layout.shape, capacity: capacity, arena: scratch,
-                         partial: i == 0 ? store.grads : nil, reducedCount: store.reducedCount)
+                         partial: i == 0 ? store.grads : nil, reducedCount: store.reducedCount, extras: extras)
         }
         chunkRows = scratch.take(Int.self, local)
         chunkSparse = scratch.take(Bool.self, local)
@@ -112,14 +149,21 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         columnSums = scratch.take(T.self, local * sumStride)
         entCoefficient = scratch.take(T.self, h)
         everActive = scratch.take(Bool.self, h)
+        var units: [UnsafeMutablePointer<Int32>] = [], values: [UnsafeMutablePointer<T>] = []
+        for _ in 0..<workers { units.append(scratch.take(Int32.self, heap)); values.append(scratch.take(T.self, heap)) }
+        heapUnits = units
+        heapValues = values
+        chunkPre = chunks.map(\.pre)
+        chunkZ = chunks.map(\.z)
+        chunkColumnSums = (0..<local).map { [columnSums, sumStride] in columnSums + $0 * sumStride }
     }
 
     /// One process, up to `maxRows` rows as one chunk (`lossAndGradient(x:mr:m:stop:)`).
     public convenience init(store: ParameterStore<T>, maxRows: Int, settings: ObjectiveSettings, comm: Communicator,
-                            options: StepOptions = StepOptions(), unitNormDecoder: Bool = false) {
+                            options: StepOptions = StepOptions(), unitNormDecoder: Bool = false, architecture: ArchitectureSettings? = nil) {
         precondition(comm.size == 1 && !options.deterministic)
         self.init(store: store, cut: .single(rows: maxRows), settings: settings, comm: comm, options: options,
-                  unitNormDecoder: unitNormDecoder)
+                  unitNormDecoder: unitNormDecoder, architecture: architecture)
     }
 
     /// Units that fired in none of the global batches since the last call (the same on every
@@ -142,9 +186,9 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     }
 
     /// The parallel region under way and its inputs (deterministic, several workers).
-    private enum Region { case forward, backward, add(from: UnsafeMutablePointer<T>, into: UnsafeMutablePointer<T>) }
+    enum Region { case forward, backward, add(from: UnsafeMutablePointer<T>, into: UnsafeMutablePointer<T>) }
     private var region = Region.forward
-    private var regionBatch: UnsafePointer<T>?
+    var regionBatch: UnsafePointer<T>?
     private var regionM = 0
     private var regionSparse = false
     /// What the training thread's chunk threw in the region (the reduction's hooks).
@@ -180,8 +224,11 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         clock.start()
         try reduction.beginStep()
         clock.compute(.encoderForward) { encoderForward(x, m: m) }                    // 1
-        try reduction.sumColumnSums(columnSums, count: shape.h + 1)                    // 2
-        let (ent, sparse) = clock.compute(.entropy) { entropy(m: m) }                  // 3
+        if batchTopK != nil { try selectOverTheBatch(m: m) }                           // 1b batchtopk
+        try reduction.sumColumnSums(columnSums, count: sumCount)                       // 2
+        let (ent, sparse) = clock.compute(.entropy) {                                  // 3
+            architecture == nil ? entropy(m: m) : (0, latentStatistics(m: m))
+        }
         try clock.compute(schedule.backwardSpan) { try backward(sparse: sparse) }      // 4–6, 7 over the chunks
         store.setReduced(.stopRequest, stop ? 1 : 0)
         try reduction.sumGradient()                                                    // 7 over the ranks
@@ -197,7 +244,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         regionBatch = x
         regionM = m
         inParallel(.forward)
-        FixedOrder.tree(columnSums, count: shape.h + 1, stride: sumStride, chunks: chunks.count)
+        // batchtopk's Z, and so its column sums, come from the selection (1b).
+        if batchTopK == nil { FixedOrder.tree(columnSums, count: sumCount, stride: sumStride, chunks: chunks.count) }
     }
 
     /// Step 3, from the summed column sums: the entropy term and its per-unit gradient
@@ -226,12 +274,14 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let s = store
         stopRequested = s.reduced(.stopRequest) > 0
         let sst = Double(s.reduced(.squaredNorm))
-        return ObjectiveTerms(
+        var terms = ObjectiveTerms(
             rec: Double(s.reduced(.squaredError)) / Double(m),
             spa: Double(s.reduced(.activationSum)) / Double(m),
             ent: Double(ent), reg: Double(reg),
             l0: Double(s.reduced(.activeCount)) / Double(m),
             explainedVariance: sst > 0 ? 1 - Double(s.reduced(.squaredError)) / sst : 0)
+        if kAux > 0, totalVariance > 0 { terms.auxK = Double(s.reduced(slot: ArchitectureTerm.auxSquaredError.slot)) / totalVariance }
+        return terms
     }
 
     /// Steps 4–6 for local chunk i into its partial gradient (the data terms and partial sums).
@@ -315,6 +365,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let s = store, stride = cut.slotStride(d: d), workers = schedule.workers
         guard let x = regionBatch else { return }
         switch region {
+        case .forward where architecture != nil:
+            for i in Swift.stride(from: w, to: chunks.count, by: workers) { architectureForward(i, x: x + i * stride, worker: w) }
         case .forward:
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 let sums = columnSums + i * sumStride
@@ -327,7 +379,11 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             let traced = schedule.backwardSpan == nil
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 do {
-                    try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
+                    if architecture != nil {
+                        try architectureBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, worker: w, traced: traced)
+                    } else {
+                        try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
+                    }
                 } catch {
                     regionFailure = error
                 }
@@ -339,7 +395,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         }
     }
 
-    private func useSparse(activeCount: Double, rows: Int) -> Bool {
+    func useSparse(activeCount: Double, rows: Int) -> Bool {
         switch options.kernels {
         case .dense: false
         case .sparse: true

@@ -27,6 +27,8 @@ public struct ObjectiveTerms: Equatable, Sendable {
     /// 1 − SSE/Σ‖x_i‖² of the batch (about 0; the log's explained variance is about the
     /// batch's mean: `BatchSquares`).
     public var explainedVariance: Double = 0
+    /// topk, batchtopk: AuxK (0 without dead latents or with ⟨aux-k⟩ 0).
+    public var auxK: Double = 0
 
     public init(rec: Double, spa: Double, ent: Double, reg: Double, l0: Double = 0, explainedVariance: Double = 0) {
         self.rec = rec; self.spa = spa; self.ent = ent; self.reg = reg
@@ -34,6 +36,17 @@ public struct ObjectiveTerms: Equatable, Sendable {
     }
 
     public func loss(_ s: ObjectiveSettings) -> Double { rec + s.lambda * spa + s.epsilon * ent + s.eta * reg }
+
+    /// The loss an architecture minimizes: relu's above; topk and batchtopk rec + c·AuxK + η·reg;
+    /// jumprelu rec + λ·L0 + η·reg.
+    public func loss(_ s: ObjectiveSettings, architecture: ArchitectureSettings?) -> Double {
+        guard let a = architecture else { return loss(s) }
+        switch a.activation {
+        case .relu: return loss(s)
+        case .topk, .batchtopk: return rec + a.auxCoef * auxK + s.eta * reg
+        case .jumprelu: return rec + s.lambda * l0 + s.eta * reg
+        }
+    }
 
     /// The first term that is not finite, by name, if any.
     public var firstNonFinite: (name: String, value: Double)? {

@@ -12,22 +12,34 @@ public final class SparseAutoencoder: AdamTrainedModel {
     /// The data-parallel evaluation of the objective and its gradient.
     public let gradient: DistributedStep<Float>
     public var shape: ModelShape { store.layout.shape }
-    /// The sheet's and aetrain's columns: ent only where ε > 0; the fraction of the squared
-    /// norm explained where the data are not centred; lr and λ where a schedule changes them.
+    /// The sheet's and aetrain's columns (relu: ent only where ε > 0; topk and batchtopk: AuxK);
+    /// the fraction of the squared norm explained where the data are not centred; lr and λ
+    /// where a schedule changes them.
     public var columns: [LogColumn] {
         let schedule = settings.schedules
-        return [.rec, .spa] + (settings.objective.epsilon > 0 ? [.ent] : []) + [.reg, .l0, .dead, .ev]
-            + (settings.normalization.isCentred ? [] : [.esn])
+        let model: [LogColumn] = switch settings.activation {
+        case .relu: [.rec, .spa] + (settings.objective.epsilon > 0 ? [.ent] : []) + [.reg, .l0, .dead, .ev]
+        case .topk, .batchtopk: [.rec, .auxk, .reg, .loss, .l0, .dead, .neverFired, .ev]
+        case .jumprelu: [.rec, .reg, .loss, .l0, .dead, .neverFired, .ev]
+        }
+        return model + (settings.normalization.isCentred ? [] : [.esn])
             + (schedule.schedulesLearningRate ? [.lr] : []) + (schedule.schedulesLambda ? [.lambda] : []) + [.comp, .comm, .opt]
     }
     public var banner: String {
         let o = settings.objective
-        return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)"
-            + (settings.unitNormDecoder ? ", unit-norm decoder rows" : "")
+        let rows = settings.unitNormDecoder ? ", unit-norm decoder rows" : ""
+        guard let a = settings.modernArchitecture else { return "h = \(settings.hidden), λ = \(o.lambda), ε = \(o.epsilon), η = \(o.eta)" + rows }
+        switch a.activation {
+        case .topk, .batchtopk:
+            return "\(a.activation.rawValue), h = \(settings.hidden), k = \(a.k), k_aux = \(a.resolvedAuxK(hidden: settings.hidden)), "
+                + "c = \(a.auxCoef), dead after \(a.deadSteps) steps, η = \(o.eta)" + rows
+        case .jumprelu, .relu:
+            return "\(a.activation.rawValue), h = \(settings.hidden), θ from \(a.thresholdInit), bandwidth \(a.bandwidth), λ = \(o.lambda), η = \(o.eta)" + rows
+        }
     }
     /// On vectors, relu with λ = 0 learns a dense code: said once, with how to get a sparse one.
     public var notes: [String] {
-        guard shard.info.imageShape == nil, settings.architecture?.activation ?? .relu == .relu, settings.objective.lambda == 0 else { return [] }
+        guard shard.info.imageShape == nil, settings.activation == .relu, settings.objective.lambda == 0 else { return [] }
         return ["note: with λ = 0 this trains a dense autoencoder (nothing makes its codes sparse); for a sparse one give --lambda (e.g. --lambda 1) or --activation topk"]
     }
 
@@ -40,9 +52,13 @@ public final class SparseAutoencoder: AdamTrainedModel {
     // Held-out evaluation, up to m examples at a time:
     private let evalZ: UnsafeMutablePointer<Float>       // (m, h)
     private let evalResidual: UnsafeMutablePointer<Float> // (m, d)
-    private let evalColumnSums: UnsafeMutablePointer<Float> // (h)
+    let evalColumnSums: UnsafeMutablePointer<Float> // (h)
     /// The batch's sums of squares for explained variance, at log lines.
     private let squares: BatchSquares
+    // The new architectures' inference (one element each for relu):
+    let evalPre: UnsafeMutablePointer<Float>          // (m, h) π
+    let evalHeapUnits: UnsafeMutablePointer<Int32>    // (k) TopK's heap
+    let evalHeapValues: UnsafeMutablePointer<Float>   // (k)
     private var optimizerNanoseconds: UInt64 = 0
     /// This iteration's Adam settings (the learning rate of the schedule).
     private var adam: AdamSettings
@@ -62,10 +78,12 @@ public final class SparseAutoencoder: AdamTrainedModel {
         self.comm = comm
         self.settings = settings
         // Ranks on one node share θ, the moments and their gradients (`ParameterStore.shared`).
-        let layout = ParameterLayout(shape)
+        let layout = ParameterLayout(shape, threshold: settings.activation == .jumprelu)
+        let slots = ArchitectureTerm.reducedSlots(for: settings.modernArchitecture)
         // With unit-norm rows, each rank of a shared store owns whole rows of W.
         let rows = settings.unitNormDecoder ? (range: layout.W, length: shape.d) : nil
-        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, rowsOf: rows, comm: comm) : ParameterStore(layout: layout)
+        store = options.sharedMemory ? try ParameterStore.shared(layout: layout, reducedSlots: slots, rowsOf: rows, comm: comm)
+                                     : ParameterStore(layout: layout, reducedSlots: slots)
         if let initial {
             initial.copy(into: store)
         } else {
@@ -74,9 +92,14 @@ public final class SparseAutoencoder: AdamTrainedModel {
             let scale = 1 / Double(shape.d).squareRoot()
             for i in store.layout.V { store.params[i] = Float(scale * rng.normal()) }
         }
+        // jumprelu's θ from ⟨threshold-init⟩ (also under --init, whose files hold no θ).
+        if let a = settings.modernArchitecture, a.activation == .jumprelu {
+            let theta = store.parameter("threshold")
+            for j in 0..<shape.h { theta[j] = Float(a.thresholdInit) }
+        }
         if settings.unitNormDecoder { Self.startUnitRows(store, initial: initial) }
         gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
-                                   unitNormDecoder: settings.unitNormDecoder)
+                                   unitNormDecoder: settings.unitNormDecoder, architecture: settings.modernArchitecture)
         squares = BatchSquares(cut: cut, d: shape.d)
         adam = settings.adam
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
@@ -85,12 +108,17 @@ public final class SparseAutoencoder: AdamTrainedModel {
         size.add(Int32.self, m)
         size.add(Float.self, max(m * shape.d, exchange.batchElements))
         size.add(Float.self, m * shape.h); size.add(Float.self, m * shape.d); size.add(Float.self, shape.h)
+        let inferring = settings.modernArchitecture != nil, heap = settings.modernArchitecture?.k ?? 1
+        size.add(Float.self, inferring ? m * shape.h : 1); size.add(Int32.self, heap); size.add(Float.self, heap)
         scratch = Arena(size)
         indices = scratch.take(Int32.self, m)
         batch = scratch.take(Float.self, max(m * shape.d, exchange.batchElements))
         evalZ = scratch.take(Float.self, m * shape.h)
         evalResidual = scratch.take(Float.self, m * shape.d)
         evalColumnSums = scratch.take(Float.self, shape.h)
+        evalPre = scratch.take(Float.self, inferring ? m * shape.h : 1)
+        evalHeapUnits = scratch.take(Int32.self, heap)
+        evalHeapValues = scratch.take(Float.self, heap)
     }
 
     /// Unit rows of W: a fresh start's from V's columns; given weights' normalized, a zero row
@@ -123,6 +151,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         need.add(bytes: shard.bytes)
         need.add(Float.self, 4, 2 * d + 1, h); need.add(Float.self, 4, d)  // θ, gradient, Adam's moments
         need.add(Float.self, 3, m, h); need.add(Float.self, m, d); need.add(Float.self, h, d)  // the step's scratch
+        if settings.modernArchitecture != nil { need.add(Float.self, 2, m, h); need.add(Float.self, m, d) }  // π, held-out π, AuxK
         need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
         need.add(Float.self, m, d)                                                             // the exchange's rows
         need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
@@ -170,9 +199,13 @@ public final class SparseAutoencoder: AdamTrainedModel {
             gradient.lambda = objective.lambda
         }
         let t = try evaluate(stop: stop)
-        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(objective))
-        record.spa = t.spa; record.reg = t.reg
-        record.ent = t.ent
+        var record = LogRecord(iteration: iteration, rec: t.rec, loss: t.loss(objective, architecture: settings.modernArchitecture))
+        if settings.modernArchitecture == nil {
+            record.spa = t.spa; record.ent = t.ent
+        } else if gradient.kAux > 0 {
+            record.auxK = t.auxK
+        }
+        record.reg = t.reg
         record.l0 = t.l0
         if settings.logs(iteration) {
             let (centred, squaredNorm) = try squares.measure(batch: batch, comm: comm)
@@ -191,6 +224,10 @@ public final class SparseAutoencoder: AdamTrainedModel {
     public func closeWindow(_ record: inout LogRecord) {
         let (compute, communication, sparseFraction) = gradient.takeTimings()
         record.deadUnits = gradient.takeDeadUnitCount()
+        if let latents = gradient.latents {
+            record.deadUnits = latents.deadNow
+            record.neverFiredUnits = latents.neverFired
+        }
         record.computeSeconds = compute
         record.communicationSeconds = communication
         record.optimizerSeconds = Double(optimizerNanoseconds) / 1e9
@@ -212,7 +249,11 @@ public final class SparseAutoencoder: AdamTrainedModel {
             guard let base = z.baseAddress else { return }  // no rows
             for (i, row) in rows.enumerated() {
                 _ = shard.withRows(row..<(row + 1)) { x in
-                    Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
+                    if settings.modernArchitecture != nil {
+                        inferCodes(z: base + i * h, x: x, rows: 1)
+                    } else {
+                        Objective.encoderForward(z: base + i * h, columnSums: &sums, x: x, V: store.V, b: store.b, mr: 1, d: d, h: h)
+                    }
                 }
             }
         }
@@ -232,14 +273,15 @@ public final class SparseAutoencoder: AdamTrainedModel {
         while start < rows.count {
             let mr = min(m, rows.count - start)
             for i in 0..<mr { data.copyRow(rows[start + i], to: batch + i * d) }
-            let active = Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
+            let active = settings.modernArchitecture != nil ? inferCodes(z: evalZ, x: batch, rows: mr)
+                : Objective.encoderForward(z: evalZ, columnSums: evalColumnSums, x: batch, V: store.V, b: store.b, mr: mr, d: d, h: h)
             let (sse, _) = Objective.decoderForward(g: evalResidual, z: evalZ, x: batch, W: store.W, a: store.a, mr: mr, m: mr, d: d, h: h)
             sums.squaredError += Double(sse)
             sums.addSquares(rows: batch, count: mr)
             sums.active += Double(active)
             sums.examples += Double(mr)
             for i in 0..<mr {
-                for j in 0..<h where evalZ[i * h + j] > 0 { sums.fired[j] += 1 }
+                for j in 0..<h where evalZ[i * h + j] != 0 { sums.fired[j] += 1 }
             }
             start += mr
         }
@@ -250,7 +292,19 @@ public final class SparseAutoencoder: AdamTrainedModel {
         let weights = ModelWeights(store)
         var out = ModelOutputs()
         out.arrays = weights.arrays
-        out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
+        guard let a = settings.modernArchitecture else {
+            out.files = [("model.safetensors", weights.safetensors(metadata: ["format": "aetrain", "layout": "z = relu(x V + b), x_hat = z W + a"]))]
+            out.filters = currentFilters()
+            return out
+        }
+        var metadata = ["format": "aetrain", "activation": a.activation.rawValue, "layout": a.activation.inferenceRule]
+        if a.activation == .topk || a.activation == .batchtopk { metadata["k"] = "\(a.k)" }
+        var extra: [(name: String, shape: [Int], values: [Float])] = []
+        if let threshold = thresholds() {
+            out.arrays.append(("threshold.npy", [shape.h], threshold))
+            extra.append(("threshold", [shape.h], threshold))
+        }
+        out.files = [("model.safetensors", weights.safetensors(metadata: metadata, extra: extra))]
         out.filters = currentFilters()
         return out
     }

@@ -24,6 +24,7 @@ public struct SparseAutoencoderDefinition: ModelDefinition {
     public var settings: Set<Setting> {
         Setting.common.union(Setting.adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
             .union([.decoderNorm, .lrWarmup, .lrDecay, .lambdaWarmup])
+            .union(Setting.architecture)
     }
 
     /// The sheet's ε = 0.01·λ and η = λ.
@@ -31,7 +32,13 @@ public struct SparseAutoencoderDefinition: ModelDefinition {
         ObjectiveSettings(lambda: lambda, entropyFloor: base.entropyFloor)
     }
 
-    public func label(run name: String, settings: TrainSettings) -> String { "\(name) (λ = \(settings.objective.lambda))" }
+    public func label(run name: String, settings: TrainSettings) -> String {
+        guard let a = settings.modernArchitecture else { return "\(name) (λ = \(settings.objective.lambda))" }
+        switch a.activation {
+        case .topk, .batchtopk: return "\(name) (\(a.activation.rawValue), k = \(a.k))"
+        default: return "\(name) (\(a.activation.rawValue), λ = \(settings.objective.lambda))"
+        }
+    }
 
     public var startsFromWeights: Bool { true }
     public var takesStepOptions: Bool { true }

@@ -16,6 +16,10 @@ final class AllreduceReduction<T: BLASScalar>: WholeStoreReduction {
         try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(sums, count: count) }
     }
 
+    func sumCounts(_ counts: UnsafeMutablePointer<Double>, count: Int) throws {
+        try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(counts, count: count) }
+    }
+
     func sumGradient() throws {
         let s = store
         try clock.communicate(.gradientAllreduce) { try comm.allreduceSum(s.grads, count: s.reducedCount) }

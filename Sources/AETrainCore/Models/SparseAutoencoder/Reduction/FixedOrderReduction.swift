@@ -11,18 +11,26 @@ final class FixedOrderReduction<T: BLASScalar>: WholeStoreReduction {
     /// (reducedCount) a partner's values; one element on one rank, which sends nothing.
     private let scratch: Arena
     private let partner: UnsafeMutablePointer<T>
+    private let countsPartner: UnsafeMutablePointer<Double>  // (maxCounts) `sumCounts`'s partner values
 
     init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false) {
         self.store = store; self.comm = comm; self.eta = eta; self.clock = clock; self.unitNormDecoder = unitNormDecoder
         let count = comm.size > 1 ? store.reducedCount : 1
         var size = Arena.Size()
         size.add(T.self, count)
+        size.add(Double.self, comm.size > 1 ? maxCounts : 1)
         scratch = Arena(size)
         partner = scratch.take(T.self, count)
+        countsPartner = scratch.take(Double.self, comm.size > 1 ? maxCounts : 1)
     }
 
     func sumColumnSums(_ sums: UnsafeMutablePointer<T>, count: Int) throws {
         try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSumInFixedOrder(sums, count: count, scratch: partner) }
+    }
+
+    func sumCounts(_ counts: UnsafeMutablePointer<Double>, count: Int) throws {
+        precondition(count <= maxCounts)
+        try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSumInFixedOrder(counts, count: count, scratch: countsPartner) }
     }
 
     func sumGradient() throws {

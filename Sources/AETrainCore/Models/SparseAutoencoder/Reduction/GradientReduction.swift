@@ -16,6 +16,9 @@ public protocol GradientReduction<T>: AnyObject {
     func beginStep() throws
     /// `sums` (count): the column sums of Z and the active count, summed over the ranks in place.
     func sumColumnSums(_ sums: UnsafeMutablePointer<T>, count: Int) throws
+    /// `counts` (count, at most `maxCounts`): integers in float64 (exact in any order), summed over
+    /// the ranks in place (batchtopk's selection).
+    func sumCounts(_ counts: UnsafeMutablePointer<Double>, count: Int) throws
     /// Between the decoder's backward and the encoder's: dW is complete on this rank.
     func decoderGradientComplete() throws
     /// Between the encoder backward's products: communication in flight may advance.
@@ -34,6 +37,9 @@ public protocol GradientReduction<T>: AnyObject {
     /// (shared memory: on this rank's part, then the wait for the others').
     func update(_ settings: AdamSettings) throws
 }
+
+/// The most counts one `sumCounts` call sums (256 bins, or one per chunk of the batch).
+let maxCounts = 4096
 
 /// What every mode but shared memory does: nothing to wait for, no hooks in the backward, the
 /// regularizer after the sum, and Adam on all of θ.

@@ -17,6 +17,10 @@ final class OverlappedAllreduce<T: BLASScalar>: WholeStoreReduction {
         try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(sums, count: count) }
     }
 
+    func sumCounts(_ counts: UnsafeMutablePointer<Double>, count: Int) throws {
+        try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(counts, count: count) }
+    }
+
     func decoderGradientComplete() throws {
         let s = store
         try clock.communicate(.startAllreduce) { try comm.startAllreduceSum(s.dW, count: s.layout.W.count) }

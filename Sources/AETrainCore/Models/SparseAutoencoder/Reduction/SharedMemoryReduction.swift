@@ -47,6 +47,10 @@ public final class SharedMemoryReduction<T: BLASScalar>: GradientReduction {
         try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(sums, count: count) }
     }
 
+    public func sumCounts(_ counts: UnsafeMutablePointer<Double>, count: Int) throws {
+        try clock.communicate(.columnSumsAllreduce) { try comm.allreduceSum(counts, count: count) }
+    }
+
     public func decoderGradientComplete() {}
     public func progress() {}
 
