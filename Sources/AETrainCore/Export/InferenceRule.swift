@@ -158,14 +158,24 @@ public enum InferenceRule: Equatable, Sendable {
 }
 
 extension InferenceRule {
-    /// The rule of a run read from its newest checkpoint (⟨checkpoint⟩ latest).
-    static func checkpointed(architecture: ArchitectureSettings?, h: Int, file: URL) throws -> InferenceRule {
+    /// The rule of a run read from its newest checkpoint (⟨checkpoint⟩ latest): jumprelu's θ
+    /// from the checkpoint's parameters (`layout`'s `threshold`), batchtopk's from its section
+    /// (0 in a checkpoint from before it was recorded, as training starts it).
+    static func checkpointed(architecture: ArchitectureSettings?, checkpoint: Checkpoint, parameters: [Float],
+                             layout: ParameterLayout, file: URL) throws -> InferenceRule {
         guard let architecture else { return .relu }
         switch architecture.activation {
         case .relu: return .relu
         case .topk: return .topk(k: architecture.k)
-        case .batchtopk, .jumprelu:
-            throw UserError("\(file.path): a \(architecture.activation.rawValue) run's thresholds are read from its final files, not from a checkpoint")
+        case .jumprelu:
+            guard let range = layout.tensors.first(where: { $0.name == "threshold" })?.range else { return .relu }  // never: the layout has θ
+            return .jumprelu(thresholds: Array(parameters[range]))
+        case .batchtopk:
+            let section = SparseAutoencoder.batchThresholdSection
+            guard checkpoint.values.contains(where: { $0.name == section }) else { return .batchtopk(threshold: 0) }
+            let theta = try checkpoint.f64(section, count: 1, path: file.path)[0]
+            guard theta.isFinite else { throw UserError("\(file.path): batchtopk's threshold is not finite") }
+            return .batchtopk(threshold: Float(theta))
         }
     }
 }

@@ -76,7 +76,8 @@ public struct TrainedAutoencoder {
             attempt += 1
             do {
                 let (checkpoint, file, _) = try folder.newestValid(runID: config.runID)
-                let header = checkpoint.header, layout = ParameterLayout(header.shape)
+                let header = checkpoint.header, activation = config.settings.activation
+                let layout = ParameterLayout(header.shape, threshold: activation == .jumprelu)
                 guard (header.model ?? .sparseAutoencoder) == .sparseAutoencoder else {
                     throw UserError("\(file.path) is a \(header.model?.rawValue ?? "?") checkpoint; only sparse-autoencoder runs can be read")
                 }
@@ -86,7 +87,8 @@ public struct TrainedAutoencoder {
                 let weights = ModelWeights(shape: header.shape, V: part(layout.V), W: part(layout.W), b: part(layout.b), a: part(layout.a))
                 let normalization = try checkpoint.normalization(file: file.path)
                     ?? Normalization.recorded(in: directory, config: config, d: header.shape.d)
-                let rule = try InferenceRule.checkpointed(architecture: config.settings.architecture, h: header.shape.h, file: file)
+                let rule = try InferenceRule.checkpointed(architecture: config.settings.architecture, checkpoint: checkpoint,
+                                                          parameters: theta, layout: layout, file: file)
                 return TrainedAutoencoder(directory: directory, config: config, weights: weights, normalization: normalization,
                                           rule: rule, lock: nil, checkpoint: file)
             } catch let error as UserError {
