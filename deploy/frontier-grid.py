@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Trains a grid of sparse autoencoders on one dataset and tabulates the sparsity frontier:
 held-out explained variance against L0, per architecture.
 
