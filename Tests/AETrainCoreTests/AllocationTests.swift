@@ -48,6 +48,14 @@ final class AllocationTests: XCTestCase {
         }
     }
 
+    /// topk's fast step on two threads (its selection, sparse kernels and optimizer shared by
+    /// `ParallelLoop`, its one product split by rows on one BLAS thread each): none either.
+    func testTopKStepsOnTwoThreadsAllocateNothing() throws {
+        var a = ArchitectureSettings(activation: .topk)
+        a.deadSteps = 1
+        XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 2, architecture: a), 0)
+    }
+
     /// Recording a timeline (`--trace`) adds no allocation: its buffer is made up front.
     func testTracedStepsAllocateNothing() throws {
         XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 1, traced: true), 0)

@@ -50,6 +50,12 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     static func squaredNorm(_ W: UnsafePointer<Self>, count: Int) -> Self
     /// dst = Σ_r src[r·stride ..< r·stride + count] over `rows` rows, in row order (CKernels/sum.c).
     static func sumRows(into dst: UnsafeMutablePointer<Self>, from src: UnsafePointer<Self>, stride: Int, rows: Int, count: Int)
+    /// TopK over one row (CKernels/topk.c, `TopK.select`'s rule): the at most k largest positive
+    /// entries among `allowed` (nil: all) into units/values in ascending unit order; returns
+    /// how many. heapUnits, heapValues: scratch (k).
+    static func topk(_ row: UnsafePointer<Self>, allowed: UnsafePointer<Bool>?, h: Int, k: Int,
+                     heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Self>,
+                     units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Self>) -> Int
 
     /// The element kind, for the communicator's reductions.
     static var scalarKind: ScalarKind { get }
@@ -106,6 +112,11 @@ extension Float: BLASScalar {
     @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, stride: Int, rows: Int, count: Int) {
         aet_sum_rows_f32(dst, src, stride, rows, count)
     }
+    @inline(__always) public static func topk(_ row: UnsafePointer<Float>, allowed: UnsafePointer<Bool>?,
+                                              h: Int, k: Int, heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Float>,
+                                              units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) -> Int {
+        Int(aet_topk_f32(row, allowed, h, k, heapUnits, heapValues, units, values))
+    }
     public static var scalarKind: ScalarKind { .float32 }
 }
 
@@ -152,6 +163,11 @@ extension Double: BLASScalar {
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Double>, count: Int) -> Double { Double(aet_squared_norm_f64(W, count)) }
     @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Double>, from src: UnsafePointer<Double>, stride: Int, rows: Int, count: Int) {
         aet_sum_rows_f64(dst, src, stride, rows, count)
+    }
+    @inline(__always) public static func topk(_ row: UnsafePointer<Double>, allowed: UnsafePointer<Bool>?,
+                                              h: Int, k: Int, heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Double>,
+                                              units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Double>) -> Int {
+        Int(aet_topk_f64(row, allowed, h, k, heapUnits, heapValues, units, values))
     }
     public static var scalarKind: ScalarKind { .float64 }
 }

@@ -3,6 +3,7 @@
 #ifndef AETRAIN_KERNELS_H
 #define AETRAIN_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// One Adam step, PyTorch's rule, over n parameters (see Adam.swift for the maths):
 ///   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= step_size · m / (sqrt(v) · inv_sqrt_bc2 + eps)
@@ -39,6 +40,15 @@ double aet_squared_norm_f64(const double *W, size_t n);
 /// dst = Σ_r src[r·stride …] over `rows` rows of n elements, added in row order; dst may be a row.
 void aet_sum_rows_f32(float *dst, const float *src, size_t stride, size_t rows, size_t n);
 void aet_sum_rows_f64(double *dst, const double *src, size_t stride, size_t rows, size_t n);
+
+/// TopK over one row (h) of pre-activations (TopK.swift has the rule): the at most k largest
+/// positive entries among the units where `allowed` is true (NULL: all), ties to the lower
+/// unit, written to units/values in ascending unit order; returns how many.
+/// heap_units, heap_values: scratch (k).
+size_t aet_topk_f32(const float *row, const _Bool *allowed, size_t h, size_t k,
+                    int32_t *heap_units, float *heap_values, int32_t *units, float *values);
+size_t aet_topk_f64(const double *row, const _Bool *allowed, size_t h, size_t k,
+                    int32_t *heap_units, double *heap_values, int32_t *units, double *values);
 
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and take x86's slow microcode path.

@@ -97,6 +97,42 @@ public final class ActiveUnits<T: BLASScalar> {
         rowStart[rows] = Int32(count)
     }
 
+    /// Row i's slot for a selection that fills rows at once, `room` entries each at i·room
+    /// (`setCount(_:ofRow:)`, then `pack(rows:room:)`); `room` · rows must fit `capacity`.
+    @inline(__always)
+    func slot(ofRow i: Int, room: Int) -> (units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<T>) {
+        (unit + i * room, value + i * room)
+    }
+
+    /// Row i's slot holds n entries.
+    @inline(__always)
+    func setCount(_ n: Int, ofRow i: Int) { rowStart[i + 1] = Int32(n) }
+
+    /// Packs the slots of rows 0..<mr (`slot(ofRow:room:)`) into compressed rows.
+    func pack(rows mr: Int, room: Int) {
+        precondition(mr <= maxRows && mr * room <= capacity, "ActiveUnits: no room for the rows")
+        var n = 0
+        rowStart[0] = 0
+        for i in 0..<mr {
+            let c = Int(rowStart[i + 1]), from = i * room
+            if from != n {                              // n < from: a forward copy is safe
+                for e in 0..<c { unit[n + e] = unit[from + e]; value[n + e] = value[from + e] }
+            }
+            n += c
+            rowStart[i + 1] = Int32(n)
+        }
+        count = n
+        rows = mr
+    }
+
+    /// Writes the entries into z (mr, h), zero elsewhere: the dense kernels' Z.
+    func scatter(into z: UnsafeMutablePointer<T>, h: Int) {
+        z.update(repeating: 0, count: rows * h)
+        for i in 0..<rows {
+            for e in entries(ofRow: i) { z[i * h + Int(unit[e])] = value[e] }
+        }
+    }
+
     /// The entries of row i: positions into `unit` and `value`.
     @inline(__always)
     func entries(ofRow i: Int) -> Range<Int> { Int(rowStart[i])..<Int(rowStart[i + 1]) }

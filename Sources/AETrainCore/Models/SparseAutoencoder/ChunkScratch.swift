@@ -13,6 +13,8 @@ final class ChunkScratch<T: BLASScalar> {
     let pre: UnsafeMutablePointer<T>          // (rows, h) π
     let aux: ActiveUnits<T>                   // AuxK: S_i and relu(π) there, k_aux per row
     let ga: UnsafeMutablePointer<T>           // (rows, d) AuxK: ê − e, then Ga
+    let columns: ActiveColumns<T>             // sparse path: `active` by unit (h + 1 and capacity; relu: none)
+    let auxColumns: ActiveColumns<T>          // AuxK: `aux` by unit
 
     /// What an architecture adds: π kept (`pre`) and AuxK's k_aux (0: none).
     struct Extras { var pre = false; var kAux = 0 }
@@ -27,6 +29,8 @@ final class ChunkScratch<T: BLASScalar> {
         size.add(T.self, extras.pre ? rows * shape.h : 1)
         ActiveUnits<T>.reserve(&size, maxRows: rows, capacity: rows * extras.kAux)
         size.add(T.self, extras.kAux > 0 ? rows * shape.d : 1)
+        ActiveColumns<T>.reserve(&size, h: extras.pre ? shape.h : 0, capacity: extras.pre ? capacity : 0)
+        ActiveColumns<T>.reserve(&size, h: extras.kAux > 0 ? shape.h : 0, capacity: rows * extras.kAux)
     }
 
     init(rows: Int, shape: ModelShape, capacity: Int, arena: Arena, partial store: UnsafeMutablePointer<T>?, reducedCount: Int,
@@ -39,5 +43,7 @@ final class ChunkScratch<T: BLASScalar> {
         pre = arena.take(T.self, extras.pre ? rows * shape.h : 1)
         aux = ActiveUnits(maxRows: rows, capacity: rows * extras.kAux, arena: arena)
         ga = arena.take(T.self, extras.kAux > 0 ? rows * shape.d : 1)
+        columns = ActiveColumns(h: extras.pre ? shape.h : 0, capacity: extras.pre ? capacity : 0, arena: arena)
+        auxColumns = ActiveColumns(h: extras.kAux > 0 ? shape.h : 0, capacity: rows * extras.kAux, arena: arena)
     }
 }

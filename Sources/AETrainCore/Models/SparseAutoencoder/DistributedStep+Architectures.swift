@@ -27,9 +27,15 @@ extension DistributedStep {
         sums.update(repeating: 0, count: sumCount)
         switch architecture.activation {
         case .topk:
-            chunkActive[i] = TopK.encoderForward(
-                z: c.z, pre: c.pre, active: c.active, columnSums: sums, heapUnits: heapUnits[w], heapValues: heapValues[w],
-                x: x, V: s.V, b: s.b, k: architecture.k, mr: mr, d: d, h: h)
+            // π = 1 bᵀ + X V (its own span when this thread records), then the selection; the
+            // rows of both shared by the kernel threads.
+            let trace = schedule.workers == 1 ? clock.trace : nil
+            trace?.begin(.encoderProduct)
+            kernels.run(.encoderProduct, chunk: i, rows: mr, x: x, heap: heapBase(worker: w))
+            trace?.end()
+            c.active.reset()
+            kernels.run(.topk, chunk: i, rows: mr, x: x, heap: heapBase(worker: w))
+            chunkActive[i] = TopK.finishForward(active: c.active, columnSums: sums, k: architecture.k, mr: mr)
         case .jumprelu:
             chunkActive[i] = JumpReLU.encoderForward(z: c.z, pre: c.pre, columnSums: sums, x: x, V: s.V, b: s.b,
                                                      theta: s.params + (thresholdOffset ?? 0), mr: mr, d: d, h: h)
@@ -78,20 +84,32 @@ extension DistributedStep {
         let db = p + layout.b.lowerBound, da = p + layout.a.lowerBound
         func span(_ s: TraceSpan) -> TraceSpan? { traced ? s : nil }
 
-        // 4: the residual over Z's entries (topk's are in place already), then AuxK.
+        // 4: the residual over Z's entries (topk's are in place already; its dense Z is made
+        // here if the dense kernels want it), then AuxK.
         let sparse: Bool = switch architecture.activation {
         case .topk: wanted
         case .jumprelu: wanted && c.active.gatherNonzero(z: c.z, mr: mr, h: h)
         default: wanted && c.active.gather(z: c.z, mr: mr, h: h)
         }
+        if architecture.activation == .topk && !sparse { c.active.scatter(into: c.z, h: h) }
         chunkSparse[i] = sparse
+        let heap = heapBase(worker: w)
         let withAux = kAux > 0 && (latents?.deadCount ?? 0) > 0
         var auxSSE: T = 0
         let (sse, l1) = clock.compute(span(.decoderForward)) { () -> (T, T) in
-            let (sse, l1) = Objective.residual(g: c.g, z: c.z, active: sparse ? c.active : nil, x: x, W: W, a: store.a, mr: mr, d: d, h: h)
-            if withAux, let dead = latents?.dead {
-                AuxK.select(aux: c.aux, pre: c.pre, dead: dead, kAux: kAux, heapUnits: heapUnits[w], heapValues: heapValues[w], mr: mr, h: h)
-                auxSSE = AuxK.forward(ga: c.ga, aux: c.aux, r: c.g, W: W, mr: mr, d: d)
+            let (sse, l1): (T, T)
+            if sparse {
+                kernels.run(.residual, chunk: i, rows: mr, x: x, heap: heap)
+                (sse, l1) = Objective.residualSums(g: c.g, active: c.active, mr: mr, d: d)
+            } else {
+                (sse, l1) = Objective.residual(g: c.g, z: c.z, x: x, W: W, a: store.a, mr: mr, d: d, h: h)
+            }
+            if withAux {
+                c.aux.reset()
+                kernels.run(.auxSelect, chunk: i, rows: mr, x: x, heap: heap)
+                c.aux.pack(rows: mr, room: kAux)
+                kernels.run(.auxForward, chunk: i, rows: mr, x: x, heap: heap)
+                auxSSE = mr > 0 ? T.dot(mr * d, c.ga, c.ga) : 0
                 if mr > 0 { T.scal(mr * d, auxScale, c.ga) }   // Ga = (2c/S)(ê − e)
             }
             if mr > 0 { T.scal(mr * d, 2 / T(m), c.g) }        // G = (2/m) R
@@ -105,8 +123,10 @@ extension DistributedStep {
         let aux = withAux ? c.aux : nil, ga = withAux ? UnsafePointer(c.ga) : nil
         clock.compute(span(.encoderBackward)) {
             if sparse {
-                Objective.sparseArchitectureBackward(dV: dV, db: db, dW: dW, da: da, dVt: dVt[w], active: c.active, g: c.g, x: x, W: W,
-                                                     aux: aux, ga: ga, jump: jump, mr: mr, d: d, h: h)
+                c.columns.build(from: c.active)
+                if withAux { c.auxColumns.build(from: c.aux) }
+                kernels.run(.backward, chunk: i, rows: mr, x: x, heap: heap, withAux: withAux)
+                Objective.sparseBackwardRest(da: da, g: c.g, W: W, jump: jump, mr: mr, d: d, h: h)
             } else {
                 Objective.architectureBackward(dV: dV, db: db, dW: dW, da: da, gz: c.gz, g: c.g, z: c.z, x: x, W: W,
                                                aux: aux, ga: ga, jump: jump, mr: mr, d: d, h: h)

@@ -55,7 +55,15 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         set { clock.trace = newValue }
     }
     let schedule: ChunkSchedule
-    private let threads: WorkerThreads
+    /// The rank's threads (its BLAS thread count): the deterministic step's chunks, and the
+    /// optimizer's passes.
+    let loop: ParallelLoop
+    /// The threads of the kernels inside a chunk: `loop` in the fast modes, where a chunk has
+    /// the rank to itself; one thread in the deterministic step (its chunks share `loop`, and
+    /// its products are single-threaded for their bits).
+    let kernelLoop: ParallelLoop
+    /// The architectures' passes on `kernelLoop` (made last in `init`: it refers back to the step).
+    private(set) var kernels: ChunkKernels<T>!
     /// topk, batchtopk, jumprelu; nil: relu (the sheet).
     public let architecture: ArchitectureSettings?
     /// AuxK's k_aux (0: none).
@@ -78,10 +86,11 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     let chunkRows: UnsafeMutablePointer<Int>     // (L) rows of each in this call
     let chunkSparse: UnsafeMutablePointer<Bool>  // (L) took the sparse kernels in this call
     let chunkActive: UnsafeMutablePointer<T>     // (L) Z's nonzeros in each (the column sums' last slot is summed over chunks)
-    let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) sparse path: dVᵀ; one element if never sparse
+    let dVt: [UnsafeMutablePointer<T>]           // (workers) × (h, d) relu's sparse path: dVᵀ; one element if never sparse
+    let dVtBlocks: [UnsafeMutablePointer<T>]     // (heaps) × (sparseBlock, d) the architectures' sparse path: dVᵀ's rows by block
     let columnSums: UnsafeMutablePointer<T>      // (L, sumStride): Σ_i Z_ij (h), then the active count (then `sumCount`'s rest)
     let sumStride: Int
-    let heapUnits: [UnsafeMutablePointer<Int32>] // (workers) × max(k, k_aux): TopK's heap
+    let heapUnits: [UnsafeMutablePointer<Int32>] // (heaps) × max(k, k_aux): TopK's heap, one per thread that selects
     /// batchtopk: each local chunk's π, Z and column sums, for the selection (made once).
     let chunkPre: [UnsafeMutablePointer<T>], chunkZ: [UnsafeMutablePointer<T>], chunkColumnSums: [UnsafeMutablePointer<T>]
     let heapValues: [UnsafeMutablePointer<T>]
@@ -107,9 +116,13 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let local = cut.localChunks.count, rows = cut.maxChunkRows
         schedule = ChunkSchedule(options: options, chunks: local)
         let workers = schedule.workers
-        threads = WorkerThreads(count: workers)
+        loop = ParallelLoop(threads: max(workers, options.threads))
+        // Deterministic: one thread, as its products (TopK's is split over the kernel threads).
+        kernelLoop = workers == 1 && !options.deterministic ? loop : .serial
+        // One heap and dVᵀ block per thread that can select or run the sparse backward at once.
+        let heaps = max(workers, kernelLoop.count)
         reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock,
-                                          unitNormDecoder: unitNormDecoder)
+                                          unitNormDecoder: unitNormDecoder, loop: loop)
         // The sparse path only runs with at most `capacity` nonzeros per chunk, so that is all it needs.
         var capacity: Int = switch options.kernels {
         case .dense: 0
@@ -133,10 +146,12 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
                                     extras: extras)
         }
         size.add(Int.self, local); size.add(Bool.self, local); size.add(T.self, local)
-        for _ in 0..<workers { size.add(T.self, capacity > 0 ? h * d : 1) }
+        let reluSparse = architecture == nil && capacity > 0
+        for _ in 0..<workers { size.add(T.self, reluSparse ? h * d : 1) }
+        for _ in 0..<heaps { size.add(T.self, architecture != nil && capacity > 0 ? Objective.sparseBlock * d : 1) }
         size.add(T.self, local * sumStride)
         size.add(T.self, h); size.add(Bool.self, h)
-        for _ in 0..<workers { size.add(Int32.self, heap); size.add(T.self, heap) }
+        for _ in 0..<heaps { size.add(Int32.self, heap); size.add(T.self, heap) }
         scratch = Arena(size)
         chunks = (0..<local).map { [scratch] i in
             ChunkScratch(rows: rows, shape: store.layout.shape, capacity: capacity, arena: scratch,
@@ -145,17 +160,19 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         chunkRows = scratch.take(Int.self, local)
         chunkSparse = scratch.take(Bool.self, local)
         chunkActive = scratch.take(T.self, local)
-        dVt = (0..<workers).map { [scratch] _ in scratch.take(T.self, capacity > 0 ? h * d : 1) }
+        dVt = (0..<workers).map { [scratch] _ in scratch.take(T.self, reluSparse ? h * d : 1) }
+        dVtBlocks = (0..<heaps).map { [scratch] _ in scratch.take(T.self, architecture != nil && capacity > 0 ? Objective.sparseBlock * d : 1) }
         columnSums = scratch.take(T.self, local * sumStride)
         entCoefficient = scratch.take(T.self, h)
         everActive = scratch.take(Bool.self, h)
         var units: [UnsafeMutablePointer<Int32>] = [], values: [UnsafeMutablePointer<T>] = []
-        for _ in 0..<workers { units.append(scratch.take(Int32.self, heap)); values.append(scratch.take(T.self, heap)) }
+        for _ in 0..<heaps { units.append(scratch.take(Int32.self, heap)); values.append(scratch.take(T.self, heap)) }
         heapUnits = units
         heapValues = values
         chunkPre = chunks.map(\.pre)
         chunkZ = chunks.map(\.z)
         chunkColumnSums = (0..<local).map { [columnSums, sumStride] in columnSums + $0 * sumStride }
+        kernels = ChunkKernels(step: self)
     }
 
     /// One process, up to `maxRows` rows as one chunk (`lossAndGradient(x:mr:m:stop:)`).
@@ -352,8 +369,11 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// Runs `region` on the workers (`work`).
     private func inParallel(_ region: Region) {
         self.region = region
-        if schedule.workers == 1 { work(0) } else { threads.run(self) }
+        if schedule.workers == 1 { work(0) } else { loop.run(self) }
     }
+
+    /// The first of the heaps and dVᵀ blocks that chunk worker w's kernels use.
+    func heapBase(worker w: Int) -> Int { kernelLoop.count > 1 ? 0 : w }
 
     /// Worker w's part of the current region: chunks w, w + workers, …; or its slice of an addition.
     /// The helper threads call it through `WorkerJob`, which reaches the generic code: the
@@ -363,7 +383,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     func work(_ w: Int) {
         let (d, h) = (shape.d, shape.h)
         let s = store, stride = cut.slotStride(d: d), workers = schedule.workers
-        guard let x = regionBatch else { return }
+        guard let x = regionBatch, w < workers else { return }
         switch region {
         case .forward where architecture != nil:
             for i in Swift.stride(from: w, to: chunks.count, by: workers) { architectureForward(i, x: x + i * stride, worker: w) }

@@ -17,30 +17,27 @@
 /// (the same on every rank, near the data's mean once trained) keeps the subtraction from
 /// cancelling when the data are not centred.
 enum AuxK {
-    /// S_i for each row of `pre` (mr, h) into `aux`, k_aux per row at most, among `dead`.
+    /// S_i for rows `rows` of `pre` (mr, h) into their slots of `aux` (k_aux entries each;
+    /// `aux.pack` after all rows), among `dead`. heapUnits, heapValues: (k_aux) scratch.
     @_specialize(where T == Float)
-    static func select<T: BLASScalar>(aux: ActiveUnits<T>, pre: UnsafePointer<T>, dead: UnsafePointer<Bool>, kAux: Int,
-                                      heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<T>,
-                                      mr: Int, h: Int) {
-        aux.reset()
-        for i in 0..<mr {
-            aux.appendRow(room: kAux) { units, values in
-                TopK.select(pre + i * h, h: h, k: kAux, allowed: dead, heapUnits: heapUnits, heapValues: heapValues,
-                            units: units, values: values)
-            }
+    static func selectRows<T: BLASScalar>(_ rows: Range<Int>, aux: ActiveUnits<T>, pre: UnsafePointer<T>, dead: UnsafePointer<Bool>,
+                                          kAux: Int, h: Int, heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<T>) {
+        for i in rows {
+            let (units, values) = aux.slot(ofRow: i, room: kAux)
+            aux.setCount(TopK.select(pre + i * h, h: h, k: kAux, allowed: dead, heapUnits: heapUnits, heapValues: heapValues,
+                                     units: units, values: values), ofRow: i)
         }
     }
 
-    /// ga_i = R_i + ê_i into `ga` (mr, d), from the unscaled residual `r`; returns Σ_i ‖ga_i‖².
+    /// ga_i = R_i + ê_i into `ga` (mr, d) for rows `rows`, from the unscaled residual `r`
+    /// (Σ_i ‖ga_i‖² afterwards, over all rows).
     @_specialize(where T == Float)
-    static func forward<T: BLASScalar>(ga: UnsafeMutablePointer<T>, aux: ActiveUnits<T>, r: UnsafePointer<T>, W: UnsafePointer<T>,
-                                       mr: Int, d: Int) -> T {
-        guard mr > 0 else { return 0 }
-        ga.update(from: r, count: mr * d)
-        for i in 0..<mr {
+    static func forwardRows<T: BLASScalar>(_ rows: Range<Int>, ga: UnsafeMutablePointer<T>, aux: ActiveUnits<T>, r: UnsafePointer<T>,
+                                           W: UnsafePointer<T>, d: Int) {
+        for i in rows {
+            (ga + i * d).update(from: r + i * d, count: d)
             for e in aux.entries(ofRow: i) { T.axpy(d, aux.value[e], W + Int(aux.unit[e]) * d, ga + i * d) }
         }
-        return T.dot(mr * d, ga, ga)
     }
 
     /// Σ_i (x_i − a) into `sums` (d) and Σ_i ‖x_i − a‖² into `sums[d]` (added).

@@ -21,31 +21,37 @@ extension Objective {
         var l0Gradient: T                     // λ/m
     }
 
-    /// R = Z W + 1 aᵀ − X into `g` (not yet scaled: AuxK reads it); returns Σ‖R_i‖² and Σ|Z_ij|.
-    /// `active`: the sparse kernels over Z's nonzeros; nil: the dense product.
+    /// R = Z W + 1 aᵀ − X into `g` with the dense product (not yet scaled: AuxK reads it);
+    /// returns Σ‖R_i‖² and Σ|Z_ij|. The sparse kernels: `sparseResidualRows`, then `residualSums`.
     static func residual<T: BLASScalar>(
-        g: UnsafeMutablePointer<T>, z: UnsafePointer<T>, active: ActiveUnits<T>?, x: UnsafePointer<T>,
+        g: UnsafeMutablePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>,
         W: UnsafePointer<T>, a: UnsafePointer<T>, mr: Int, d: Int, h: Int
     ) -> (squaredError: T, activationSum: T) {
         guard mr > 0 else { return (0, 0) }
-        var l1: T = 0
-        if let active {
-            for i in 0..<mr {
-                let gi = g + i * d, xi = x + i * d
-                for k in 0..<d { gi[k] = a[k] - xi[k] }
-                for e in active.entries(ofRow: i) {
-                    T.axpy(d, active.value[e], W + Int(active.unit[e]) * d, gi)
-                    l1 += abs(active.value[e])
-                }
-            }
-        } else {
-            T.gemm(transA: false, transB: false, m: mr, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
-            for i in 0..<mr {
-                let gi = g + i * d, xi = x + i * d
-                for k in 0..<d { gi[k] += a[k] - xi[k] }
-            }
-            l1 = T.asum(mr * h, z)
+        T.gemm(transA: false, transB: false, m: mr, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
+        for i in 0..<mr {
+            let gi = g + i * d, xi = x + i * d
+            for k in 0..<d { gi[k] += a[k] - xi[k] }
         }
+        return (T.dot(mr * d, g, g), T.asum(mr * h, z))
+    }
+
+    /// R's rows `rows` over Z's nonzeros: R_i = a − X_i + Σ_j Z_ij W_j.
+    @_specialize(where T == Float)
+    static func sparseResidualRows<T: BLASScalar>(_ rows: Range<Int>, g: UnsafeMutablePointer<T>, active: ActiveUnits<T>,
+                                                  x: UnsafePointer<T>, W: UnsafePointer<T>, a: UnsafePointer<T>, d: Int) {
+        for i in rows {
+            let gi = g + i * d, xi = x + i * d
+            for k in 0..<d { gi[k] = a[k] - xi[k] }
+            for e in active.entries(ofRow: i) { T.axpy(d, active.value[e], W + Int(active.unit[e]) * d, gi) }
+        }
+    }
+
+    /// Σ‖R_i‖² and Σ|Z_ij| after `sparseResidualRows` over all mr rows.
+    static func residualSums<T: BLASScalar>(g: UnsafePointer<T>, active: ActiveUnits<T>, mr: Int, d: Int) -> (squaredError: T, activationSum: T) {
+        guard mr > 0 else { return (0, 0) }
+        var l1: T = 0
+        for e in 0..<active.count { l1 += abs(active.value[e]) }
         return (T.dot(mr * d, g, g), l1)
     }
 
@@ -87,47 +93,76 @@ extension Objective {
         T.gemm(transA: true, transB: false, m: d, n: h, k: mr, alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
     }
 
-    /// Backward over the active entries only (`Objective+Sparse.swift`'s scheme): dVᵀ's rows
-    /// accumulated in `dVt` (h, d), transposed once.
-    static func sparseArchitectureBackward<T: BLASScalar>(
-        dV: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>, dW: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
-        dVt: UnsafeMutablePointer<T>, active: ActiveUnits<T>, g: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
-        aux: ActiveUnits<T>?, ga: UnsafePointer<T>?, jump: JumpTerms<T>?, mr: Int, d: Int, h: Int
+    /// Units a thread of the sparse backward finishes at once: dVᵀ's rows for them are
+    /// accumulated in a (block, d) buffer and written into dV (d, h) as `block` contiguous
+    /// columns, 64 bytes of float32 per row of dV.
+    static let sparseBlock = 16
+
+    /// Backward over the active entries only, by unit (`ActiveColumns`): the fast step's
+    /// threads share the units, balanced by their entries (`ActiveColumns.firstUnit`), and
+    /// each writes whole rows of dW and whole columns of dV, so none of them needs a zeroed
+    /// (h, d) buffer or a transpose pass. For unit j, rows i ascending (a row's main entry
+    /// before its AuxK entry):
+    ///
+    ///     dW_j   = Σ_i Z_ij G_i, then + Σ_i relu(π_ij) Ga_i        (AuxK's S_i ∋ j)
+    ///     gp_ij  = G_i · W_j  (AuxK: Ga_i · W_j)
+    ///     db_j   = Σ_i gp_ij,   dVᵀ_j = Σ_i gp_ij X_i  →  dV[:, j]
+    ///
+    /// each sum in row order on one thread, so the bits do not depend on the thread count.
+    /// After all units: `sparseBackwardRest` (da, and jumprelu's dθ).
+    ///
+    /// - units: this thread's units. - columns: Z's entries by unit; auxColumns: AuxK's
+    ///   (nil without), with `ga`. - buffer: (sparseBlock, d) scratch of this thread.
+    @_specialize(where T == Float)
+    static func sparseBackwardUnits<T: BLASScalar>(
+        _ units: Range<Int>, dV: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>, dW: UnsafeMutablePointer<T>,
+        buffer: UnsafeMutablePointer<T>, columns: ActiveColumns<T>, auxColumns: ActiveColumns<T>?,
+        g: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>, ga: UnsafePointer<T>?, d: Int, h: Int
     ) {
-        dW.update(repeating: 0, count: h * d)
-        da.update(repeating: 0, count: d)
-        db.update(repeating: 0, count: h)
-        dVt.update(repeating: 0, count: h * d)
-        if let jump { jump.dTheta.update(repeating: 0, count: h) }
-        for i in 0..<mr {
-            for e in active.entries(ofRow: i) {           // dW_j += Z_ij G_i
-                T.axpy(d, active.value[e], g + i * d, dW + Int(active.unit[e]) * d)
-            }
-        }
-        columnSum(da, g, rows: mr, cols: d)
-        if let aux, let ga { auxDecoderBackward(dW: dW, aux: aux, ga: ga, mr: mr, d: d) }
-        for i in 0..<mr {
-            let gi = g + i * d, xi = x + i * d
-            for e in active.entries(ofRow: i) {
-                let j = Int(active.unit[e])
-                let gp = T.dot(d, gi, W + j * d)
-                db[j] += gp
-                T.axpy(d, gp, xi, dVt + j * d)
-            }
-            if let aux, let ga {
-                for e in aux.entries(ofRow: i) {
-                    let j = Int(aux.unit[e])
-                    let gp = T.dot(d, ga + i * d, W + j * d)
-                    db[j] += gp
-                    T.axpy(d, gp, xi, dVt + j * d)
+        let B = sparseBlock
+        for start in Swift.stride(from: units.lowerBound, to: units.upperBound, by: B) {
+            let end = min(start + B, units.upperBound)
+            buffer.update(repeating: 0, count: (end - start) * d)
+            for j in start..<end {
+                let wj = W + j * d, dWj = dW + j * d, dVtj = buffer + (j - start) * d
+                let main = columns.entries(ofColumn: j)
+                let aux = auxColumns?.entries(ofColumn: j) ?? 0..<0
+                dWj.update(repeating: 0, count: d)
+                for e in main { T.axpy(d, columns.value[e], g + Int(columns.row[e]) * d, dWj) }
+                if let auxColumns, let ga {
+                    for e in aux { T.axpy(d, auxColumns.value[e], ga + Int(auxColumns.row[e]) * d, dWj) }
                 }
+                // db_j and dVᵀ_j: both lists merged by row, a row's main entry first.
+                var sum: T = 0
+                var (e, f) = (main.lowerBound, aux.lowerBound)
+                while e < main.upperBound || f < aux.upperBound {
+                    let fromMain = f == aux.upperBound || (e < main.upperBound && columns.row[e] <= auxColumns!.row[f])
+                    let (i, gi) = fromMain ? (Int(columns.row[e]), g) : (Int(auxColumns!.row[f]), ga!)
+                    if fromMain { e += 1 } else { f += 1 }
+                    let gp = T.dot(d, gi + i * d, wj)
+                    sum += gp
+                    T.axpy(d, gp, x + i * d, dVtj)
+                }
+                db[j] = sum
             }
-            if let jump {
-                JumpReLU.thresholdGradient(dTheta: jump.dTheta, pre: jump.pre + i * h, theta: jump.theta, bandwidth: jump.bandwidth,
-                                           l0Gradient: jump.l0Gradient, h: h) { T.dot(d, gi, W + $0 * d) }
+            for k in 0..<d {                                   // dV[k, start..<end] = dVᵀ[start..<end, k]
+                let out = dV + k * h
+                for j in start..<end { out[j] = buffer[(j - start) * d + k] }
             }
         }
-        if mr > 0 { T.transpose(rows: h, cols: d, dVt, dV) } else { dV.update(repeating: 0, count: d * h) }
+    }
+
+    /// The rest of the sparse backward, on one thread: da = Σ_i G_i and jumprelu's dθ.
+    static func sparseBackwardRest<T: BLASScalar>(da: UnsafeMutablePointer<T>, g: UnsafePointer<T>, W: UnsafePointer<T>,
+                                                  jump: JumpTerms<T>?, mr: Int, d: Int, h: Int) {
+        da.update(repeating: 0, count: d)
+        columnSum(da, g, rows: mr, cols: d)
+        guard let jump else { return }
+        jump.dTheta.update(repeating: 0, count: h)
+        for i in 0..<mr {
+            JumpReLU.thresholdGradient(dTheta: jump.dTheta, pre: jump.pre + i * h, theta: jump.theta, bandwidth: jump.bandwidth,
+                                       l0Gradient: jump.l0Gradient, h: h) { T.dot(d, g + i * d, W + $0 * d) }
+        }
     }
 
     /// dW_j += relu(π_ij)·Ga_i for the AuxK entries.

@@ -7,9 +7,12 @@ final class AllreduceReduction<T: BLASScalar>: WholeStoreReduction {
     let eta: T
     let clock: StepClock
     let unitNormDecoder: Bool
+    let optimizer: OptimizerPasses<T>
 
-    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false) {
+    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false,
+         loop: ParallelLoop = .serial) {
         self.store = store; self.comm = comm; self.eta = eta; self.clock = clock; self.unitNormDecoder = unitNormDecoder
+        optimizer = OptimizerPasses(store: store, loop: loop)
     }
 
     func sumColumnSums(_ sums: UnsafeMutablePointer<T>, count: Int) throws {

@@ -8,13 +8,16 @@ final class FixedOrderReduction<T: BLASScalar>: WholeStoreReduction {
     let eta: T
     let clock: StepClock
     let unitNormDecoder: Bool
+    let optimizer: OptimizerPasses<T>
     /// (reducedCount) a partner's values; one element on one rank, which sends nothing.
     private let scratch: Arena
     private let partner: UnsafeMutablePointer<T>
     private let countsPartner: UnsafeMutablePointer<Double>  // (maxCounts) `sumCounts`'s partner values
 
-    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false) {
+    init(store: ParameterStore<T>, comm: Communicator, eta: T, clock: StepClock, unitNormDecoder: Bool = false,
+         loop: ParallelLoop = .serial) {
         self.store = store; self.comm = comm; self.eta = eta; self.clock = clock; self.unitNormDecoder = unitNormDecoder
+        optimizer = OptimizerPasses(store: store, loop: loop)
         let count = comm.size > 1 ? store.reducedCount : 1
         var size = Arena.Size()
         size.add(T.self, count)

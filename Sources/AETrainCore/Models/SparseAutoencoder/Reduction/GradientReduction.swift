@@ -48,6 +48,8 @@ protocol WholeStoreReduction: GradientReduction {
     var clock: StepClock { get }
     var eta: T { get }
     var unitNormDecoder: Bool { get }
+    /// Adam's pass and the unit-norm rows on the rank's threads.
+    var optimizer: OptimizerPasses<T> { get }
 }
 
 extension WholeStoreReduction {
@@ -55,22 +57,25 @@ extension WholeStoreReduction {
     public func decoderGradientComplete() {}
     public func progress() {}
 
+    /// ‖W‖², and 2ηW added to dW (η = 0: ‖W‖² alone, the same value, dW untouched).
     public func regularizer() -> T {
         let s = store
-        return clock.compute(.regularizer) { Objective.regularizer(dW: s.dW, W: s.W, eta: eta, count: s.layout.W.count) }
+        return clock.compute(.regularizer) {
+            eta == 0 ? T.squaredNorm(s.W, count: s.layout.W.count)
+                     : Objective.regularizer(dW: s.dW, W: s.W, eta: eta, count: s.layout.W.count)
+        }
     }
 
     public func projectDecoderGradient() {
         guard unitNormDecoder else { return }
-        let s = store
-        clock.compute(.regularizer) { UnitNormDecoder.project(dW: s.dW, W: s.W, rows: 0..<s.layout.shape.h, d: s.layout.shape.d) }
+        clock.compute(.regularizer) { optimizer.project() }
     }
 
+    /// Adam over all of θ, then the unit-norm rows, on the rank's threads.
     public func update(_ settings: AdamSettings) {
-        let s = store
         clock.traced(.adam) {
-            Adam.step(s, settings: settings)
-            if unitNormDecoder { UnitNormDecoder.normalize(W: s.W, rows: 0..<s.layout.shape.h, d: s.layout.shape.d) }
+            optimizer.adam(settings)
+            if unitNormDecoder { optimizer.normalize() }
         }
     }
 }
@@ -80,10 +85,11 @@ extension WholeStoreReduction {
 /// - unitNormDecoder: W's rows are kept at unit norm (a shared store's `owned` parts must then
 ///   be whole rows of W: `ParameterStore.shared(…rowsOf:…)`).
 func makeGradientReduction<T: BLASScalar>(options: StepOptions, store: ParameterStore<T>, comm: Communicator,
-                                          eta: T, clock: StepClock, unitNormDecoder: Bool = false) -> any GradientReduction<T> {
+                                          eta: T, clock: StepClock, unitNormDecoder: Bool = false,
+                                          loop: ParallelLoop = .serial) -> any GradientReduction<T> {
     let unit = unitNormDecoder
     if store.sharing != nil { return SharedMemoryReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
-    if options.deterministic { return FixedOrderReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
-    if options.overlap { return OverlappedAllreduce(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit) }
-    return AllreduceReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit)
+    if options.deterministic { return FixedOrderReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit, loop: loop) }
+    if options.overlap { return OverlappedAllreduce(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit, loop: loop) }
+    return AllreduceReduction(store: store, comm: comm, eta: eta, clock: clock, unitNormDecoder: unit, loop: loop)
 }
