@@ -53,6 +53,11 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     /// TopK over one row (CKernels/topk.c, `TopK.select`'s rule): the at most k largest positive
     /// entries among `allowed` (nil: all) into units/values in ascending unit order; returns
     /// how many. heapUnits, heapValues: scratch (k).
+    /// The sparse backward of one unit (CKernels/topk.c, `Objective.sparseBackwardUnits`).
+    static func unitBackward(dW: UnsafeMutablePointer<Self>, dVt: UnsafeMutablePointer<Self>, db: UnsafeMutablePointer<Self>,
+                             W: UnsafePointer<Self>, g: UnsafePointer<Self>, ga: UnsafePointer<Self>?, x: UnsafePointer<Self>,
+                             mainRows: UnsafePointer<Int32>, mainValues: UnsafePointer<Self>, mainCount: Int,
+                             auxRows: UnsafePointer<Int32>?, auxValues: UnsafePointer<Self>?, auxCount: Int, d: Int)
     static func topk(_ row: UnsafePointer<Self>, allowed: UnsafePointer<Bool>?, h: Int, k: Int,
                      heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Self>,
                      units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Self>) -> Int
@@ -112,6 +117,12 @@ extension Float: BLASScalar {
     @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, stride: Int, rows: Int, count: Int) {
         aet_sum_rows_f32(dst, src, stride, rows, count)
     }
+    @inline(__always) public static func unitBackward(dW: UnsafeMutablePointer<Float>, dVt: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+                                                      W: UnsafePointer<Float>, g: UnsafePointer<Float>, ga: UnsafePointer<Float>?, x: UnsafePointer<Float>,
+                                                      mainRows: UnsafePointer<Int32>, mainValues: UnsafePointer<Float>, mainCount: Int,
+                                                      auxRows: UnsafePointer<Int32>?, auxValues: UnsafePointer<Float>?, auxCount: Int, d: Int) {
+        aet_unit_backward_f32(dW, dVt, db, W, g, ga, x, mainRows, mainValues, mainCount, auxRows, auxValues, auxCount, d)
+    }
     @inline(__always) public static func topk(_ row: UnsafePointer<Float>, allowed: UnsafePointer<Bool>?,
                                               h: Int, k: Int, heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Float>,
                                               units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) -> Int {
@@ -163,6 +174,12 @@ extension Double: BLASScalar {
     @inline(__always) public static func squaredNorm(_ W: UnsafePointer<Double>, count: Int) -> Double { Double(aet_squared_norm_f64(W, count)) }
     @inline(__always) public static func sumRows(into dst: UnsafeMutablePointer<Double>, from src: UnsafePointer<Double>, stride: Int, rows: Int, count: Int) {
         aet_sum_rows_f64(dst, src, stride, rows, count)
+    }
+    @inline(__always) public static func unitBackward(dW: UnsafeMutablePointer<Double>, dVt: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>,
+                                                      W: UnsafePointer<Double>, g: UnsafePointer<Double>, ga: UnsafePointer<Double>?, x: UnsafePointer<Double>,
+                                                      mainRows: UnsafePointer<Int32>, mainValues: UnsafePointer<Double>, mainCount: Int,
+                                                      auxRows: UnsafePointer<Int32>?, auxValues: UnsafePointer<Double>?, auxCount: Int, d: Int) {
+        aet_unit_backward_f64(dW, dVt, db, W, g, ga, x, mainRows, mainValues, mainCount, auxRows, auxValues, auxCount, d)
     }
     @inline(__always) public static func topk(_ row: UnsafePointer<Double>, allowed: UnsafePointer<Bool>?,
                                               h: Int, k: Int, heapUnits: UnsafeMutablePointer<Int32>, heapValues: UnsafeMutablePointer<Double>,

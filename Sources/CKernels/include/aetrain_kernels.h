@@ -50,6 +50,16 @@ size_t aet_topk_f32(const float *row, const _Bool *allowed, size_t h, size_t k,
 size_t aet_topk_f64(const double *row, const _Bool *allowed, size_t h, size_t k,
                     int32_t *heap_units, double *heap_values, int32_t *units, double *values);
 
+/// The sparse backward of one unit j (Objective.sparseBackwardUnits; CKernels/topk.c): dW_j
+/// (d) written, dVᵀ_j (d) added to, db_j written, from its main entries (rows of g) and AuxK
+/// entries (rows of ga; n_aux may be 0 and ga NULL), each list in ascending row order.
+void aet_unit_backward_f32(float *dwj, float *dvtj, float *db_j, const float *wj, const float *g, const float *ga, const float *x,
+                           const int32_t *main_rows, const float *main_values, size_t n_main,
+                           const int32_t *aux_rows, const float *aux_values, size_t n_aux, size_t d);
+void aet_unit_backward_f64(double *dwj, double *dvtj, double *db_j, const double *wj, const double *g, const double *ga, const double *x,
+                           const int32_t *main_rows, const double *main_values, size_t n_main,
+                           const int32_t *aux_rows, const double *aux_values, size_t n_aux, size_t d);
+
 /// Flushes denormal floats to zero (FTZ and DAZ) in the calling thread from now on. Denormals
 /// appear late in training (tiny gradients, squared) and take x86's slow microcode path.
 void aet_flush_denormals(void);

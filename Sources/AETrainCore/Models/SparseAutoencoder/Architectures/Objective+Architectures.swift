@@ -124,26 +124,12 @@ extension Objective {
             let end = min(start + B, units.upperBound)
             buffer.update(repeating: 0, count: (end - start) * d)
             for j in start..<end {
-                let wj = W + j * d, dWj = dW + j * d, dVtj = buffer + (j - start) * d
                 let main = columns.entries(ofColumn: j)
                 let aux = auxColumns?.entries(ofColumn: j) ?? 0..<0
-                dWj.update(repeating: 0, count: d)
-                for e in main { T.axpy(d, columns.value[e], g + Int(columns.row[e]) * d, dWj) }
-                if let auxColumns, let ga {
-                    for e in aux { T.axpy(d, auxColumns.value[e], ga + Int(auxColumns.row[e]) * d, dWj) }
-                }
-                // db_j and dVᵀ_j: both lists merged by row, a row's main entry first.
-                var sum: T = 0
-                var (e, f) = (main.lowerBound, aux.lowerBound)
-                while e < main.upperBound || f < aux.upperBound {
-                    let fromMain = f == aux.upperBound || (e < main.upperBound && columns.row[e] <= auxColumns!.row[f])
-                    let (i, gi) = fromMain ? (Int(columns.row[e]), g) : (Int(auxColumns!.row[f]), ga!)
-                    if fromMain { e += 1 } else { f += 1 }
-                    let gp = T.dot(d, gi + i * d, wj)
-                    sum += gp
-                    T.axpy(d, gp, x + i * d, dVtj)
-                }
-                db[j] = sum
+                T.unitBackward(dW: dW + j * d, dVt: buffer + (j - start) * d, db: db + j, W: W + j * d, g: g, ga: ga, x: x,
+                               mainRows: columns.row + main.lowerBound, mainValues: columns.value + main.lowerBound, mainCount: main.count,
+                               auxRows: auxColumns.map { $0.row + aux.lowerBound }, auxValues: auxColumns.map { $0.value + aux.lowerBound },
+                               auxCount: aux.count, d: d)
             }
             for k in 0..<d {                                   // dV[k, start..<end] = dVᵀ[start..<end, k]
                 let out = dV + k * h
