@@ -220,14 +220,26 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public func lossAndGradient(batch x: UnsafePointer<T>, stop: Bool = false) throws -> ObjectiveTerms {
         let first = cut.localChunks.lowerBound
         for i in 0..<chunks.count { chunkRows[i] = cut.chunk(first + i).count }
-        return try schedule.withProductThreads { try evaluate(x, m: cut.batchSize, stop: stop) }
+        return try withBLASThreads { try evaluate(x, m: cut.batchSize, stop: stop) }
     }
 
     /// One process: `x` (mr, d) rows of a batch of m (the gradient checks' entry).
     public func lossAndGradient(x: UnsafePointer<T>, mr: Int, m: Int, stop: Bool = false) throws -> ObjectiveTerms {
         precondition(chunks.count == 1 && mr <= cut.maxChunkRows && m > 0)
         chunkRows[0] = mr
-        return try schedule.withProductThreads { try evaluate(x, m: m, stop: stop) }
+        return try withBLASThreads { try evaluate(x, m: m, stop: stop) }
+    }
+
+    /// Runs `body` with BLAS on the threads the step's products take: the schedule's, or one
+    /// for topk on several kernel threads, whose one product they split among themselves.
+    /// (Its level-1 calls over the whole batch, such as ‖R‖², would otherwise wake OpenBLAS's
+    /// threads, which then spin for about 0.1 s beside the kernel threads.)
+    private func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
+        guard architecture?.activation == .topk && kernelLoop.count > 1 else { return try schedule.withProductThreads(body) }
+        let blasThreads = BLASThreads.current
+        if blasThreads != 1 { BLASThreads.set(1) }
+        defer { if blasThreads != 1 { BLASThreads.set(blasThreads) } }
+        return try body()
     }
 
     /// Adam with the gradient of the last call (shared memory: this rank's part, then the wait

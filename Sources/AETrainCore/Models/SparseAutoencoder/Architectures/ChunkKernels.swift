@@ -18,19 +18,15 @@ final class ChunkKernels<T: BLASScalar>: WorkerJob {
     /// from `heap` on: on the step's kernel threads, or (one of them, as in the deterministic
     /// step, whose chunks share this object's step from several threads) on the caller.
     ///
-    /// The threads' products (`encoderProduct`) run on one BLAS thread each: BLAS's own threads
-    /// are then never woken in a TopK step, and do not spin beside this loop's threads for
-    /// the rest of it (OpenBLAS's idle threads spin for about 0.1 s after each product).
+    /// The threads' products (`encoderProduct`) run on one BLAS thread each
+    /// (`DistributedStep.withBLASThreads`).
     func run(_ pass: Pass, chunk i: Int, rows: Int, x: UnsafePointer<T>, heap: Int, withAux: Bool = false) {
         guard step.kernelLoop.count > 1 else {
             Self.perform(pass, step: step, chunk: i, rows: rows, x: x, heap: heap, withAux: withAux, worker: 0)
             return
         }
         self.pass = pass; chunk = i; self.rows = rows; self.x = x; self.heap = heap; self.withAux = withAux
-        let blasThreads = pass == .encoderProduct ? BLASThreads.current : 1
-        if blasThreads != 1 { BLASThreads.set(1) }
         step.kernelLoop.run(self)
-        if blasThreads != 1 { BLASThreads.set(blasThreads) }
         self.pass = .none; self.x = nil
     }
 
