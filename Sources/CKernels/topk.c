@@ -2,11 +2,13 @@
 #include "dispatch.h"
 #include <stdint.h>
 
-// TopK's selection over one row of pre-activations (TopK.swift has the rule). The scan is the
-// step's one pass over all of π that no product does, so it skips blocks of 16 entries with
-// one vector compare once the heap is full: with k ≪ h almost every block is below the
-// heap's minimum. The heap logic is scalar and the same in every variant, so every variant
-// keeps the same entries.
+// TopK's selection over one row of pre-activations (TopK.swift has the rule). It is the
+// step's one pass over all of π that no product does, so both of its paths look at most
+// entries only through vector compares: the tiled path (no `allowed`, k ≪ h) bounds the k-th
+// value by group maxima and offers the heap only the groups that reach the bound; the scan
+// (AuxK's `allowed`, or k not small against h) skips blocks of 16 below the heap's minimum.
+// The heap logic is scalar and the same in every variant, so every variant keeps the same
+// entries.
 
 typedef float aet_v16f __attribute__((ext_vector_type(16)));
 typedef double aet_v16d __attribute__((ext_vector_type(16)));
@@ -225,69 +227,4 @@ size_t aet_topk_f32(const float *row, const _Bool *allowed, size_t h, size_t k,
 size_t aet_topk_f64(const double *row, const _Bool *allowed, size_t h, size_t k,
                     int32_t *heap_units, double *heap_values, int32_t *units, double *values) {
     AET_DISPATCH_RETURN(topk_f64, (row, allowed, h, k, heap_units, heap_values, units, values))
-}
-
-// The sparse backward for one unit j (Objective.sparseBackwardUnits has the maths): its main
-// entries (rows ascending, values Z_ij, rows of g) and its AuxK entries (rows ascending,
-// values relu(π_ij), rows of ga; none: n_aux = 0):
-//   dW_j  = Σ_main Z_ij g_i + Σ_aux relu(π_ij) ga_i       (main first, each in row order)
-//   gp    = src_i · W_j  (src: g for a main entry, ga for AuxK's; a row's main entry first)
-//   db_j  = Σ gp,  dVᵀ_j = Σ gp x_i                        (both lists merged by row)
-// The dot products in 8 lanes summed in a fixed order, so every variant gives the same bits.
-#define AET_UNIT_BACKWARD_BODY(T)                                                          \
-    {                                                                                      \
-        for (size_t k = 0; k < d; k++) dwj[k] = 0;                                         \
-        for (size_t e = 0; e < n_main; e++) {                                              \
-            const T z = main_values[e];                                                    \
-            const T *restrict gi = g + (size_t)main_rows[e] * d;                           \
-            for (size_t k = 0; k < d; k++) dwj[k] += z * gi[k];                            \
-        }                                                                                  \
-        for (size_t e = 0; e < n_aux; e++) {                                               \
-            const T z = aux_values[e];                                                     \
-            const T *restrict gi = ga + (size_t)aux_rows[e] * d;                           \
-            for (size_t k = 0; k < d; k++) dwj[k] += z * gi[k];                            \
-        }                                                                                  \
-        T sum = 0;                                                                         \
-        size_t e = 0, f = 0;                                                               \
-        while (e < n_main || f < n_aux) {                                                  \
-            const int from_main = f == n_aux || (e < n_main && main_rows[e] <= aux_rows[f]); \
-            const size_t i = from_main ? (size_t)main_rows[e] : (size_t)aux_rows[f];       \
-            const T *restrict src = (from_main ? g : ga) + i * d;                          \
-            if (from_main) e++; else f++;                                                  \
-            T lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
-            size_t k = 0;                                                                  \
-            for (; k + 8 <= d; k += 8)                                                     \
-                for (size_t l = 0; l < 8; l++) lane[l] += src[k + l] * wj[k + l];          \
-            for (; k < d; k++) lane[0] += src[k] * wj[k];                                  \
-            const T gp = ((lane[0] + lane[1]) + (lane[2] + lane[3]))                       \
-                       + ((lane[4] + lane[5]) + (lane[6] + lane[7]));                      \
-            sum += gp;                                                                     \
-            const T *restrict xi = x + i * d;                                              \
-            for (size_t k2 = 0; k2 < d; k2++) dvtj[k2] += gp * xi[k2];                     \
-        }                                                                                  \
-        *db_j = sum;                                                                       \
-    }
-
-AET_MULTIVERSION(static void, unit_backward_f32,
-                 (float *restrict dwj, float *restrict dvtj, float *restrict db_j, const float *restrict wj,
-                  const float *restrict g, const float *restrict ga, const float *restrict x,
-                  const int32_t *restrict main_rows, const float *restrict main_values, size_t n_main,
-                  const int32_t *restrict aux_rows, const float *restrict aux_values, size_t n_aux, size_t d),
-                 AET_UNIT_BACKWARD_BODY(float))
-AET_MULTIVERSION(static void, unit_backward_f64,
-                 (double *restrict dwj, double *restrict dvtj, double *restrict db_j, const double *restrict wj,
-                  const double *restrict g, const double *restrict ga, const double *restrict x,
-                  const int32_t *restrict main_rows, const double *restrict main_values, size_t n_main,
-                  const int32_t *restrict aux_rows, const double *restrict aux_values, size_t n_aux, size_t d),
-                 AET_UNIT_BACKWARD_BODY(double))
-
-void aet_unit_backward_f32(float *dwj, float *dvtj, float *db_j, const float *wj, const float *g, const float *ga, const float *x,
-                           const int32_t *main_rows, const float *main_values, size_t n_main,
-                           const int32_t *aux_rows, const float *aux_values, size_t n_aux, size_t d) {
-    AET_DISPATCH(unit_backward_f32, (dwj, dvtj, db_j, wj, g, ga, x, main_rows, main_values, n_main, aux_rows, aux_values, n_aux, d))
-}
-void aet_unit_backward_f64(double *dwj, double *dvtj, double *db_j, const double *wj, const double *g, const double *ga, const double *x,
-                           const int32_t *main_rows, const double *main_values, size_t n_main,
-                           const int32_t *aux_rows, const double *aux_values, size_t n_aux, size_t d) {
-    AET_DISPATCH(unit_backward_f64, (dwj, dvtj, db_j, wj, g, ga, x, main_rows, main_values, n_main, aux_rows, aux_values, n_aux, d))
 }

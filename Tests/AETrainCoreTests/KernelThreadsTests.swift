@@ -11,8 +11,10 @@ final class KernelThreadsTests: XCTestCase {
     let shape = ModelShape(d: 8, h: 100)
     let m = 24
 
-    func run(_ activation: ArchitectureSettings.Activation, kernels: KernelChoice, threads: Int, steps: Int = 4)
+    func run(_ activation: ArchitectureSettings.Activation, kernels: KernelChoice, threads: Int, steps: Int = 4,
+             shape: ModelShape? = nil, m: Int? = nil)
         throws -> (grads: [[UInt32]], terms: [ObjectiveTerms], checksum: UInt64) {
+        let shape = shape ?? self.shape, m = m ?? self.m
         var a = ArchitectureSettings(activation: activation)
         a.k = 5; a.auxK = 6; a.deadSteps = 1
         let layout = ParameterLayout(shape, threshold: activation == .jumprelu)
@@ -63,6 +65,16 @@ final class KernelThreadsTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Adam, dW's projection and the unit-norm rows take the threads from 4 M parameters on
+    /// (`OptimizerPasses`): the same bits as one thread.
+    func testTheOptimizerOnThreadsGivesTheSameBits() throws {
+        let big = ModelShape(d: 512, h: 4096)
+        let one = try run(.batchtopk, kernels: .sparse, threads: 1, steps: 2, shape: big, m: 8)
+        let two = try run(.batchtopk, kernels: .sparse, threads: 2, steps: 2, shape: big, m: 8)
+        XCTAssertEqual(two.checksum, one.checksum, "θ after two steps on 2 threads")
+        XCTAssertEqual(two.grads, one.grads)
     }
 
     /// TopK's selection (CKernels/topk.c) against a sort, at widths that take its tiled path

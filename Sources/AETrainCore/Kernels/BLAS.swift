@@ -53,7 +53,7 @@ public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable {
     /// TopK over one row (CKernels/topk.c, `TopK.select`'s rule): the at most k largest positive
     /// entries among `allowed` (nil: all) into units/values in ascending unit order; returns
     /// how many. heapUnits, heapValues: scratch (k).
-    /// The sparse backward of one unit (CKernels/topk.c, `Objective.sparseBackwardUnits`).
+    /// The sparse backward of one unit (CKernels/sparse_backward.c, `Objective.sparseBackwardUnits`).
     static func unitBackward(dW: UnsafeMutablePointer<Self>, dVt: UnsafeMutablePointer<Self>, db: UnsafeMutablePointer<Self>,
                              W: UnsafePointer<Self>, g: UnsafePointer<Self>, ga: UnsafePointer<Self>?, x: UnsafePointer<Self>,
                              mainRows: UnsafePointer<Int32>, mainValues: UnsafePointer<Self>, mainCount: Int,

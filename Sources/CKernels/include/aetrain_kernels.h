@@ -50,7 +50,7 @@ size_t aet_topk_f32(const float *row, const _Bool *allowed, size_t h, size_t k,
 size_t aet_topk_f64(const double *row, const _Bool *allowed, size_t h, size_t k,
                     int32_t *heap_units, double *heap_values, int32_t *units, double *values);
 
-/// The sparse backward of one unit j (Objective.sparseBackwardUnits; CKernels/topk.c): dW_j
+/// The sparse backward of one unit j (Objective.sparseBackwardUnits; CKernels/sparse_backward.c): dW_j
 /// (d) written, dVᵀ_j (d) added to, db_j written, from its main entries (rows of g) and AuxK
 /// entries (rows of ga; n_aux may be 0 and ga NULL), each list in ascending row order.
 void aet_unit_backward_f32(float *dwj, float *dvtj, float *db_j, const float *wj, const float *g, const float *ga, const float *x,

@@ -46,7 +46,9 @@ final class ChunkKernels<T: BLASScalar>: WorkerJob {
         switch pass {
         case .none: break
         case .encoderProduct:
-            // π's columns in parts of whole cache lines: each thread packs only its columns of V.
+            // π's columns in parts of whole cache lines (each thread packs only its columns of
+            // V), set to b and then added X V to (β = 1): no pass of π += b over the whole
+            // (mr, h), and none of BLAS's zeroing π for β = 0.
             let line = 64 / MemoryLayout<T>.stride, lines = (h + line - 1) / line
             let columns = min(h, loop.part(of: lines, worker: w).lowerBound * line)..<min(h, loop.part(of: lines, worker: w).upperBound * line)
             guard rows > 0, !columns.isEmpty else { return }

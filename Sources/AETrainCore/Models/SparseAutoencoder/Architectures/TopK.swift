@@ -38,14 +38,6 @@ public enum TopK {
         }
     }
 
-    /// Rows `rows` of `pre` (mr, h) set to b: the product then adds X V to them (β = 1), which
-    /// spares the separate pass of π += b over the whole (mr, h), as big as the batch's
-    /// activations, and BLAS's own pass zeroing it.
-    @_specialize(where T == Float)
-    static func biasRows<T: BLASScalar>(_ rows: Range<Int>, pre: UnsafeMutablePointer<T>, b: UnsafePointer<T>, h: Int) {
-        for i in rows { (pre + i * h).update(from: b, count: h) }
-    }
-
     /// After `selectRows` over all mr rows: the rows packed (the dense Z is not written:
     /// `ActiveUnits.scatter` makes it if the dense kernels want it), Σ_i z_ij added to
     /// `columnSums` (h) in row order. Returns the number of kept entries.
@@ -60,12 +52,10 @@ extension Objective {
     /// π = X V + 1 bᵀ (the new architectures keep π: AuxK and JumpReLU read it).
     ///
     /// - pre: (mr, h) output. - x: (mr, d), V: (d, h), b: (h).
-    /// b = nil: pre += X V, pre holding 1 bᵀ already (`TopK.biasRows`).
     static func encoderProduct<T: BLASScalar>(pre: UnsafeMutablePointer<T>, x: UnsafePointer<T>, V: UnsafePointer<T>,
-                                              b: UnsafePointer<T>?, mr: Int, d: Int, h: Int) {
+                                              b: UnsafePointer<T>, mr: Int, d: Int, h: Int) {
         guard mr > 0 else { return }
-        T.gemm(transA: false, transB: false, m: mr, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: b == nil ? 1 : 0, c: pre, ldc: h)
-        guard let b else { return }
+        T.gemm(transA: false, transB: false, m: mr, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: pre, ldc: h)
         for i in 0..<mr {
             let row = pre + i * h
             for j in 0..<h { row[j] += b[j] }

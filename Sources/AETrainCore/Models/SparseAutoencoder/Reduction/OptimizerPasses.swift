@@ -7,7 +7,15 @@ final class OptimizerPasses<T: BLASScalar>: WorkerJob {
     let loop: ParallelLoop
     private var pass = Pass.none
 
-    init(store: ParameterStore<T>, loop: ParallelLoop) { self.store = store; self.loop = loop }
+    /// Parameters from which the passes take the loop's threads. Below it (the sheet's model
+    /// has 0.8 M) one thread's pass is a fraction of a millisecond, and a woken helper thread
+    /// would spin for its 5 ms beside the next step's threaded products.
+    static var parallelFrom: Int { 1 << 22 }
+
+    init(store: ParameterStore<T>, loop: ParallelLoop) {
+        self.store = store
+        self.loop = store.layout.count >= Self.parallelFrom ? loop : .serial
+    }
 
     /// One Adam step over all of θ with the summed gradient; Adam's t is one more.
     func adam(_ settings: AdamSettings) {
