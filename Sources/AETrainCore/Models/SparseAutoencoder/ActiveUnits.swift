@@ -83,20 +83,6 @@ public final class ActiveUnits<T: BLASScalar> {
         return true
     }
 
-    /// Starts filling row by row (`appendRow`), for a selection that knows its entries.
-    func reset() { count = 0; rows = 0; rowStart[0] = 0 }
-
-    /// Appends the next row's entries: `fill` writes at most `room` of them at the two
-    /// pointers, in ascending unit order, and returns how many.
-    @inline(__always)
-    func appendRow(room: Int, _ fill: (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<T>) -> Int) {
-        precondition(rows < maxRows && count + room <= capacity, "ActiveUnits: no room for the row")
-        let n = fill(unit + count, value + count)
-        count += n
-        rows += 1
-        rowStart[rows] = Int32(count)
-    }
-
     /// Row i's slot for a selection that fills rows at once, `room` entries each at i·room
     /// (`setCount(_:ofRow:)`, then `pack(rows:room:)`); `room` · rows must fit `capacity`.
     @inline(__always)

@@ -33,7 +33,6 @@ extension DistributedStep {
             trace?.begin(.encoderProduct)
             kernels.run(.encoderProduct, chunk: i, rows: mr, x: x, heap: heapBase(worker: w))
             trace?.end()
-            c.active.reset()
             kernels.run(.topk, chunk: i, rows: mr, x: x, heap: heapBase(worker: w))
             chunkActive[i] = TopK.finishForward(active: c.active, columnSums: sums, k: architecture.k, mr: mr)
         case .jumprelu:
@@ -105,7 +104,6 @@ extension DistributedStep {
                 (sse, l1) = Objective.residual(g: c.g, z: c.z, x: x, W: W, a: store.a, mr: mr, d: d, h: h)
             }
             if withAux {
-                c.aux.reset()
                 kernels.run(.auxSelect, chunk: i, rows: mr, x: x, heap: heap)
                 c.aux.pack(rows: mr, room: kAux)
                 kernels.run(.auxForward, chunk: i, rows: mr, x: x, heap: heap)

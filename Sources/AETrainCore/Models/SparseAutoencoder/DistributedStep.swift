@@ -58,9 +58,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// The rank's threads (its BLAS thread count): the deterministic step's chunks, and the
     /// optimizer's passes.
     let loop: ParallelLoop
-    /// The threads of the kernels inside a chunk: `loop` in the fast modes, where a chunk has
-    /// the rank to itself; one thread in the deterministic step (its chunks share `loop`, and
-    /// its products are single-threaded for their bits).
+    /// The threads of the passes inside a chunk (`ChunkSchedule.kernelThreads`): `loop` in the
+    /// fast modes, where a chunk has the rank to itself; one thread in the deterministic step.
     let kernelLoop: ParallelLoop
     /// The architectures' passes on `kernelLoop` (made last in `init`: it refers back to the step).
     private(set) var kernels: ChunkKernels<T>!
@@ -114,11 +113,10 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         self.store = store
         let (d, h) = (shape.d, shape.h)
         let local = cut.localChunks.count, rows = cut.maxChunkRows
-        schedule = ChunkSchedule(options: options, chunks: local)
+        schedule = ChunkSchedule(options: options, chunks: local, kernelProducts: architecture?.activation == .topk)
         let workers = schedule.workers
         loop = ParallelLoop(threads: max(workers, options.threads))
-        // Deterministic: one thread, as its products (TopK's is split over the kernel threads).
-        kernelLoop = workers == 1 && !options.deterministic ? loop : .serial
+        kernelLoop = schedule.kernelThreads > 1 ? loop : .serial
         // One heap and dVᵀ block per thread that can select or run the sparse backward at once.
         let heaps = max(workers, kernelLoop.count)
         reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock,
@@ -220,27 +218,16 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public func lossAndGradient(batch x: UnsafePointer<T>, stop: Bool = false) throws -> ObjectiveTerms {
         let first = cut.localChunks.lowerBound
         for i in 0..<chunks.count { chunkRows[i] = cut.chunk(first + i).count }
-        return try withBLASThreads { try evaluate(x, m: cut.batchSize, stop: stop) }
+        return try schedule.withProductThreads { try evaluate(x, m: cut.batchSize, stop: stop) }
     }
 
     /// One process: `x` (mr, d) rows of a batch of m (the gradient checks' entry).
     public func lossAndGradient(x: UnsafePointer<T>, mr: Int, m: Int, stop: Bool = false) throws -> ObjectiveTerms {
         precondition(chunks.count == 1 && mr <= cut.maxChunkRows && m > 0)
         chunkRows[0] = mr
-        return try withBLASThreads { try evaluate(x, m: m, stop: stop) }
+        return try schedule.withProductThreads { try evaluate(x, m: m, stop: stop) }
     }
 
-    /// Runs `body` with BLAS on the threads the step's products take: the schedule's, or one
-    /// for topk on several kernel threads, whose one product they split among themselves.
-    /// (Its level-1 calls over the whole batch, such as ‖R‖², would otherwise wake OpenBLAS's
-    /// threads, which then spin for about 0.1 s beside the kernel threads.)
-    private func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
-        guard architecture?.activation == .topk && kernelLoop.count > 1 else { return try schedule.withProductThreads(body) }
-        let blasThreads = BLASThreads.current
-        if blasThreads != 1 { BLASThreads.set(1) }
-        defer { if blasThreads != 1 { BLASThreads.set(blasThreads) } }
-        return try body()
-    }
 
     /// Adam with the gradient of the last call (shared memory: this rank's part, then the wait
     /// for the others').

@@ -19,7 +19,7 @@ final class ChunkKernels<T: BLASScalar>: WorkerJob {
     /// step, whose chunks share this object's step from several threads) on the caller.
     ///
     /// The threads' products (`encoderProduct`) run on one BLAS thread each
-    /// (`DistributedStep.withBLASThreads`).
+    /// (`ChunkSchedule.singleThreadedBLAS`).
     func run(_ pass: Pass, chunk i: Int, rows: Int, x: UnsafePointer<T>, heap: Int, withAux: Bool = false) {
         guard step.kernelLoop.count > 1 else {
             Self.perform(pass, step: step, chunk: i, rows: rows, x: x, heap: heap, withAux: withAux, worker: 0)
