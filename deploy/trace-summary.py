@@ -14,7 +14,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-ORDER = ["batch rows", "X V", "encoder forward", "allreduce column sums", "entropy", "Z W", "decoder forward",
+ORDER = ["batch rows", "pack bf16 weights", "X V", "encoder forward", "allreduce column sums", "entropy", "Z W", "decoder forward",
          "Zᵀ G", "decoder backward", "start allreduce dW", "G Wᵀ", "progress", "Xᵀ G_P", "encoder backward",
          "allreduce gradient", "finish allreduces", "gradient barrier", "regularizer", "Adam",
          "update barrier", "step"]

@@ -48,6 +48,8 @@ struct Bench: JobCommand {
     @Option(help: "topk, batchtopk: active units per example.") var k: Int = 32
     @Option(help: "topk, batchtopk: k_aux (default min(256, h/2); 0: no AuxK). AuxK runs once latents are dead.") var auxK: Int?
     @Option(help: "topk, batchtopk, jumprelu: steps without firing before a latent is dead.") var deadSteps: Int = 1000
+    @Option(help: "The step's dense products: fp32 (OpenBLAS sgemm, default) or bf16 (bfloat16 inputs, fp32 sums; needs AVX512_BF16). The GEMM floor stays fp32.")
+    var precision: Precision = .fp32
     @OptionGroup var job: JobOptions
 
     /// The architecture timed (nil: relu), checked as train checks it.
@@ -77,6 +79,9 @@ struct Bench: JobCommand {
         if trace != nil, sparsity || allreduce { throw ValidationError("--trace records the step benchmark; it does not combine with --sparsity or --allreduce") }
         if trace?.isEmpty == true { throw ValidationError("--trace is empty; give a file") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+        if precision != .fp32, sparsity || allreduce {
+            throw ValidationError("--precision sets the step's products; it does not combine with --sparsity or --allreduce")
+        }
         if deterministic, overlap == .always { throw ValidationError("--overlap always does not combine with --deterministic") }
         try validating(Self.self) { try gradientSum.check(deterministic: deterministic, overlapAlways: overlap == .always) }
     }
@@ -94,6 +99,7 @@ struct Bench: JobCommand {
         plan.batchSize = batchSize
         plan.lambda = lambda
         plan.architecture = architecture
+        plan.precision = precision
         plan.steps = steps
         plan.warmup = warmup
         plan.threads = threads

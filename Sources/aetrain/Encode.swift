@@ -27,6 +27,8 @@ struct Encode: JobCommand {
     @Flag(help: "Write the codes as CSR arrays (indptr, indices, values) in one safetensors file.") var sparse = false
     @Flag(help: "Replace an existing --out or --reconstruct file (otherwise refused).") var overwrite = false
     @Option(help: CheckpointChoice.help) var checkpoint: CheckpointChoice?
+    @Option(help: "The products: fp32 (default) or bf16 (inputs rounded to bfloat16, sums in fp32; needs AVX512_BF16).")
+    var precision: Precision = .fp32
     @Flag(help: "Encode only the run's held-out examples (config.json heldOutRows), of the run's data unless --data is given.")
     var heldOut = false
     @OptionGroup var job: JobOptions
@@ -40,6 +42,7 @@ struct Encode: JobCommand {
         var plan = EncodePlan(run: run, out: out)
         plan.data = data.plan
         plan.reconstruct = reconstruct
+        plan.precision = precision
         plan.sparse = sparse
         plan.overwrite = overwrite
         plan.fromCheckpoint = checkpoint == .latest

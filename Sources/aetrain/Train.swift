@@ -154,6 +154,8 @@ struct TrajectoryFlags: ParsableArguments {
     var lrDecay: Double?
     @Option(help: "Sparse autoencoder: λ rises linearly from 0 over the first N iterations (default 0: constant).")
     var lambdaWarmup: Int?
+    @Option(help: "Sparse autoencoder: the dense matrix products in fp32 (default) or bf16 (inputs rounded to bfloat16, sums in fp32; weights, gradients and Adam stay fp32; needs AVX512_BF16). A resume keeps the run's precision unless given.")
+    var precision: Precision?
     @OptionGroup var architecture: ArchitectureFlags
 
     var overrides: SettingOverrides {
@@ -164,6 +166,7 @@ struct TrajectoryFlags: ParsableArguments {
         o.fistaSteps = fistaSteps; o.sourceUpdate = sourceUpdate; o.evalFraction = evalFraction
         o.normalize = normalize
         o.decoderNorm = decoderNorm; o.lrWarmup = lrWarmup; o.lrDecay = lrDecay; o.lambdaWarmup = lambdaWarmup
+        o.precision = precision
         architecture.apply(to: &o)
         return o
     }
@@ -215,6 +218,7 @@ extension ArchitectureSettings.Activation: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
 extension ArchitectureSettings.DecoderNorm: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 extension OverlapMode: ExpressibleByArgument {}
 extension GradientSumMode: ExpressibleByArgument {}
 extension ProgressLine.Mode: ExpressibleByArgument {}

@@ -26,8 +26,9 @@ final class BenchmarkTests: XCTestCase {
         let o = try object(report)
         XCTAssertEqual(Set(o.keys), ["batch_size", "hidden", "ms_per_step", "gemm_floor_ms", "ratio", "optimizer_ms",
                                      "exposed_communication_ms", "ranks", "threads_per_rank", "examples", "d", "lambda",
-                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average", "deterministic", "overlap", "gradient_sum"])
+                                     "steps", "peak_rss_mb_per_rank", "seconds_to_first_step", "load_average", "deterministic", "overlap", "gradient_sum", "precision", "products"])
         XCTAssertEqual(o["deterministic"] as? Bool, false)
+        XCTAssertEqual(o["precision"] as? String, "fp32")
         XCTAssertEqual(o["gradient_sum"] as? String, "none", "one process sums nothing")
         XCTAssertEqual(o["overlap"] as? Bool, false, "one process: auto does not overlap")
         XCTAssertEqual(o["d"] as? Int, 100)

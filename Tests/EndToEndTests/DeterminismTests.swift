@@ -17,7 +17,7 @@ enum BitIdentity {
     /// checks that every run wrote the same bytes and logged the same terms as the first.
     @discardableResult
     static func assertRankCountsAgree(_ rankCounts: [Int], _ arguments: [String], in dir: URL, launch: Launcher,
-                                      file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+                                      terms: [String] = terms, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         var outs: [URL] = []
         for ranks in rankCounts {
             let out = dir.appendingPathComponent("ranks\(ranks)")
@@ -27,13 +27,13 @@ enum BitIdentity {
             XCTAssertEqual(config?["ranks"] as? Int, ranks, file: file, line: line)
             outs.append(out)
         }
-        for out in outs.dropFirst() { try assertSame(outs[0], out, file: file, line: line) }
+        for out in outs.dropFirst() { try assertSame(outs[0], out, terms: terms, file: file, line: line) }
         return outs[0]
     }
 
     /// `a` and `b` hold the same bytes in `files` and the same logged terms, every one of
     /// `terms` present on every line of both (a term missing from both is a failure, not a match).
-    static func assertSame(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertSame(_ a: URL, _ b: URL, terms: [String] = terms, file: StaticString = #filePath, line: UInt = #line) throws {
         for name in files {
             let x = try Data(contentsOf: a.appendingPathComponent(name)), y = try Data(contentsOf: b.appendingPathComponent(name))
             XCTAssertGreaterThan(x.count, 128, "\(name) holds an array", file: file, line: line)

@@ -37,6 +37,8 @@ public struct BenchPlan: Equatable, Sendable {
     public var trace: String?
     /// The deterministic step (`StepOptions.deterministic`).
     public var deterministic = false
+    /// The step's dense products (`--precision`); the floor stays fp32 (OpenBLAS sgemm).
+    public var precision: Precision = .fp32
 
     public init() {}
 
@@ -57,6 +59,7 @@ public struct BenchPlan: Equatable, Sendable {
         settings.batchSize = batch
         settings.objective = architecture == nil ? ObjectiveSettings(lambda: lambda) : ObjectiveSettings(lambda: lambda, epsilon: 0, eta: 0)
         settings.architecture = architecture
+        settings.precision = precision == .fp32 ? nil : precision
         settings.iterations = warmup + steps
         return settings
     }

@@ -93,6 +93,8 @@ public struct StepReport: BenchReport {
     public var sharedMemory = false
     /// The activation timed, as "topk, k = 32"; nil: relu (the sheet's).
     public var activation: String?
+    /// What computed the step's dense products (`Precision`).
+    public var precision: Precision = .fp32
 
     var peakRSSMB: [Double] { peakRSSKiB.map { Double($0) / 1024 } }
 
@@ -101,7 +103,7 @@ public struct StepReport: BenchReport {
         case peakRSS = "peak_rss_mb_per_rank", secondsToFirstStep = "seconds_to_first_step", results, deterministic
         case loadAverage = "load_average"
         case gradientSum = "gradient_sum"
-        case activation
+        case activation, precision, products
     }
 
     /// One shape: its keys beside the run's; a sweep: the run's keys and `results`.
@@ -121,6 +123,8 @@ public struct StepReport: BenchReport {
         try c.encode(deterministic, forKey: .deterministic)
         try c.encode(ranks == 1 ? "none" : sharedMemory ? "shared-memory" : "allreduce", forKey: .gradientSum)
         try c.encodeIfPresent(activation, forKey: .activation)
+        try c.encode(precision, forKey: .precision)
+        try c.encode(precision.kernelDescription, forKey: .products)
         if shapes.count != 1 { try c.encode(shapes, forKey: .results) }
     }
 
@@ -139,7 +143,7 @@ public struct StepReport: BenchReport {
             if let ms = r.singleProcessMs, let ratio = r.singleProcessRatio { line += String(format: "  %19.3f  %6.2f", ms, ratio) }
             lines.append(line)
         }
-        lines.append("  GEMM floor: the step's five products for the whole batch, 1 process × all \(cores) cores")
+        lines.append("  step: \(precision.kernelDescription); GEMM floor: the step's five products in fp32 (OpenBLAS sgemm) for the whole batch, 1 process × all \(cores) cores")
         if alone { lines.append("  1 process: the same step timed by rank 0 alone with all \(cores) cores, on the whole dataset, while the other ranks sleep") }
         lines.append("  load average (1 min) at start and end: " + loadAverage.map { String(format: "%.2f", $0) }.joined(separator: ", "))
         lines.append("  peak RSS per rank: \(peakRSSMB.map { String(format: "%.1f", $0) }.joined(separator: ", ")) MB; "

@@ -73,6 +73,7 @@ public enum StepBenchmark {
                           peakRSSKiB: rss, secondsToFirstStep: startup,
                           loadAverage: [loadBefore, ProcessStatistics.loadAverage()])
         report.deterministic = plan.deterministic
+        report.precision = plan.precision
         report.sharedMemory = sharedMemoryUsed
         report.activation = plan.architecture.map { a in
             a.activation.rawValue + (a.activation == .topk || a.activation == .batchtopk ? ", k = \(a.k)" : "")

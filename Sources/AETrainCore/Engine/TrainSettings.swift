@@ -24,6 +24,10 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     public var architecture: ArchitectureSettings?
     /// Learning-rate and λ schedules; nil: constant.
     public var schedule: ScheduleSettings?
+    /// The arithmetic of the step's dense products (`--precision`); nil: fp32, recorded as
+    /// nothing so that fp32 runs keep their bytes. Not part of the trajectory's identity: a
+    /// resume may switch it (`TrainingRun` says so in one line).
+    public var precision: Precision?
     public init() {}
 
     /// The normalization's kind, nil meaning the sheet's.
@@ -32,6 +36,8 @@ public struct TrainSettings: Equatable, Codable, Sendable {
     public var unitNormDecoder: Bool { architecture?.decoderNorm == .unit }
     /// The schedules, constant (`ScheduleSettings()`) when none is set.
     public var schedules: ScheduleSettings { schedule ?? ScheduleSettings() }
+    /// The products' arithmetic, fp32 when none is recorded.
+    public var productPrecision: Precision { precision ?? .fp32 }
     /// Whether iteration `i` writes a log line: every `logEvery`, and the last.
     public func logs(_ i: Int) -> Bool { i % logEvery == 0 || i == iterations - 1 }
 }
@@ -41,7 +47,7 @@ public struct TrainSettings: Equatable, Codable, Sendable {
 public enum Setting: String, CaseIterable, Sendable {
     case hidden, lambda, epsilon, eta, entropyFloor, learningRate, beta1, beta2, adamEpsilon
     case batchSize, seed, iterations, logEvery, sourceUpdate, fistaSteps, evalFraction, normalize
-    case decoderNorm, lrWarmup, lrDecay, lambdaWarmup
+    case decoderNorm, lrWarmup, lrDecay, lambdaWarmup, precision
     // The sparse autoencoder's architecture (`ArchitectureSettings`).
     case activation, k, thresholdInit, bandwidth, auxK, auxCoef, deadSteps
 }
@@ -57,6 +63,7 @@ public struct SettingOverrides: Equatable, Sendable {
     public var normalize: Normalization.Kind?
     public var decoderNorm: ArchitectureSettings.DecoderNorm?
     public var lrWarmup: Int?, lrDecay: Double?, lambdaWarmup: Int?
+    public var precision: Precision?
     public var activation: ArchitectureSettings.Activation?
     public var k: Int?, thresholdInit: Double?, bandwidth: Double?, auxK: Int?, auxCoef: Double?, deadSteps: Int?
     public init() {}
@@ -69,7 +76,7 @@ public struct SettingOverrides: Equatable, Sendable {
             (.batchSize, batchSize), (.seed, seed), (.iterations, iterations), (.logEvery, logEvery),
             (.sourceUpdate, sourceUpdate), (.fistaSteps, fistaSteps), (.evalFraction, evalFraction),
             (.normalize, normalize), (.decoderNorm, decoderNorm), (.lrWarmup, lrWarmup), (.lrDecay, lrDecay),
-            (.lambdaWarmup, lambdaWarmup), (.activation, activation), (.k, k), (.thresholdInit, thresholdInit),
+            (.lambdaWarmup, lambdaWarmup), (.precision, precision), (.activation, activation), (.k, k), (.thresholdInit, thresholdInit),
             (.bandwidth, bandwidth), (.auxK, auxK), (.auxCoef, auxCoef), (.deadSteps, deadSteps),
         ]
         return values.compactMap { $0.1 == nil ? nil : $0.0 }
@@ -127,6 +134,7 @@ extension TrainSettings {
             if let v = o.lambdaWarmup { schedule.lambdaWarmup = v }
             s.schedule = schedule
         }
+        if let v = o.precision { s.precision = v == .fp32 ? nil : v }
         // The sheet's values are recorded as nothing, so that its config.json and checkpoints keep their bytes.
         if s.architecture == ArchitectureSettings() { s.architecture = nil }
         if s.schedule == ScheduleSettings() { s.schedule = nil }

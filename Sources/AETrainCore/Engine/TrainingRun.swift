@@ -162,7 +162,7 @@ public final class TrainingRun {
                 + "\(p.model.banner), \(comm.size) rank(s) × \(threads) BLAS thread(s)"
                 + (p.evalShard.map { ", evaluated on \($0.info.examples) examples of \($0.info.source)" } ?? "")
                 + (p.resumed.map { ", resumed at iteration \(first) from \($0.file)" } ?? ""),
-            warnings: (p.resumed?.warnings ?? []) + decayWarning(p), firstIteration: first, currentFilters: p.model.currentFilters)
+            warnings: (p.resumed?.warnings ?? []) + decayWarning(p) + precisionNote(p), firstIteration: first, currentFilters: p.model.currentFilters)
         info.notes = p.model.notes
         try session.onRoot { try $0.started(info) }
         comm.setRecoveryHint(p.model.checkpoints
@@ -180,6 +180,13 @@ public final class TrainingRun {
         let t = p.settings.iterations, d = p.settings.schedules.decayIterations(of: t)
         return ["warning: the learning rate decays over the last \(p.settings.schedules.lrDecay) of the iterations: "
                 + "with \(t) iterations instead of \(before.iterations), over iterations \(t - d) … \(t - 1)"]
+    }
+
+    /// A resumed run whose products change precision (`--precision`): said in one line.
+    private func precisionNote(_ p: Prepared) -> [String] {
+        guard let before = p.resumed?.checkpoint.header.settings, before.productPrecision != p.settings.productPrecision else { return [] }
+        return ["note: the checkpoint trained with \(before.productPrecision.rawValue) products; this run continues with "
+                + "\(p.settings.productPrecision.rawValue) products (weights, gradients and Adam stay fp32)"]
     }
 
     /// The model asked for, the checkpoint's when resuming (they must agree), else the standard one.

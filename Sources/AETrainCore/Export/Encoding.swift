@@ -26,6 +26,8 @@ public struct EncodePlan {
     /// Encode only the run's held-out examples (config.json `heldOutRows`, ascending), of the
     /// run's own data unless ⟨data⟩ names it elsewhere.
     public var heldOut = false
+    /// The products' arithmetic (`Precision`): fp32 (default) or bf16.
+    public var precision: Precision = .fp32
 
     public init(run: String, out: String) { self.run = run; self.out = out }
 
@@ -78,6 +80,7 @@ public enum Encoding {
 
     public static func run(_ plan: EncodePlan, comm: Communicator) throws -> EncodeSummary {
         try plan.validate()
+        try comm.collectively { try plan.precision.checkSupported() }
         let model = try comm.collectively { try TrainedAutoencoder.load(plan.run, for: "encode", fromCheckpoint: plan.fromCheckpoint) }
         let heldOut = try comm.collectively { try plan.heldOut ? heldOutRows(of: model) : nil }
         let data = plan.heldOut && plan.data.argument == nil ? model.recordedData : plan.data
@@ -102,7 +105,7 @@ public enum Encoding {
                 files.append(try OffsetFile(URL(fileURLWithPath: path)))
             }
         }
-        let encoder = ShardEncoder(model: model, shard: shard, rows: rows)
+        let encoder = ShardEncoder(model: model, shard: shard, rows: rows, precision: plan.precision)
         var summary = EncodeSummary(examples: n, d: d, hidden: h, nonzero: 0, bytes: 0, denseBytes: n * h * 4)
         if plan.sparse {
             (summary.nonzero, summary.bytes) = try writeSparse(encoder, to: files.first, comm: comm)

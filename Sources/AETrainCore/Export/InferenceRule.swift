@@ -85,15 +85,16 @@ public enum InferenceRule: Equatable, Sendable {
     /// z (m, h) of m examples x (m, d), normalized as the run's were. relu runs the training
     /// step's own kernel (`Objective.encoderForward`), so that its codes keep their bits; the
     /// other rules compute π = x V + b and `apply` themselves. `columnSums` (h) is scratch.
+    /// `products`: fp32 BLAS, or bf16 with V packed (`encode --precision bf16`).
     func encode(z: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, V: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                columnSums: UnsafeMutablePointer<Float>, m: Int, d: Int, h: Int) {
+                columnSums: UnsafeMutablePointer<Float>, m: Int, d: Int, h: Int, products: Products<Float> = .blas) {
         guard self != .relu else {
-            _ = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: V, b: b, mr: m, d: d, h: h)
+            _ = Objective.encoderForward(z: z, columnSums: columnSums, x: x, V: V, b: b, mr: m, d: d, h: h, products: products)
             return
         }
         guard m > 0 else { return }
         // As the step computes π: the product, then the bias added.
-        Float.gemm(transA: false, transB: false, m: m, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
+        products.gemm(.encoder, transA: false, transB: false, m: m, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
         for i in 0..<m {
             let row = z + i * h
             for j in 0..<h { row[j] += b[j] }

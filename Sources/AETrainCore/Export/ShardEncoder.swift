@@ -11,9 +11,27 @@ final class ShardEncoder {
     private var columnSums: [Float]  // (h), unused here: encoderForward's running sums
     private var gathered: [Float] = []  // (m, d): the examples of rows that are not contiguous
 
-    init(model: TrainedAutoencoder, shard: DatasetShard, rows: EncodedRows) {
+    /// More rows than the kernel's blocks of A hold (`aet_bf16_packed_scratch_count` grows with
+    /// m only up to its block).
+    static let anyRows = 1 << 12
+    /// `encode --precision bf16`: V and W packed once, the products on this rank's BLAS threads.
+    private let products: Products<Float>
+
+    init(model: TrainedAutoencoder, shard: DatasetShard, rows: EncodedRows, precision: Precision = .fp32) {
         self.model = model; self.shard = shard; self.rows = rows
         columnSums = [Float](repeating: 0, count: model.shape.h)
+        guard precision == .bf16 else { products = .blas; return }
+        let (d, h) = (model.shape.d, model.shape.h)
+        // Panels of A for any number of rows: the kernel packs A by blocks of a few rows.
+        let bf16 = BF16Products(d: d, h: h, rows: Self.anyRows, workers: 1, loop: ParallelLoop(threads: BLASThreads.current), activations: false)
+        model.weights.V.withUnsafeBufferPointer { V in
+            model.weights.W.withUnsafeBufferPointer { W in
+                // (d, h) and (h, d), d·h ≥ 1 elements each.
+                guard let V = V.baseAddress, let W = W.baseAddress else { return }
+                bf16.packWeights(V: V, W: W)
+            }
+        }
+        products = Products(bf16: bf16, worker: nil)
     }
 
     /// z (outputRows.count, h) of output rows `outputRows` (this rank's) into `z`.
@@ -25,7 +43,7 @@ final class ShardEncoder {
                     columnSums.withUnsafeMutableBufferPointer { sums in
                         // V holds d·h ≥ 1 elements, b and sums h ≥ 1: base addresses exist.
                         guard let V = V.baseAddress, let b = b.baseAddress, let sums = sums.baseAddress else { return }
-                        model.rule.encode(z: z, x: x, V: V, b: b, columnSums: sums, m: m, d: d, h: h)
+                        model.rule.encode(z: z, x: x, V: V, b: b, columnSums: sums, m: m, d: d, h: h, products: products)
                     }
                 }
             }
@@ -55,7 +73,7 @@ final class ShardEncoder {
             codes(outputRows, into: z)
             model.weights.W.withUnsafeBufferPointer { W in
                 guard let W = W.baseAddress else { return }
-                Float.gemm(transA: false, transB: false, m: m, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: out, ldc: d)
+                products.gemm(.decoder, transA: false, transB: false, m: m, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: out, ldc: d)
             }
         }
         for (i, o) in outputRows.enumerated() { shard.denormalize(out + i * d, row: rows.example(o), offset: model.weights.a) }

@@ -28,6 +28,7 @@
 ///       regularizer                ‖W‖² (before the barrier: after it, ranks update W)
 ///       gradient barrier           the wait until every rank's gradient is written
 ///       allreduce gradient         on several nodes: this rank's part, summed across them
+///       pack bf16 weights          with --precision bf16: V and W rounded and packed for the step's products
 ///       Adam                       this rank's part of θ: the ranks' gradients added, 2ηW, Adam
 ///       update barrier             the wait until every rank has updated its part
 ///
@@ -44,6 +45,7 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
     case chunksBackward, gradientAllreduce, finishAllreduces, regularizer, adam
     case gradientBarrier, updateBarrier
     case logLine, checkpoint
+    case packWeights
 
     public var name: String {
         switch self {
@@ -71,6 +73,7 @@ public enum TraceSpan: UInt8, CaseIterable, Sendable {
         case .updateBarrier: "update barrier"
         case .logLine: "log line"
         case .checkpoint: "checkpoint"
+        case .packWeights: "pack bf16 weights"
         }
     }
 

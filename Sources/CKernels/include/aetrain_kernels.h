@@ -4,6 +4,7 @@
 #define AETRAIN_KERNELS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "bf16_gemm.h"
 
 /// One Adam step, PyTorch's rule, over n parameters (see Adam.swift for the maths):
 ///   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= step_size · m / (sqrt(v) · inv_sqrt_bc2 + eps)

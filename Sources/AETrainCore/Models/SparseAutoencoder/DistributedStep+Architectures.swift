@@ -37,9 +37,10 @@ extension DistributedStep {
             chunkActive[i] = TopK.finishForward(active: c.active, columnSums: sums, k: architecture.k, mr: mr)
         case .jumprelu:
             chunkActive[i] = JumpReLU.encoderForward(z: c.z, pre: c.pre, columnSums: sums, x: x, V: s.V, b: s.b,
-                                                     theta: s.params + (thresholdOffset ?? 0), mr: mr, d: d, h: h)
+                                                     theta: s.params + (thresholdOffset ?? 0), mr: mr, d: d, h: h,
+                                                     products: products(worker: w))
         case .batchtopk, .relu:
-            Objective.encoderProduct(pre: c.pre, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h)
+            Objective.encoderProduct(pre: c.pre, x: x, V: s.V, b: s.b, mr: mr, d: d, h: h, products: products(worker: w))
             chunkActive[i] = 0
         }
         sums[h] = chunkActive[i]
@@ -101,7 +102,7 @@ extension DistributedStep {
                 kernels.run(.residual, chunk: i, rows: mr, x: x, heap: heap)
                 (sse, l1) = Objective.residualSums(g: c.g, active: c.active, mr: mr, d: d)
             } else {
-                (sse, l1) = Objective.residual(g: c.g, z: c.z, x: x, W: W, a: store.a, mr: mr, d: d, h: h)
+                (sse, l1) = Objective.residual(g: c.g, z: c.z, x: x, W: W, a: store.a, mr: mr, d: d, h: h, products: products(worker: w))
             }
             if withAux {
                 kernels.run(.auxSelect, chunk: i, rows: mr, x: x, heap: heap)
@@ -127,7 +128,7 @@ extension DistributedStep {
                 Objective.sparseBackwardRest(da: da, g: c.g, W: W, jump: jump, mr: mr, d: d, h: h)
             } else {
                 Objective.architectureBackward(dV: dV, db: db, dW: dW, da: da, gz: c.gz, g: c.g, z: c.z, x: x, W: W,
-                                               aux: aux, ga: ga, jump: jump, mr: mr, d: d, h: h)
+                                               aux: aux, ga: ga, jump: jump, mr: mr, d: d, h: h, products: products(worker: w))
             }
         }
         if traced { try reduction.decoderGradientComplete() }

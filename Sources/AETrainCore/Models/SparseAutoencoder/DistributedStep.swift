@@ -61,6 +61,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// The threads of the passes inside a chunk (`ChunkSchedule.kernelThreads`): `loop` in the
     /// fast modes, where a chunk has the rank to itself; one thread in the deterministic step.
     let kernelLoop: ParallelLoop
+    /// The dense products in bf16 (`StepOptions.precision`); nil: the scalar type's BLAS.
+    let bf16: BF16Products?
     /// The architectures' passes on `kernelLoop` (made last in `init`: it refers back to the step).
     private(set) var kernels: ChunkKernels<T>!
     /// topk, batchtopk, jumprelu; nil: relu (the sheet).
@@ -117,6 +119,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         let workers = schedule.workers
         loop = ParallelLoop(threads: max(workers, options.threads))
         kernelLoop = schedule.kernelThreads > 1 ? loop : .serial
+        precondition(options.precision == .fp32 || T.self == Float.self, "bf16 products are float32's")
+        bf16 = options.precision == .bf16 ? BF16Products(d: d, h: h, rows: rows, workers: workers, loop: loop) : nil
         // One heap and dVᵀ block per thread that can select or run the sparse backward at once.
         let heaps = max(workers, kernelLoop.count)
         reduction = makeGradientReduction(options: options, store: store, comm: comm, eta: T(settings.eta), clock: clock,
@@ -239,6 +243,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private func evaluate(_ x: UnsafePointer<T>, m: Int, stop: Bool) throws -> ObjectiveTerms {
         clock.start()
         try reduction.beginStep()
+        packWeights()
         clock.compute(.encoderForward) { encoderForward(x, m: m) }                    // 1
         if batchTopK != nil { try selectOverTheBatch(m: m) }                           // 1b batchtopk
         try reduction.sumColumnSums(columnSums, count: sumCount)                       // 2
@@ -253,6 +258,19 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         clock.finish()
         return terms(m: m, ent: ent, reg: reg)
     }
+
+    /// bf16: V and W packed for this step's products (Adam moved them since the last).
+    private func packWeights() {
+        guard let bf16 else { return }
+        clock.compute(.packWeights) {
+            bf16.packWeights(V: UnsafeRawPointer(store.V).assumingMemoryBound(to: Float.self),
+                             W: UnsafeRawPointer(store.W).assumingMemoryBound(to: Float.self))
+        }
+    }
+
+    /// The products of chunk worker w: on its own buffers where several chunks run at once,
+    /// otherwise on all of the rank's threads.
+    func products(worker w: Int) -> Products<T> { Products(bf16: bf16, worker: schedule.workers > 1 ? w : nil) }
 
     /// Step 1 on every chunk: Z, its column sums and active count; the column sums summed
     /// over the chunks (in the tree order).
@@ -304,7 +322,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// - traced: on the training thread, alone: each phase records its span, and the
     ///   reduction's hooks run between them (dW complete; progress inside the encoder's backward).
     private func chunkBackward(_ i: Int, x: UnsafePointer<T>, m: Int, sparse wanted: Bool, dVt: UnsafeMutablePointer<T>,
-                               traced: Bool) throws {
+                               traced: Bool, products: Products<T>) throws {
         let (d, h) = (shape.d, shape.h)
         let c = chunks[i], mr = chunkRows[i], layout = store.layout
         let p = c.partial, W = store.W, a = store.a
@@ -319,7 +337,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             let sparse = wanted && c.active.gather(z: c.z, mr: mr, h: h)
             let (sse, l1) = sparse
                 ? Objective.sparseDecoderForward(g: c.g, active: c.active, x: x, W: W, a: a, mr: mr, m: m, d: d)
-                : Objective.decoderForward(g: c.g, z: c.z, x: x, W: W, a: a, mr: mr, m: m, d: d, h: h, trace: trace)
+                : Objective.decoderForward(g: c.g, z: c.z, x: x, W: W, a: a, mr: mr, m: m, d: d, h: h, products: products, trace: trace)
             return (sparse, sse, l1)
         }
         chunkSparse[i] = sparse
@@ -328,7 +346,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             if sparse {
                 Objective.sparseDecoderBackward(dW: dW, da: da, active: c.active, g: c.g, mr: mr, d: d, h: h)
             } else {
-                Objective.decoderBackward(dW: dW, da: da, g: c.g, z: c.z, mr: mr, d: d, h: h, trace: trace)
+                Objective.decoderBackward(dW: dW, da: da, g: c.g, z: c.z, mr: mr, d: d, h: h, products: products, trace: trace)
             }
         }
         if traced { try reduction.decoderGradientComplete() }
@@ -342,7 +360,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
                 Objective.encoderBackward(
                     dV: dV, db: db, gz: c.gz, g: c.g, z: c.z, x: x, W: W,
                     entCoefficient: entCoefficient, lambda: lambda, mr: mr, m: m, d: d, h: h,
-                    progress: { if traced { reduction.progress() } }, trace: trace)
+                    progress: { if traced { reduction.progress() } }, products: products, trace: trace)
             }
         }
         let sums = p + layout.count
@@ -390,7 +408,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
             for i in Swift.stride(from: w, to: chunks.count, by: workers) {
                 let sums = columnSums + i * sumStride
                 chunkActive[i] = Objective.encoderForward(z: chunks[i].z, columnSums: sums, x: x + i * stride, V: s.V, b: s.b,
-                                                          mr: chunkRows[i], d: d, h: h, trace: workers == 1 ? clock.trace : nil)
+                                                          mr: chunkRows[i], d: d, h: h, products: products(worker: w),
+                                                          trace: workers == 1 ? clock.trace : nil)
                 sums[h] = chunkActive[i]
             }
         case .backward:
@@ -401,7 +420,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
                     if architecture != nil {
                         try architectureBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, worker: w, traced: traced)
                     } else {
-                        try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced)
+                        try chunkBackward(i, x: x + i * stride, m: regionM, sparse: regionSparse, dVt: dVt[w], traced: traced,
+                                          products: products(worker: w))
                     }
                 } catch {
                     regionFailure = error

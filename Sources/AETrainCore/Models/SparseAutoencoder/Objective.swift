@@ -26,12 +26,12 @@ public enum Objective {
     public static func encoderForward<T: BLASScalar>(
         z: UnsafeMutablePointer<T>, columnSums: UnsafeMutablePointer<T>,
         x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>,
-        mr: Int, d: Int, h: Int, trace: TraceRecorder? = nil
+        mr: Int, d: Int, h: Int, products: Products<T> = .blas, trace: TraceRecorder? = nil
     ) -> T {
         columnSums.update(repeating: 0, count: h)
         guard mr > 0 else { return 0 }
         trace?.begin(.encoderProduct)
-        T.gemm(transA: false, transB: false, m: mr, n: h, k: d,
+        products.gemm(.encoder, transA: false, transB: false, m: mr, n: h, k: d,
                alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: z, ldc: h)
         trace?.end()
         // z = relu(z + b), relu'(0) = 0 as in PyTorch; column sums in row order (CKernels).
@@ -74,11 +74,11 @@ public enum Objective {
     public static func decoderForward<T: BLASScalar>(
         g: UnsafeMutablePointer<T>,
         z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>, a: UnsafePointer<T>,
-        mr: Int, m: Int, d: Int, h: Int, trace: TraceRecorder? = nil
+        mr: Int, m: Int, d: Int, h: Int, products: Products<T> = .blas, trace: TraceRecorder? = nil
     ) -> (squaredError: T, activationSum: T) {
         guard mr > 0 else { return (0, 0) }
         trace?.begin(.decoderProduct)
-        T.gemm(transA: false, transB: false, m: mr, n: d, k: h,
+        products.gemm(.decoder, transA: false, transB: false, m: mr, n: d, k: h,
                alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
         trace?.end()
         for i in 0..<mr {
@@ -103,12 +103,12 @@ public enum Objective {
     public static func decoderBackward<T: BLASScalar>(
         dW: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
         g: UnsafePointer<T>, z: UnsafePointer<T>,
-        mr: Int, d: Int, h: Int, trace: TraceRecorder? = nil
+        mr: Int, d: Int, h: Int, products: Products<T> = .blas, trace: TraceRecorder? = nil
     ) {
         da.update(repeating: 0, count: d)
         guard mr > 0 else { dW.update(repeating: 0, count: h * d); return }
         trace?.begin(.decoderBackwardProduct)
-        T.gemm(transA: true, transB: false, m: h, n: d, k: mr,
+        products.gemm(transA: true, transB: false, m: h, n: d, k: mr,
                alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
         trace?.end()
         columnSum(da, g, rows: mr, cols: d)
@@ -131,12 +131,12 @@ public enum Objective {
         gz: UnsafeMutablePointer<T>,
         g: UnsafePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
         entCoefficient: UnsafePointer<T>, lambda: T,
-        mr: Int, m: Int, d: Int, h: Int, progress: () -> Void = {}, trace: TraceRecorder? = nil
+        mr: Int, m: Int, d: Int, h: Int, progress: () -> Void = {}, products: Products<T> = .blas, trace: TraceRecorder? = nil
     ) {
         db.update(repeating: 0, count: h)
         guard mr > 0 else { dV.update(repeating: 0, count: d * h); return }
         trace?.begin(.encoderBackwardProduct)
-        T.gemm(transA: false, transB: true, m: mr, n: h, k: d,
+        products.gemm(.decoderTransposed, transA: false, transB: true, m: mr, n: h, k: d,
                alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
         trace?.end()
         progress()
@@ -145,7 +145,7 @@ public enum Objective {
         T.reluBackward(gz, db, z, entCoefficient, l1Gradient: l1Gradient, rows: mr, h: h)
         progress()
         trace?.begin(.encoderWeightProduct)
-        T.gemm(transA: true, transB: false, m: d, n: h, k: mr,
+        products.gemm(transA: true, transB: false, m: d, n: h, k: mr,
                alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
         trace?.end()
     }

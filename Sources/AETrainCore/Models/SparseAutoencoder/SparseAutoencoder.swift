@@ -98,6 +98,8 @@ public final class SparseAutoencoder: AdamTrainedModel {
             for j in 0..<shape.h { theta[j] = Float(a.thresholdInit) }
         }
         if settings.unitNormDecoder { Self.startUnitRows(store, initial: initial) }
+        var options = options
+        options.precision = settings.productPrecision
         gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
                                    unitNormDecoder: settings.unitNormDecoder, architecture: settings.modernArchitecture)
         squares = BatchSquares(cut: cut, d: shape.d)
@@ -141,6 +143,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
     private static func check(shard: DatasetShard, settings: TrainSettings, initial: ModelWeights?, cut: BatchCut,
                               comm: Communicator) throws -> ModelShape {
         try settings.validate()
+        try settings.productPrecision.checkSupported()
         let m = settings.batchSize
         guard m <= shard.trainingCount else {
             throw UserError("⟨batch-size⟩ \(m) is larger than \(shard.trainingDescription); batches are drawn without replacement")

@@ -23,7 +23,7 @@ public struct SparseAutoencoderDefinition: ModelDefinition {
 
     public var settings: Set<Setting> {
         Setting.common.union(Setting.adam).union([.lambda, .epsilon, .eta, .entropyFloor, .evalFraction])
-            .union([.decoderNorm, .lrWarmup, .lrDecay, .lambdaWarmup])
+            .union([.decoderNorm, .lrWarmup, .lrDecay, .lambdaWarmup, .precision])
             .union(Setting.architecture)
     }
 

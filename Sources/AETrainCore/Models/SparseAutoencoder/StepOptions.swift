@@ -28,6 +28,8 @@ public struct StepOptions: Equatable, Sendable {
     /// updating all of θ after an allreduce. Resolved by `ExecutionOptions.resolve`: never with
     /// `overlap` or `deterministic`.
     public var sharedMemory = false
+    /// The dense products' arithmetic (`TrainSettings.precision`, set by the model).
+    public var precision: Precision = .fp32
     public init(kernels: KernelChoice = .auto, sparseBelow: Double = 0.08, overlap: Bool = false,
                 deterministic: Bool = false, threads: Int = 1, sharedMemory: Bool = false) {
         self.kernels = kernels; self.sparseBelow = sparseBelow; self.overlap = overlap

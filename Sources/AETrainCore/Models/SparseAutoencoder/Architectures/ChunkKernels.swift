@@ -49,12 +49,13 @@ final class ChunkKernels<T: BLASScalar>: WorkerJob {
             // π's columns in parts of whole cache lines (each thread packs only its columns of
             // V), set to b and then added X V to (β = 1): no pass of π += b over the whole
             // (mr, h), and none of BLAS's zeroing π for β = 0.
-            let line = 64 / MemoryLayout<T>.stride, lines = (h + line - 1) / line
+            // In bf16, parts of whole packed panels of V.
+            let line = s.bf16?.panel ?? 64 / MemoryLayout<T>.stride, lines = (h + line - 1) / line
             let columns = min(h, loop.part(of: lines, worker: w).lowerBound * line)..<min(h, loop.part(of: lines, worker: w).upperBound * line)
             guard rows > 0, !columns.isEmpty else { return }
             for i in 0..<rows { (c.pre + i * h + columns.lowerBound).update(from: store.b + columns.lowerBound, count: columns.count) }
-            T.gemm(transA: false, transB: false, m: rows, n: columns.count, k: d, alpha: 1, a: x, lda: d, b: store.V + columns.lowerBound,
-                   ldb: h, beta: 1, c: c.pre + columns.lowerBound, ldc: h)
+            Products(bf16: s.bf16, worker: heap + w).gemm(.encoder, transA: false, transB: false, m: rows, n: h, k: d, alpha: 1, a: x, lda: d,
+                                                          b: store.V, ldb: h, beta: 1, c: c.pre, ldc: h, columns: columns)
         case .topk:
             TopK.selectRows(part, pre: c.pre, active: c.active, k: s.architecture?.k ?? 0, h: h, heapUnits: hu, heapValues: hv)
         case .auxSelect:

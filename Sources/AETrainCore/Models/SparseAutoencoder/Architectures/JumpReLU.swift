@@ -21,9 +21,10 @@ enum JumpReLU {
     @_specialize(where T == Float)
     static func encoderForward<T: BLASScalar>(
         z: UnsafeMutablePointer<T>, pre: UnsafeMutablePointer<T>, columnSums: UnsafeMutablePointer<T>,
-        x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>, theta: UnsafePointer<T>, mr: Int, d: Int, h: Int
+        x: UnsafePointer<T>, V: UnsafePointer<T>, b: UnsafePointer<T>, theta: UnsafePointer<T>, mr: Int, d: Int, h: Int,
+        products: Products<T> = .blas
     ) -> T {
-        Objective.encoderProduct(pre: pre, x: x, V: V, b: b, mr: mr, d: d, h: h)
+        Objective.encoderProduct(pre: pre, x: x, V: V, b: b, mr: mr, d: d, h: h, products: products)
         return apply(z: z, pre: pre, columnSums: columnSums, theta: theta, rows: mr, h: h)
     }
 

@@ -25,10 +25,10 @@ extension Objective {
     /// returns Σ‖R_i‖² and Σ|Z_ij|. The sparse kernels: `sparseResidualRows`, then `residualSums`.
     static func residual<T: BLASScalar>(
         g: UnsafeMutablePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>,
-        W: UnsafePointer<T>, a: UnsafePointer<T>, mr: Int, d: Int, h: Int
+        W: UnsafePointer<T>, a: UnsafePointer<T>, mr: Int, d: Int, h: Int, products: Products<T> = .blas
     ) -> (squaredError: T, activationSum: T) {
         guard mr > 0 else { return (0, 0) }
-        T.gemm(transA: false, transB: false, m: mr, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
+        products.gemm(.decoder, transA: false, transB: false, m: mr, n: d, k: h, alpha: 1, a: z, lda: h, b: W, ldb: d, beta: 0, c: g, ldc: d)
         for i in 0..<mr {
             let gi = g + i * d, xi = x + i * d
             for k in 0..<d { gi[k] += a[k] - xi[k] }
@@ -59,16 +59,16 @@ extension Objective {
     static func architectureBackward<T: BLASScalar>(
         dV: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>, dW: UnsafeMutablePointer<T>, da: UnsafeMutablePointer<T>,
         gz: UnsafeMutablePointer<T>, g: UnsafePointer<T>, z: UnsafePointer<T>, x: UnsafePointer<T>, W: UnsafePointer<T>,
-        aux: ActiveUnits<T>?, ga: UnsafePointer<T>?, jump: JumpTerms<T>?, mr: Int, d: Int, h: Int
+        aux: ActiveUnits<T>?, ga: UnsafePointer<T>?, jump: JumpTerms<T>?, mr: Int, d: Int, h: Int, products: Products<T> = .blas
     ) {
         da.update(repeating: 0, count: d)
         db.update(repeating: 0, count: h)
         if let jump { jump.dTheta.update(repeating: 0, count: h) }
         guard mr > 0 else { dW.update(repeating: 0, count: h * d); dV.update(repeating: 0, count: d * h); return }
-        T.gemm(transA: true, transB: false, m: h, n: d, k: mr, alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
+        products.gemm(transA: true, transB: false, m: h, n: d, k: mr, alpha: 1, a: z, lda: h, b: g, ldb: d, beta: 0, c: dW, ldc: d)
         columnSum(da, g, rows: mr, cols: d)
         if let aux, let ga { auxDecoderBackward(dW: dW, aux: aux, ga: ga, mr: mr, d: d) }
-        T.gemm(transA: false, transB: true, m: mr, n: h, k: d, alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
+        products.gemm(.decoderTransposed, transA: false, transB: true, m: mr, n: h, k: d, alpha: 1, a: g, lda: d, b: W, ldb: d, beta: 0, c: gz, ldc: h)
         for i in 0..<mr {
             let gzi = gz + i * h, zi = z + i * h
             if let jump {
@@ -90,7 +90,7 @@ extension Objective {
                 }
             }
         }
-        T.gemm(transA: true, transB: false, m: d, n: h, k: mr, alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
+        products.gemm(transA: true, transB: false, m: d, n: h, k: mr, alpha: 1, a: x, lda: d, b: gz, ldb: h, beta: 0, c: dV, ldc: h)
     }
 
     /// Units a thread of the sparse backward finishes at once: dVᵀ's rows for them are

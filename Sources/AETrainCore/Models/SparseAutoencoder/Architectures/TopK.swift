@@ -53,9 +53,9 @@ extension Objective {
     ///
     /// - pre: (mr, h) output. - x: (mr, d), V: (d, h), b: (h).
     static func encoderProduct<T: BLASScalar>(pre: UnsafeMutablePointer<T>, x: UnsafePointer<T>, V: UnsafePointer<T>,
-                                              b: UnsafePointer<T>, mr: Int, d: Int, h: Int) {
+                                              b: UnsafePointer<T>, mr: Int, d: Int, h: Int, products: Products<T> = .blas) {
         guard mr > 0 else { return }
-        T.gemm(transA: false, transB: false, m: mr, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: pre, ldc: h)
+        products.gemm(.encoder, transA: false, transB: false, m: mr, n: h, k: d, alpha: 1, a: x, lda: d, b: V, ldb: h, beta: 0, c: pre, ldc: h)
         for i in 0..<mr {
             let row = pre + i * h
             for j in 0..<h { row[j] += b[j] }
