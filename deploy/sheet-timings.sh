@@ -4,12 +4,14 @@
 # as 1 process and as `mpirun -n 2`, ROUNDS times (default 1). For each: the wall time of the
 # whole command, the training loop's own seconds (metrics.jsonl), the seconds from process start
 # to the first iteration (`seconds_to_first_step`, rank 0) and the 1-minute load before it.
-# AETRAIN names the binary (default .build/release/aetrain); NP the ranks (default 2).
+# AETRAIN names the binary (default .build/release/aetrain); NP the ranks (default 2); PRECISION
+# the products (fp32, default, or bf16).
 #   deploy/sheet-timings.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
 NP=${NP:-2}
+PRECISION=${PRECISION:-fp32}
 AETRAIN=$(realpath "${AETRAIN:-.build/release/aetrain}")
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT=$(mktemp -d)
@@ -18,7 +20,7 @@ trap 'rm -rf "$OUT"' EXIT
 # one DATA-LABEL LAYOUT λ LAUNCHER...
 one() {
   local data=$1 layout=$2 lambda=$3 l t0 t1; shift 3
-  local args=(train --quiet --lambda "$lambda" --out "$OUT/run" --overwrite)
+  local args=(train --quiet --lambda "$lambda" --out "$OUT/run" --overwrite --precision "$PRECISION")
   [ "$data" = embedded ] || args+=(--data "$data")
   l=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(date +%s.%N)

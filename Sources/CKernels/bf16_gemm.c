@@ -185,28 +185,58 @@ TARGET static void pack_kmajor(const float *src, size_t ld, size_t ncols, size_t
     }
 }
 
-// Column-major source: element (kk, w) at src[w·ld + kk].
+// r[0..15] (16 rows of 16 words) transposed in place: afterwards r[j] holds word j of every row,
+// row 0 first. Unpacks within 128-bit lanes (4×4 blocks), then lane shuffles.
+TARGET static inline void transpose16(__m512i r[16]) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);     // lane L: r0[4L], r1[4L], r0[4L+1], r1[4L+1]
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]); //         r0[4L+2], r1[4L+2], r0[4L+3], r1[4L+3]
+    }
+    for (int i = 0; i < 4; i++) { // b[4i+j], lane L: rows 4i … 4i+3 of word 4L+j
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) { // word 4L+j: lane L of b[j], b[4+j], b[8+j], b[12+j]
+        __m512i c01 = _mm512_shuffle_i32x4(b[j], b[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i c23 = _mm512_shuffle_i32x4(b[j], b[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i d01 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i d23 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        r[j] = _mm512_shuffle_i32x4(c01, d01, _MM_SHUFFLE(2, 0, 2, 0));
+        r[4 + j] = _mm512_shuffle_i32x4(c01, d01, _MM_SHUFFLE(3, 1, 3, 1));
+        r[8 + j] = _mm512_shuffle_i32x4(c23, d23, _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + j] = _mm512_shuffle_i32x4(c23, d23, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+// Column-major source: element (kk, w) at src[w·ld + kk]. Blocks of up to 16
+// columns × 16 k pairs: each column's 32 floats rounded and paired into 16 words (one row of the
+// block), the block transposed in registers, and each pair's words stored contiguously.
 TARGET static void pack_colmajor(const float *src, size_t ld, size_t ncols, size_t W, size_t kc, uint32_t *dst) {
     size_t kp = (kc + 1) / 2;
     // word index 2i of (v0, v1) → the bf16 of element i, i = 0..31
     const __m512i pick = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
                                           30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i index = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                             _mm512_set1_epi32((int)W));
-    for (size_t w = 0; w < W; w++) {
-        if (w >= ncols) { // pad column
-            for (size_t p = 0; p < kp; p++) dst[p * W + w] = 0;
-            continue;
-        }
-        const float *row = src + w * ld;
+    for (size_t w0 = 0; w0 < W; w0 += 16) {
+        size_t g = W - w0 < 16 ? W - w0 : 16; // columns in this block (16, or 8 at the end)
         for (size_t p0 = 0; p0 < kp; p0 += 16) {
             size_t k0 = 2 * p0;
             __mmask16 m0 = kc > k0 ? mask_first(kc - k0) : 0;
             __mmask16 m1 = kc > k0 + 16 ? mask_first(kc - k0 - 16) : 0;
-            __m512i v0 = round16(_mm512_maskz_loadu_ps(m0, row + k0));
-            __m512i v1 = round16(_mm512_maskz_loadu_ps(m1, row + k0 + 16));
-            __m512i pairs = _mm512_permutex2var_epi16(v0, pick, v1);
-            _mm512_mask_i32scatter_epi32(dst + p0 * W + w, mask_first(kp - p0), index, pairs, 4);
+            __m512i r[16];
+            for (size_t c = 0; c < 16; c++) {
+                if (c >= g || w0 + c >= ncols) { r[c] = _mm512_setzero_si512(); continue; } // pad column: zero
+                const float *row = src + (w0 + c) * ld;
+                __m512i v0 = round16(_mm512_maskz_loadu_ps(m0, row + k0));
+                __m512i v1 = round16(_mm512_maskz_loadu_ps(m1, row + k0 + 16));
+                r[c] = _mm512_permutex2var_epi16(v0, pick, v1);
+            }
+            transpose16(r);
+            size_t np = kp - p0 < 16 ? kp - p0 : 16;
+            __mmask16 mg = mask_first(g);
+            for (size_t p = 0; p < np; p++) _mm512_mask_storeu_epi32(dst + (p0 + p) * W + w0, mg, r[p]);
         }
     }
 }

@@ -6,7 +6,7 @@ import XCTest
 /// the batch. Counted with an interposed malloc over 100 steps at the sheet's real size.
 final class AllocationTests: XCTestCase {
     func allocationsPerStep(lambda: Double, blasThreads: Int, kernels: KernelChoice = .auto, traced: Bool = false, deterministic: Bool = false,
-                            architecture: ArchitectureSettings? = nil) throws -> Double {
+                            architecture: ArchitectureSettings? = nil, precision: Precision? = nil) throws -> Double {
         BLASThreads.set(blasThreads)
         defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         let spec = SyntheticSpec(examples: 2000, shape: ImageShape(height: 37, width: 28))
@@ -14,6 +14,7 @@ final class AllocationTests: XCTestCase {
         var settings = TrainSettings()
         settings.objective = ObjectiveSettings(lambda: lambda)
         settings.architecture = architecture
+        settings.precision = precision
         let model = try SparseAutoencoder(shard: shard, settings: settings, comm: SingleProcess(), options: StepOptions(kernels: kernels, deterministic: deterministic, threads: blasThreads))
         let trace = traced ? try TraceRecorder(maxSteps: 200, otherSpans: 0, comm: SingleProcess()) : nil
         if let trace { model.record(into: trace) }
@@ -57,6 +58,18 @@ final class AllocationTests: XCTestCase {
     }
 
     /// Recording a timeline (`--trace`) adds no allocation: its buffer is made up front.
+    /// bf16 products on the rank's two threads (no OpenBLAS product, so none of its job arrays),
+    /// and on the deterministic step's chunk workers. Where the CPU lacks AVX512_BF16 the model
+    /// is refused instead (BF16Tests checks that line).
+    func testBF16StepsAllocateNothing() throws {
+        guard Precision.bf16Available else { return XCTAssertThrowsError(try allocationsPerStep(lambda: 1, blasThreads: 2, precision: .bf16)) }
+        XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 2, kernels: .dense, precision: .bf16), 0, "relu")
+        var a = ArchitectureSettings(activation: .topk)
+        a.deadSteps = 1
+        XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 2, architecture: a, precision: .bf16), 0, "topk")
+        XCTAssertEqual(try allocationsPerStep(lambda: 1, blasThreads: 2, kernels: .dense, deterministic: true, precision: .bf16), 0, "deterministic")
+    }
+
     func testTracedStepsAllocateNothing() throws {
         XCTAssertEqual(try allocationsPerStep(lambda: 0, blasThreads: 1, traced: true), 0)
     }

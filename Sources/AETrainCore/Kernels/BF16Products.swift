@@ -48,6 +48,8 @@ final class BF16Products: WorkerJob {
         var a: UnsafePointer<Float>?, b: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>?
         var lda = 0, ldb = 0, ldc = 0
         var columns = 0..<0
+        /// The threads split the rows of C (B packed before), not its columns.
+        var byRows = false
     }
     private var weightSources: (V: UnsafePointer<Float>, W: UnsafePointer<Float>)?
 
@@ -105,6 +107,15 @@ final class BF16Products: WorkerJob {
         }
         call = Call(packed: weight.map { UnsafePointer(weights[$0.rawValue]) }, packB: false, transA: transA, transB: transB,
                     m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, columns: columns)
+        // A taller than B is wide (Z W, Zᵀ G at the SAE shape): the threads take rows, so that
+        // each packs only its rows of A; B is packed whole first, here.
+        if m > columns.count, loop.count > 1 {
+            call.byRows = true
+            if weight == nil {
+                aet_bf16_pack_b_range(transB ? 1 : 0, k, n, b, ldb, packedB[0], columns.lowerBound, columns.upperBound)
+                call.packed = UnsafePointer(packedB[0])
+            }
+        }
         loop.run(self)
         call = Call()
     }
@@ -130,6 +141,16 @@ final class BF16Products: WorkerJob {
             return
         }
         guard let a = call.a, let c = call.c else { return }
+        if call.byRows, let packed = call.packed {
+            // Whole tiles of the kernel's 8 rows (any split gives the same bits; this one no ragged tile).
+            let tiles = (call.m + 7) / 8, share = loop.part(of: tiles, worker: w)
+            let rows = min(call.m, share.lowerBound * 8)..<min(call.m, share.upperBound * 8)
+            guard !rows.isEmpty else { return }
+            let aPart = call.transA ? a + rows.lowerBound : a + rows.lowerBound * call.lda
+            aet_bf16_gemm_packed(call.transA ? 1 : 0, rows.count, call.n, call.k, call.alpha, aPart, call.lda, packed,
+                                 call.columns.lowerBound, call.columns.upperBound, call.beta, c + rows.lowerBound * call.ldc, call.ldc, panels[w])
+            return
+        }
         let columns = part(call.columns, worker: w)
         guard !columns.isEmpty else { return }
         let packed: UnsafePointer<UInt16>
