@@ -186,7 +186,7 @@ struct ArchitectureFlags: ParsableArguments {
     var auxK: Int?
     @Option(help: "topk, batchtopk: the weight of AuxK in the loss (default 1/32).")
     var auxCoef: Double?
-    @Option(help: "topk, batchtopk, jumprelu: a latent that has not fired over the global batch for this many steps is dead (AuxK and the dead count; default 1000).")
+    @Option(help: "topk, batchtopk, jumprelu: a latent that has not fired over the global batch for this many steps is dead (AuxK and the dead count; default 1000). relu: count dead units over the last N steps (default: since the previous log line, as the sheet's table).")
     var deadSteps: Int?
 
     func apply(to o: inout SettingOverrides) {

@@ -90,6 +90,8 @@ final class ArchitectureTests: XCTestCase {
             (["--activation", "jumprelu", "--aux-k", "4"], "--aux-k does not apply to --activation jumprelu"),
             (["--activation", "topk", "--k", "0"], "--k must be in 1 … h = 32, got 0"),
             (["--activation", "batchtopk", "--dead-steps", "0"], "--dead-steps must be positive, got 0"),
+            (["--dead-steps", "0"], "--dead-steps must be positive, got 0"),
+            (["--precision", "bf17"], "--precision"),
             (["--activation", "jumprelu", "--bandwidth", "0"], "--bandwidth must be positive, got 0"),
             (["--model", "tied-linear", "--activation", "topk"], "--activation does not apply to the tied-linear model"),
         ]
@@ -157,5 +159,47 @@ final class ArchitectureTests: XCTestCase {
         let unit = (with: try last("unit", auxK: "32"), without: try last("unit", auxK: "0"))
         XCTAssertLessThan(unit.with.never, unit.without.never - 3,
                           "unit rows: with AuxK \(unit.with.never) never fired, without \(unit.without.never)")
+    }
+
+    /// relu counts dead units since the previous log line (the sheet's table) unless given
+    /// --dead-steps N, then over the last N steps, like the other activations; the trajectory is
+    /// the same either way. A window of 1 step holds fewer firings than the 100 steps since the
+    /// last log line, so it counts at least as many dead; a window of 100 steps is the interval
+    /// between log lines 100 … 500, so there it counts as the sheet's table does. Units die here
+    /// (λ = 10 without the entropy term, batches of 10).
+    func testReluCountsDeadUnitsOverDeadStepsWhenGiven() throws {
+        let dir = try Harness.temporaryDirectory("relu-dead-steps")
+        func train(_ name: String, _ extra: [String], iterations: Int = 600) throws -> URL {
+            let out = dir.appendingPathComponent(name)
+            let r = try Harness.aetrain(["train", "--lambda", "10", "--eps", "0", "--eta", "0", "--lr", "1e-3", "--batch-size", "10",
+                                         "--iterations", "\(iterations)", "--log-every", "100", "--quiet", "--out", out.path] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return out
+        }
+        let sheet = try train("sheet", []), one = try train("one", ["--dead-steps", "1"]), hundred = try train("hundred", ["--dead-steps", "100"])
+        XCTAssertEqual(try Data(contentsOf: sheet.appendingPathComponent("V.npy")), try Data(contentsOf: one.appendingPathComponent("V.npy")),
+                       "the window changes the count, not the training")
+        let (s, o, h) = (try Harness.metrics(sheet), try Harness.metrics(one), try Harness.metrics(hundred))
+        XCTAssertEqual(s.count, 7)
+        XCTAssertEqual(o.count, 7)
+        XCTAssertEqual(h.count, 7)
+        var differed = false
+        for ((x, y), z) in zip(zip(s, o), h) {
+            let at = "iteration \(x["iteration"] ?? "?")"
+            let (since, window) = (try XCTUnwrap(x["dead_units"] as? Int), try XCTUnwrap(y["dead_units"] as? Int))
+            XCTAssertGreaterThanOrEqual(window, since, at)
+            differed = differed || window > since
+            XCTAssertNil(x["never_fired_units"], "\(at): the sheet's lines keep their keys")
+            XCTAssertNotNil(y["never_fired_units"], at)
+            if let i = x["iteration"] as? Int, (100...500).contains(i) { XCTAssertEqual(z["dead_units"] as? Int, since, at) }
+        }
+        XCTAssertTrue(differed, "a window of 1 step counted as the 100 steps since the last line did")
+        XCTAssertGreaterThan(o.last?["dead_units"] as? Int ?? 0, 0, "no unit died")
+        // A resume continues the window from the checkpoint's counters: as one run of 700.
+        let r = try Harness.aetrain(["train", "--resume", hundred.path, "--iterations", "700", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let whole = try train("whole", ["--dead-steps", "100"], iterations: 700)
+        XCTAssertEqual(try Harness.metrics(hundred).last?["dead_units"] as? Int, try Harness.metrics(whole).last?["dead_units"] as? Int)
+        XCTAssertEqual(try Harness.metrics(hundred).last?["iteration"] as? Int, 699)
     }
 }

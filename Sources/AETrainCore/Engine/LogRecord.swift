@@ -18,7 +18,8 @@ public struct LogRecord: Codable, Equatable, Sendable {
     /// Mean number of active units per example.
     public var l0: Double?
     /// Units active in no batch since the previous logged iteration (this one included); with
-    /// topk, batchtopk and jumprelu, latents that fired in none of the last ⟨dead-steps⟩ steps.
+    /// topk, batchtopk and jumprelu, and relu given ⟨dead-steps⟩, latents that fired in none of
+    /// the last ⟨dead-steps⟩ steps.
     public var deadUnits: Int?
     /// topk, batchtopk: the auxiliary loss on the dead latents (not weighted by its coefficient).
     public var auxK: Double?

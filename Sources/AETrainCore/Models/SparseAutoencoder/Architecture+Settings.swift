@@ -10,7 +10,7 @@ extension ArchitectureSettings.Activation {
     /// The settings of `Setting.architectureDependent` this activation reads.
     public var settings: Set<Setting> {
         switch self {
-        case .relu: [.lambda, .epsilon, .eta, .entropyFloor]
+        case .relu: [.lambda, .epsilon, .eta, .entropyFloor, .deadSteps]
         case .topk, .batchtopk: [.k, .auxK, .auxCoef, .deadSteps, .eta]
         case .jumprelu: [.thresholdInit, .bandwidth, .lambda, .deadSteps, .eta]
         }
@@ -47,7 +47,7 @@ extension ArchitectureSettings {
             guard thresholdInit.isFinite else { throw UserError("\(Setting.thresholdInit.marker) must be finite, got \(thresholdInit)") }
             guard bandwidth > 0, bandwidth.isFinite else { throw UserError("\(Setting.bandwidth.marker) must be positive, got \(bandwidth)") }
         }
-        guard deadSteps >= 1 else { throw UserError("\(Setting.deadSteps.marker) must be positive, got \(deadSteps)") }
+        for v in [deadSteps, reluDeadSteps ?? 1] where v < 1 { throw UserError("\(Setting.deadSteps.marker) must be positive, got \(v)") }
     }
 }
 
@@ -69,6 +69,12 @@ extension TrainSettings {
         let reads = activation.settings
         if let extra = o.given.first(where: { Setting.architectureDependent.contains($0) && !reads.contains($0) }) {
             throw UserError("\(extra.marker) does not apply to \(Setting.activation.marker) \(activation.rawValue)")
+        }
+        if activation == .relu, let v = o.deadSteps {
+            var a = architecture ?? ArchitectureSettings()
+            a.reluDeadSteps = v
+            architecture = a
+            return
         }
         guard var a = architecture else { return }
         if let v = o.k { a.k = v }

@@ -23,6 +23,10 @@ public struct ArchitectureSettings: Equatable, Codable, Sendable {
     public var auxCoef: Double = 1.0 / 32
     /// A latent that has not fired over the global batch for this many steps is dead.
     public var deadSteps: Int = 1000
+    /// relu: units are counted dead over the last this many steps when given (`--dead-steps`);
+    /// nil: over the steps since the previous log line, as the sheet's table counts them (and
+    /// its runs keep their bytes). Only the count changes: relu has no AuxK.
+    public var reluDeadSteps: Int?
     /// unit: every decoder atom (a row of W) is kept at unit norm.
     public var decoderNorm: DecoderNorm = .none
 

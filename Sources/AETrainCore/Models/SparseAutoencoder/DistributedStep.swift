@@ -69,7 +69,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     public let architecture: ArchitectureSettings?
     /// AuxK's k_aux (0: none).
     let kAux: Int
-    /// Dead latents (the new architectures).
+    /// Dead latents (the new architectures; relu with a window, `deadWindow`).
     public let latents: LatentActivity?
     /// batchtopk's selection and running threshold.
     public let batchTopK: BatchTopKSelection<T>?
@@ -102,8 +102,11 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     /// - unitNormDecoder: keep W's rows at unit norm (a shared `store` must own whole rows of W).
     /// - architecture: topk, batchtopk or jumprelu (nil: relu, also a relu with unit-norm rows);
     ///   jumprelu's store holds θ.
+    /// - deadWindow: relu: count units dead over the last this many steps (`--dead-steps`);
+    ///   nil: since the last count (`takeDeadUnitCount`).
     public init(store: ParameterStore<T>, cut: BatchCut, settings: ObjectiveSettings, comm: Communicator,
-                options: StepOptions = StepOptions(), unitNormDecoder: Bool = false, architecture: ArchitectureSettings? = nil) {
+                options: StepOptions = StepOptions(), unitNormDecoder: Bool = false, architecture: ArchitectureSettings? = nil,
+                deadWindow: Int? = nil) {
         precondition(cut.fixedOrder == options.deterministic && cut.ranks == comm.size && cut.rank == comm.rank)
         let architecture = architecture?.activation == .relu ? nil : architecture  // relu is the sheet's step, whatever its decoder norm
         self.shape = store.layout.shape
@@ -136,7 +139,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         kAux = architecture?.resolvedAuxK(hidden: h) ?? 0
         // TopK writes its kept entries (k per row) straight into the sparse buffers.
         if activation == .topk, let k = architecture?.k { capacity = max(capacity, rows * k) }
-        latents = architecture.map { LatentActivity(h: h, deadSteps: $0.deadSteps) }
+        latents = architecture.map { LatentActivity(h: h, deadSteps: $0.deadSteps) } ?? deadWindow.map { LatentActivity(h: h, deadSteps: $0) }
         batchTopK = activation == .batchtopk ? BatchTopKSelection(chunkCount: cut.chunkCount, localChunks: local) : nil
         sumCount = architecture == nil ? h + 1 : h + 1 + d + 1
         sumStride = (sumCount + 15) / 16 * 16
@@ -287,6 +290,7 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
     private func entropy(m: Int) -> (T, sparse: Bool) {
         let h = shape.h
         for j in 0..<h where columnSums[j] > 0 { everActive[j] = true }
+        latents?.record(columnSums: columnSums)
         let ent = Objective.entropy(
             coefficient: entCoefficient, columnSums: columnSums, m: m, h: h,
             epsilon: T(settings.epsilon), floor: T(settings.entropyFloor))

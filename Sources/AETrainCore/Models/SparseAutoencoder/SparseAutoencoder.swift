@@ -101,7 +101,8 @@ public final class SparseAutoencoder: AdamTrainedModel {
         var options = options
         options.precision = settings.productPrecision
         gradient = DistributedStep(store: store, cut: cut, settings: settings.objective, comm: comm, options: options,
-                                   unitNormDecoder: settings.unitNormDecoder, architecture: settings.modernArchitecture)
+                                   unitNormDecoder: settings.unitNormDecoder, architecture: settings.modernArchitecture,
+                                   deadWindow: settings.modernArchitecture == nil ? settings.architecture?.reluDeadSteps : nil)
         squares = BatchSquares(cut: cut, d: shape.d)
         adam = settings.adam
         sampler = GlobalBatchSampler(exampleCount: shard.trainingCount, batchSize: m, seed: settings.seed)
