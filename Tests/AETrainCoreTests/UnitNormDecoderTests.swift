@@ -132,7 +132,10 @@ final class UnitNormDecoderTests: XCTestCase {
                 let store = try ParameterStore<Float>.shared(layout: layout, reducedSlots: 1, rowsOf: (W, d), comm: comm)
                 guard let sharing = store.sharing else { return XCTFail("no shared memory with \(ranks) thread ranks") }
                 let reduction = SharedMemoryReduction(store: store, comm: comm, eta: eta, unitNormDecoder: true)
-                initial(store.params)
+                // One rank sets the shared θ, the others wait: normalizing rows that another rank
+                // is still writing would read a half-written row.
+                if comm.rank == 0 { initial(store.params) }
+                try sharing.segment.synchronize()
                 for t in 1...3 {
                     if store.needsSynchronize { try sharing.segment.synchronize() }
                     for i in 0..<layout.count { store.grads[i] = gradient(rank: comm.rank, i, step: t) }
