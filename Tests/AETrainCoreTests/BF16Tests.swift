@@ -199,6 +199,11 @@ final class BF16Tests: XCTestCase {
                 XCTAssertEqual(many.checksum, one.checksum, "\(activation): θ after 3 steps on \(ranks) ranks")
                 assertSameBits(many.grads, one.grads, "\(activation) on \(ranks) ranks")
             }
+            // One rank's chunks on two workers at once: the first decoder product of the step
+            // packs W under the lock, whichever worker reaches it.
+            let workers = try run(activation, precision: .bf16, ranks: 1, threads: 2, deterministic: true)
+            XCTAssertEqual(workers.checksum, one.checksum, "\(activation): θ after 3 steps on 2 chunk workers")
+            assertSameBits(workers.grads, one.grads, "\(activation) on 2 chunk workers")
             let fp32 = try run(activation, precision: .fp32, ranks: 1, deterministic: true)
             let difference = relativeDifference(one.grads, fp32.grads)
             XCTAssertGreaterThan(difference, 0, "\(activation): the bf16 step computed in fp32")

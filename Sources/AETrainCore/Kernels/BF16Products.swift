@@ -1,16 +1,19 @@
 import CKernels
+import Foundation
 
 /// The training step's dense products in bf16 (`Precision.bf16`): each operand rounded to
 /// bfloat16 (nearest even) as it is packed into the kernel's panels, the products summed in
 /// float32 by `vdpbf16ps` (CKernels/bf16_gemm.c).
 ///
-/// The weights are packed once per step (`packWeights`, after Adam moved them): V as X V's
-/// right operand, W as Z W's and W as G Wᵀ's (transposed). The activations (G for dW = Zᵀ G,
-/// G_P for dV = Xᵀ G_P) are packed by the product that reads them.
+/// The weights are packed once per step, after Adam moved them: V as X V's right operand
+/// (`packWeights`, at the step's start), W as Z W's and W as G Wᵀ's (transposed) by the first
+/// product that reads them, so that a step on the sparse kernels, whose only dense product is
+/// X V, packs W not at all. The activations (G for dW = Zᵀ G, G_P for dV = Xᵀ G_P) are packed
+/// by the product that reads them.
 ///
 /// A product runs either on all of `loop`'s threads (the fast step: each thread packs and
-/// computes its own panels of C's columns, so no thread waits for another), or on one
-/// worker's buffers (the deterministic step's chunks, several at once). Neither changes a bit:
+/// computes its own panels of C's columns, so no thread waits for another; or, where A is
+/// the larger operand, its own rows of C, B packed first), or on one worker's buffers (the deterministic step's chunks, several at once). Neither changes a bit:
 /// the kernel sums every element of C in one fixed order, whatever the columns, rows and
 /// threads (`bf16_gemm.h`), so `--deterministic` stays the same bits on 1, 2 and 4 ranks.
 ///
@@ -41,10 +44,11 @@ final class BF16Products: WorkerJob {
     private var call = Call()
     private struct Call {
         var packed: UnsafePointer<UInt16>?
-        var packB = false
         var transA = false, transB = false
         var m = 0, n = 0, k = 0
         var alpha: Float = 1, beta: Float = 0
+        /// Not a product: the threads pack V (`encoder`) or W and Wᵀ (`decoder`).
+        var pack: Weight?
         var a: UnsafePointer<Float>?, b: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>?
         var lda = 0, ldb = 0, ldc = 0
         var columns = 0..<0
@@ -52,6 +56,10 @@ final class BF16Products: WorkerJob {
         var byRows = false
     }
     private var weightSources: (V: UnsafePointer<Float>, W: UnsafePointer<Float>)?
+    /// W and Wᵀ are packed for this step; `decoderLock` guards it where several chunk workers
+    /// may reach their first decoder product at once.
+    private var decoderPacked = false
+    private let decoderLock = NSLock()
 
     /// - rows: the most rows of X a product reads (a chunk's); the backward's products, whose
     ///   right operands are activations of that many rows, only with `activations`.
@@ -75,13 +83,35 @@ final class BF16Products: WorkerJob {
         panels = (0..<threads).map { [arena, panelCount] _ in arena.take(UInt16.self, panelCount) }
     }
 
-    /// Packs V (d, h) and W (h, d) for this step's products, on all of the loop's threads.
+    /// A new step's V (d, h), packed now on all of the loop's threads, and W (h, d), packed by the
+    /// first product that reads it.
     func packWeights(V: UnsafePointer<Float>, W: UnsafePointer<Float>) {
         weightSources = (V, W)
+        decoderPacked = false
         call = Call()
-        call.packB = true
+        call.pack = .encoder
         loop.run(self)
         call = Call()
+    }
+
+    /// W and Wᵀ packed for this step, once: on all of the loop's threads, or (`worker`: a chunk
+    /// worker, while the loop runs the chunks) on the caller's, under the lock.
+    private func packDecoder(worker: Int?) {
+        guard worker != nil else {
+            guard !decoderPacked else { return }
+            call = Call()
+            call.pack = .decoder
+            loop.run(self)
+            call = Call()
+            decoderPacked = true
+            return
+        }
+        decoderLock.lock()
+        defer { decoderLock.unlock() }
+        guard !decoderPacked, let (_, W) = weightSources else { return }
+        aet_bf16_pack_b(0, h, d, W, d, weights[Weight.decoder.rawValue])
+        aet_bf16_pack_b(1, d, h, W, d, weights[Weight.decoderTransposed.rawValue])
+        decoderPacked = true
     }
 
     /// C = alpha·op(A)·op(B) + beta·C (row-major, as `BLASScalar.gemm`) in bf16. With `weight`,
@@ -93,6 +123,7 @@ final class BF16Products: WorkerJob {
               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, columns: Range<Int>? = nil, worker: Int?) {
         guard m > 0, n > 0 else { return }
         let columns = columns ?? 0..<n
+        if let weight, weight != .encoder { packDecoder(worker: worker) }
         if let worker {
             let packed: UnsafePointer<UInt16>
             if let weight {
@@ -105,7 +136,7 @@ final class BF16Products: WorkerJob {
                                  beta, c, ldc, panels[worker])
             return
         }
-        call = Call(packed: weight.map { UnsafePointer(weights[$0.rawValue]) }, packB: false, transA: transA, transB: transB,
+        call = Call(packed: weight.map { UnsafePointer(weights[$0.rawValue]) }, transA: transA, transB: transB,
                     m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, columns: columns)
         // A taller than B is wide (Z W, Zᵀ G at the SAE shape): the threads take rows, so that
         // each packs only its rows of A; B is packed whole first, here.
@@ -130,13 +161,14 @@ final class BF16Products: WorkerJob {
     }
 
     func work(_ w: Int) {
-        if call.packB, let (V, W) = weightSources {
+        if let pack = call.pack, let (V, W) = weightSources {
             // Each thread its panels of each weight.
             let v = part(0..<h, worker: w), wd = part(0..<d, worker: w)
-            if !v.isEmpty {
-                aet_bf16_pack_b_range(0, d, h, V, h, weights[Weight.encoder.rawValue], v.lowerBound, v.upperBound)
-                aet_bf16_pack_b_range(1, d, h, W, d, weights[Weight.decoderTransposed.rawValue], v.lowerBound, v.upperBound)
+            if pack == .encoder {
+                if !v.isEmpty { aet_bf16_pack_b_range(0, d, h, V, h, weights[Weight.encoder.rawValue], v.lowerBound, v.upperBound) }
+                return
             }
+            if !v.isEmpty { aet_bf16_pack_b_range(1, d, h, W, d, weights[Weight.decoderTransposed.rawValue], v.lowerBound, v.upperBound) }
             if !wd.isEmpty { aet_bf16_pack_b_range(0, h, d, W, d, weights[Weight.decoder.rawValue], wd.lowerBound, wd.upperBound) }
             return
         }

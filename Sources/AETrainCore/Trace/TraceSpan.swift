@@ -28,7 +28,7 @@
 ///       regularizer                ‖W‖² (before the barrier: after it, ranks update W)
 ///       gradient barrier           the wait until every rank's gradient is written
 ///       allreduce gradient         on several nodes: this rank's part, summed across them
-///       pack bf16 weights          with --precision bf16: V and W rounded and packed for the step's products
+///       pack bf16 weights          with --precision bf16: V rounded and packed for the step (W inside Z W or G Wᵀ)
 ///       Adam                       this rank's part of θ: the ranks' gradients added, 2ηW, Adam
 ///       update barrier             the wait until every rank has updated its part
 ///

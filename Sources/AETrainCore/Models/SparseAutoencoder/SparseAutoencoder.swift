@@ -159,6 +159,7 @@ public final class SparseAutoencoder: AdamTrainedModel {
         need.add(Float.self, m, d); need.add(Int32.self, shard.info.examples)                  // the batch; the sampler
         need.add(Float.self, m, d)                                                             // the exchange's rows
         need.add(Float.self, cut.localChunks.count - 1, 2 * d + 1, h)                          // the chunks' partial gradients
+        if settings.productPrecision == .bf16 { need.add(UInt16.self, 3, d, h); need.add(UInt16.self, m, max(d, h)) }  // packed V, W, Wᵀ; an activation
         try MemoryBudget.check(need, for: "a sparse autoencoder with h = \(h) on d = \(d) pixels and batch \(m) (parameters ×4, scratch and this rank's data)", comm: comm)
         try shape.checkCounts()
         _ = try Sizes.count([m, max(d, h)], naming: "⟨batch-size⟩ \(m) with h = \(h) and d = \(d)")
