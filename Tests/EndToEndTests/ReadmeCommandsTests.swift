@@ -201,7 +201,7 @@ final class ReadmeCommandsTests: XCTestCase {
 
     /// The measurement logs' commands: not run (they are full-length timing runs), but each that
     /// calls aetrain has only flags `aetrain help` lists, and each other one names a script of
-    /// `deploy/`.
+    /// `deploy/` (after any `NAME=value` environment assignments).
     func testMeasurementLogCommands() throws {
         let logs = try Self.markdownFiles(in: Self.logs)
         XCTAssertFalse(logs.isEmpty, "no measurement logs in \(Self.logs)")
@@ -216,7 +216,9 @@ final class ReadmeCommandsTests: XCTestCase {
                 } else if words.first == "mpirun" {
                     continue  // a mention of a launch (`mpirun -n 2`), as on the pages
                 } else {
-                    let script = words.first == "bash" && words.count > 1 ? words[1] : words.first ?? ""
+                    // Leading environment assignments (`PRECISION=bf16 deploy/…`) set the script's options.
+                    let command = Array(words.drop { $0.range(of: "^[A-Z_][A-Z0-9_]*=", options: .regularExpression) != nil })
+                    let script = command.first == "bash" && command.count > 1 ? command[1] : command.first ?? ""
                     XCTAssertTrue(script.hasPrefix("deploy/")
                                   && FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent(script).path),
                                   "a logged command that calls neither aetrain nor a script of deploy/: \(at)")
