@@ -286,7 +286,9 @@ final class SAELensLoadTests: XCTestCase {
 
     func saeLensPython() throws -> String {
         let python = Self.venv.appendingPathComponent("bin/python").path
-        if try Harness.run(python, ["-c", "import sae_lens"], timeout: 300).status != 0 {
+        // On a new machine there is no venv yet, so its python cannot even be started.
+        let present = FileManager.default.isExecutableFile(atPath: python)
+        if try !present || Harness.run(python, ["-c", "import sae_lens"], timeout: 300).status != 0 {
             let made = try Harness.run("/usr/bin/env", ["python3", "-m", "venv", Self.venv.path], timeout: 300)
             XCTAssertEqual(made.status, 0, made.stderr)
             let pip = try Harness.run(python, ["-m", "pip", "install", "-q", "sae-lens"], timeout: 7200)
