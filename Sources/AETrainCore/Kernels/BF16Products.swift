@@ -13,14 +13,16 @@ import Foundation
 ///
 /// A product runs either on all of `loop`'s threads (the fast step: each thread packs and
 /// computes its own panels of C's columns, so no thread waits for another; or, where A is
-/// the larger operand, its own rows of C, B packed first), or on one worker's buffers (the deterministic step's chunks, several at once). Neither changes a bit:
-/// the kernel sums every element of C in one fixed order, whatever the columns, rows and
-/// threads (`bf16_gemm.h`), so `--deterministic` stays the same bits on 1, 2 and 4 ranks.
+/// the larger operand, its own rows of C, B packed first), or on one worker's buffers (the
+/// deterministic step's chunks, several at once). Neither changes a bit: the kernel sums every
+/// element of C in one fixed order, whatever the columns, rows and threads (`bf16_gemm.h`), so
+/// `--deterministic` stays the same bits on 1, 2 and 4 ranks. BLAS then runs on one thread
+/// (`ChunkSchedule.singleThreadedBLAS`), so that its idle threads never spin beside these.
 ///
 /// Shapes: rows = the step's largest chunk, d and h the model's.
 final class BF16Products: WorkerJob {
     /// A weight matrix as a product reads it, packed once per step.
-    enum Weight: Int, CaseIterable {
+    enum Weight: Int {
         /// V (d, h): the right operand of π = X V.
         case encoder
         /// W (h, d): the right operand of X̂ = Z W.
@@ -38,7 +40,6 @@ final class BF16Products: WorkerJob {
     private let weights: [UnsafeMutablePointer<UInt16>]  // by `Weight`: packed_b_count(d, h), (h, d), (d, h)
     private let packedB: [UnsafeMutablePointer<UInt16>]  // (max(workers, 1)) an activation operand: the threads' shared one is [0]
     private let panels: [UnsafeMutablePointer<UInt16>]   // (max(workers, threads)) each thread's panels of A
-    private let panelCount: Int
 
     // The product in flight on the loop (`work`).
     private var call = Call()
@@ -70,7 +71,7 @@ final class BF16Products: WorkerJob {
         let threads = max(workers, loop.count)
         // The five products' (m, n, k): the panels of A each thread needs for the largest.
         let shapes = [(rows, h, d), (rows, d, h)] + (activations ? [(h, d, rows), (d, h, rows)] : [])
-        panelCount = shapes.map { Int(aet_bf16_packed_scratch_count($0.0, $0.1, $0.2)) }.max() ?? 0
+        let panelCount = shapes.map { Int(aet_bf16_packed_scratch_count($0.0, $0.1, $0.2)) }.max() ?? 0
         let weightCounts = [Int(aet_bf16_packed_b_count(d, h)), Int(aet_bf16_packed_b_count(h, d)), Int(aet_bf16_packed_b_count(d, h))]
         let activationCount = activations ? max(Int(aet_bf16_packed_b_count(rows, d)), Int(aet_bf16_packed_b_count(rows, h))) : 1
         var size = Arena.Size()
@@ -80,7 +81,7 @@ final class BF16Products: WorkerJob {
         arena = Arena(size)
         weights = weightCounts.map { [arena] in arena.take(UInt16.self, $0) }
         packedB = (0..<max(workers, 1)).map { [arena] _ in arena.take(UInt16.self, activationCount) }
-        panels = (0..<threads).map { [arena, panelCount] _ in arena.take(UInt16.self, panelCount) }
+        panels = (0..<threads).map { [arena] _ in arena.take(UInt16.self, panelCount) }
     }
 
     /// A new step's V (d, h), packed now on all of the loop's threads, and W (h, d), packed by the
@@ -199,7 +200,9 @@ final class BF16Products: WorkerJob {
 }
 
 /// How a kernel's dense products run: OpenBLAS in the scalar type (`blas`), or bf16 on one
-/// worker's buffers or on all of the step's threads (`BF16Products`).
+/// worker's buffers or on all of the step's threads (`BF16Products`). A worker index names
+/// buffers of `BF16Products.init`'s `workers` callers for any B, or of its threads for the
+/// packed weights (`ChunkKernels`' X V, split by its threads).
 public struct Products<T: BLASScalar> {
     let bf16: BF16Products?
     let worker: Int?

@@ -2,9 +2,10 @@
 ///
 /// - The fast modes: one chunk, on the training thread, its products on the rank's BLAS
 ///   threads; its backward records its own spans. The passes inside the chunk run on
-///   `kernelThreads` (the rank's threads); a step whose one product those threads split among
-///   themselves (topk) runs BLAS on one thread, so that OpenBLAS's idle threads, which spin
-///   for about 0.1 s after each call, never wake beside them.
+///   `kernelThreads` (the rank's threads); a step whose products those threads split among
+///   themselves (topk's X V, every product in bf16) runs BLAS on one thread, so that
+///   OpenBLAS's idle threads, which spin for about 0.1 s after each call, never wake beside
+///   them.
 /// - Deterministic: fixed chunks, several at once on worker threads (the rank's BLAS threads),
 ///   each product on one thread: OpenBLAS splits a product differently per thread count, so
 ///   a chunk's bits would otherwise depend on how many threads its rank has. The worker
@@ -20,7 +21,8 @@ struct ChunkSchedule {
     /// BLAS runs on one thread during the step.
     let singleThreadedBLAS: Bool
 
-    /// - kernelProducts: the step's products are split over the kernel threads (topk).
+    /// - kernelProducts: the step's products are split over the rank's threads, not BLAS's
+    ///   (topk's X V; every product in bf16).
     init(options: StepOptions, chunks: Int, kernelProducts: Bool = false) {
         workers = options.deterministic ? max(1, min(options.threads, chunks)) : 1
         kernelThreads = options.deterministic ? 1 : max(1, options.threads)

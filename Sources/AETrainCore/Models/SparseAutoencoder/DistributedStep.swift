@@ -118,7 +118,8 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         self.store = store
         let (d, h) = (shape.d, shape.h)
         let local = cut.localChunks.count, rows = cut.maxChunkRows
-        schedule = ChunkSchedule(options: options, chunks: local, kernelProducts: architecture?.activation == .topk)
+        schedule = ChunkSchedule(options: options, chunks: local,
+                                 kernelProducts: architecture?.activation == .topk || options.precision == .bf16)
         let workers = schedule.workers
         loop = ParallelLoop(threads: max(workers, options.threads))
         kernelLoop = schedule.kernelThreads > 1 ? loop : .serial
@@ -234,7 +235,6 @@ public final class DistributedStep<T: BLASScalar>: WorkerJob {
         chunkRows[0] = mr
         return try schedule.withProductThreads { try evaluate(x, m: m, stop: stop) }
     }
-
 
     /// Adam with the gradient of the last call (shared memory: this rank's part, then the wait
     /// for the others').
