@@ -10,20 +10,14 @@ and sparsify train: the products take bf16 inputs, the weights and Adam stay fp3
 """
 import contextlib
 import sys
-import time
 
 import torch
 
+from torch_step import median_ms, model
+
 
 def main(d, h, batch, threads, steps, precision):
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    x = torch.randn(4 * batch, d)
-    V = (torch.randn(d, h) / d ** 0.5).requires_grad_()
-    W = torch.zeros(h, d, requires_grad=True)
-    b = torch.zeros(h, requires_grad=True)
-    a = torch.zeros(d, requires_grad=True)
-    opt = torch.optim.Adam([V, W, b, a], lr=1e-4)
+    x, V, W, b, a, opt = model(d, h, batch, threads, decoder_scale=0)
     lam, eps, eta = 1.0, 0.01, 1.0
     cast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
@@ -39,17 +33,7 @@ def main(d, h, batch, threads, steps, precision):
         loss.backward()
         opt.step()
 
-    for i in range(max(3, steps // 10)):
-        step(i)
-    blocks, per = 10, max(1, steps // 10)
-    times = []
-    for _ in range(blocks):
-        start = time.perf_counter()
-        for i in range(per):
-            step(i)
-        times.append((time.perf_counter() - start) / per * 1000)
-    times.sort()
-    print(f"{(times[4] + times[5]) / 2:.3f}")
+    print(f"{median_ms(step, steps):.3f}")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@
 #   deploy/bf16-bench.sh [THREADS] [STEPS]       (defaults: the machine's cores, 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/common.sh
 THREADS=${1:-$(nproc)}
 STEPS=${2:-50}
 AETRAIN=${AETRAIN:-.build/release/aetrain}
-if ! python3 -c "import torch" 2>/dev/null; then
-  echo "error: PyTorch is missing: pip install torch" >&2
-  exit 2
-fi
-[ -x "$AETRAIN" ] || { echo "error: no aetrain binary at $AETRAIN: swift build -c release" >&2; exit 2; }
+require_torch
+require_aetrain "$AETRAIN"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "load average (1 min) at start: $(cut -d' ' -f1 /proc/loadavg)"

@@ -36,3 +36,15 @@ install_python_test_packages() {
   python3 -c 'import safetensors' 2>/dev/null || python3 -m pip install -q safetensors
   python3 -c 'import tensorboard' 2>/dev/null || python3 -m pip install -q tensorboard
 }
+
+# The benchmark scripts' preconditions: PyTorch for the comparison step, a built binary.
+require_torch() {
+  python3 -c "import torch" 2>/dev/null && return
+  echo "error: PyTorch is missing: pip install torch" >&2
+  exit 2
+}
+require_aetrain() {
+  [ -x "$1" ] && return
+  echo "error: no aetrain binary at $1: swift build -c release" >&2
+  exit 2
+}

@@ -7,20 +7,14 @@ One step, as SAE trainers write it: pre = x @ V + b; TopK of relu(pre) per row (
 z scattered dense; x_hat = z @ W + a; loss = mean_i |x_i - x_hat_i|^2; backward; Adam.
 """
 import sys
-import time
 
 import torch
 
+from torch_step import median_ms, model
+
 
 def main(d, h, batch, k, threads, steps):
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    x = torch.randn(4 * batch, d)
-    V = (torch.randn(d, h) / d ** 0.5).requires_grad_()
-    W = (torch.randn(h, d) / h ** 0.5).requires_grad_()
-    b = torch.zeros(h, requires_grad=True)
-    a = torch.zeros(d, requires_grad=True)
-    opt = torch.optim.Adam([V, W, b, a], lr=1e-4)
+    x, V, W, b, a, opt = model(d, h, batch, threads, decoder_scale=h ** -0.5)
 
     def step(i):
         xb = x[(i % 4) * batch:(i % 4 + 1) * batch]
@@ -32,17 +26,7 @@ def main(d, h, batch, k, threads, steps):
         loss.backward()
         opt.step()
 
-    for i in range(max(3, steps // 10)):
-        step(i)
-    blocks, per = 10, max(1, steps // 10)
-    times = []
-    for _ in range(blocks):
-        start = time.perf_counter()
-        for i in range(per):
-            step(i)
-        times.append((time.perf_counter() - start) / per * 1000)
-    times.sort()
-    print(f"{(times[4] + times[5]) / 2:.3f}")
+    print(f"{median_ms(step, steps):.3f}")
 
 
 if __name__ == "__main__":

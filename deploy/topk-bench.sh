@@ -9,14 +9,12 @@
 #   deploy/topk-bench.sh [THREADS] [STEPS]       (defaults: the machine's cores, 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/common.sh
 THREADS=${1:-$(nproc)}
 STEPS=${2:-100}
 AETRAIN=${AETRAIN:-.build/release/aetrain}
-if ! python3 -c "import torch" 2>/dev/null; then
-  echo "error: PyTorch is missing: pip install torch --index-url https://download.pytorch.org/whl/cpu" >&2
-  exit 2
-fi
-[ -x "$AETRAIN" ] || { echo "error: no aetrain binary at $AETRAIN: swift build -c release" >&2; exit 2; }
+require_torch
+require_aetrain "$AETRAIN"
 echo "load average (1 min) at start: $(cut -d' ' -f1 /proc/loadavg)"
 "$AETRAIN" bench --activation topk --k 32 --hidden 8192 --batch-size 1024 --image-shape 16x32 --examples 4096 \
   --threads "$THREADS" --steps "$STEPS" --warmup 10 --json > /tmp/aetrain-topk-bench.$$.json
